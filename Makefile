@@ -1,0 +1,61 @@
+# Two commands do everything on a fresh machine with Python 3.11+ and make:
+#   make run    create .venv, install, migrate, serve on http://127.0.0.1:8000
+#   make test   create .venv, install, lint, type-check and run the whole suite
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+WORKERS ?= 1
+
+.PHONY: run serve test lint typecheck pytest migrate openapi token bench install install-dev clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: $(BIN)/python requirements.txt pyproject.toml
+	$(BIN)/pip install --quiet -r requirements.txt -e .
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+## Development server: migrate, then serve with auto-reload.
+run: install
+	$(BIN)/python -m todo_api dev-setup
+	$(BIN)/alembic upgrade head
+	$(BIN)/uvicorn todo_api.main:app --host $(HOST) --port $(PORT) --reload --reload-dir backend/src
+
+## Production-style server: no reload, no access log, $(WORKERS) workers.
+serve: install
+	$(BIN)/alembic upgrade head
+	$(BIN)/uvicorn todo_api.main:app --host $(HOST) --port $(PORT) --workers $(WORKERS) \
+		--no-access-log --loop uvloop --http httptools --timeout-graceful-shutdown 20
+
+migrate: install
+	$(BIN)/alembic upgrade head
+
+## The whole suite: lint, types, tests with coverage.
+test: install-dev lint typecheck pytest
+
+lint: install-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install-dev
+	$(BIN)/mypy
+
+pytest: install-dev
+	$(BIN)/pytest --cov --cov-report=term $(PYTEST_ARGS)
+
+## Write the OpenAPI contract of the app to specs/.
+openapi: install
+	$(BIN)/python -m todo_api openapi > specs/001-backend-task-api/contracts/openapi.json
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov

@@ -1,0 +1,1 @@
+"""HTTP layer: thin routers, their dependencies, error rendering. No SQL, no business rules."""

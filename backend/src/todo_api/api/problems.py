@@ -1,0 +1,153 @@
+"""Errors as RFC 9457 problem details, always with a human-readable string `detail`.
+
+Frontends read `data.detail` and show it; FastAPI's default list-shaped `detail` renders as
+"[object Object]" there. Field errors of a validation failure go in an extra `errors` list.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from http import HTTPStatus
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from starlette.exceptions import HTTPException
+
+from todo_api.services.tasks import TaskNotFoundError
+
+logger = logging.getLogger(__name__)
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+DATABASE_RETRY_AFTER_SECONDS = 5
+
+
+class FieldError(BaseModel):
+    """One failed field of a validation problem."""
+
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+
+
+class ValidationProblem(Problem):
+    """A 422 problem listing every failed field."""
+
+    errors: list[FieldError]
+
+
+def problem_response(
+    status: int,
+    detail: str,
+    *,
+    headers: Mapping[str, str] | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> Response:
+    body = {"type": "about:blank", "title": HTTPStatus(status).phrase, "status": status}
+    body["detail"] = detail
+    if extra:
+        body.update(extra)
+    return Response(
+        orjson.dumps(body), status_code=status, headers=headers, media_type=PROBLEM_MEDIA_TYPE
+    )
+
+
+def _location(loc: Sequence[Any]) -> str:
+    # ("body", "title") -> "title"; ("path", "task_id") -> "task_id"
+    parts = [str(part) for part in loc[1:]] or [str(part) for part in loc]
+    return ".".join(parts)
+
+
+def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    # The offending input is not echoed back: it may be huge or hold a secret.
+    return [
+        {"loc": list(error["loc"]), "msg": error["msg"], "type": error["type"]}
+        for error in exc.errors()
+    ]
+
+
+async def _validation_problem(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    errors = _field_errors(exc)
+    if any(error["type"] == "json_invalid" for error in errors):
+        return problem_response(400, "Request body is not valid JSON")
+    summary = "; ".join(f"{_location(error['loc'])}: {error['msg']}" for error in errors[:5])
+    return problem_response(422, summary or "Invalid request", extra={"errors": errors})
+
+
+async def _http_problem(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
+    return problem_response(exc.status_code, detail, headers=exc.headers)
+
+
+async def _task_not_found(_request: Request, exc: Exception) -> Response:
+    return problem_response(404, str(exc))
+
+
+async def _database_unavailable(_request: Request, exc: Exception) -> Response:
+    logger.warning("database unavailable: %s", exc)
+    return problem_response(
+        503,
+        "The database is unavailable; retry shortly",
+        headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
+    )
+
+
+async def _database_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, DBAPIError)
+    if exc.connection_invalidated:
+        return await _database_unavailable(request, exc)
+    if isinstance(exc, IntegrityError):
+        return problem_response(409, "The request conflicts with the current state")
+    logger.exception("database error")
+    return problem_response(500, "Internal server error")
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    """Render every error the app can raise as a problem document."""
+    app.add_exception_handler(RequestValidationError, _validation_problem)
+    app.add_exception_handler(HTTPException, _http_problem)
+    app.add_exception_handler(TaskNotFoundError, _task_not_found)
+    for unavailable in (OperationalError, InterfaceError, PoolTimeoutError, OSError):
+        app.add_exception_handler(unavailable, _database_unavailable)
+    app.add_exception_handler(DBAPIError, _database_error)
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` entries for the given error statuses (see `problem_schemas`)."""
+    responses: dict[int | str, dict[str, Any]] = {}
+    for status in statuses:
+        name = "ValidationProblem" if status == 422 else "Problem"
+        schema = {"$ref": f"#/components/schemas/{name}"}
+        responses[status] = {
+            "description": HTTPStatus(status).phrase,
+            "content": {PROBLEM_MEDIA_TYPE: {"schema": schema}},
+        }
+    return responses
+
+
+def problem_schemas() -> dict[str, Any]:
+    """Component schemas referenced by `problem_responses`, for the OpenAPI document."""
+    template = "#/components/schemas/{model}"
+    validation = ValidationProblem.model_json_schema(ref_template=template)
+    definitions = validation.pop("$defs", {})
+    return {
+        "Problem": Problem.model_json_schema(ref_template=template),
+        "ValidationProblem": validation,
+        **definitions,
+    }

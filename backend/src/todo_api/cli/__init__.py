@@ -1,0 +1,1 @@
+"""Implementations of the `python -m todo_api` commands."""

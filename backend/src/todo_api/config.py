@@ -1,0 +1,89 @@
+"""Application settings, read once from the environment and `.env`.
+
+Every tunable of the service lives here so that the README's configuration table and the
+code cannot drift apart: one field, one environment variable, one default.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Service configuration. Field names map to upper-case environment variables."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    environment: Literal["development", "test", "production"] = "development"
+
+    # --- database -------------------------------------------------------------------------
+    database_url: str | None = Field(
+        default=None,
+        description="PostgreSQL URL (postgres://, postgresql:// or postgresql+psycopg://). "
+        "Unset: an embedded PostgreSQL server is started (not allowed in production).",
+    )
+    embedded_data_dir: Path = Field(
+        default=Path(".data/postgres"),
+        description="Data folder of the embedded server used when DATABASE_URL is unset.",
+    )
+    db_pool_size: int = Field(default=10, ge=1, le=200)
+    db_max_overflow: int = Field(default=0, ge=0, le=200)
+    db_pool_timeout: float = Field(
+        default=5.0, gt=0, description="Seconds a request waits for a free connection."
+    )
+    db_connect_timeout: int = Field(
+        default=5, ge=1, description="Seconds to open a new database connection."
+    )
+    db_pool_recycle: int = Field(
+        default=240,
+        ge=-1,
+        description="Seconds after which a pooled connection is replaced; kept below Neon's "
+        "5-minute idle suspend so suspended computes never hand back dead connections.",
+    )
+    db_pool_pre_ping: bool = Field(
+        default=False, description="Test every connection on checkout (one extra round trip)."
+    )
+    db_prepare_threshold: int | None = Field(
+        default=5,
+        description="Executions before psycopg prepares a statement server-side; empty "
+        "disables (for poolers without prepared-statement support).",
+    )
+
+    # --- HTTP -------------------------------------------------------------------------------
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["http://localhost:3000"]
+    )
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        """Accept the comma-separated form operators write in `.env` files."""
+        if isinstance(value, str):
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
+
+    @field_validator("db_prepare_threshold", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        if isinstance(value, str) and value.strip().lower() in {"", "none", "off"}:
+            return None
+        return value
+
+    @model_validator(mode="after")
+    def _production_needs_database(self) -> Settings:
+        """Production must never silently fall back to a local embedded database."""
+        if self.environment == "production" and not self.database_url:
+            raise ValueError("DATABASE_URL must be set when ENVIRONMENT=production")
+        return self
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings; tests build their own `Settings` instead of patching this."""
+    return Settings()

@@ -1,0 +1,1 @@
+"""Database layer: URL handling, the embedded development server, engine and sessions."""

@@ -1,0 +1,41 @@
+"""Turn the database URLs that hosting providers hand out into ones SQLAlchemy can use."""
+
+from __future__ import annotations
+
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+from todo_api.config import Settings
+
+DRIVER = "postgresql+psycopg"
+_POSTGRES_SCHEMES = {"postgres", "postgresql", "postgresql+psycopg"}
+
+
+def normalize_database_url(raw: str) -> URL:
+    """Return `raw` with the psycopg 3 driver, keeping every query parameter.
+
+    Neon and most hosts give out `postgres://` or `postgresql://` URLs with `sslmode` and
+    `channel_binding` parameters; SQLAlchemy needs the driver named in the scheme, and
+    libpq needs those parameters untouched.
+    """
+    try:
+        url = make_url(raw.strip())
+    except ArgumentError as exc:
+        raise ValueError(f"DATABASE_URL is not a valid URL: {exc}") from None
+    if url.drivername not in _POSTGRES_SCHEMES:
+        raise ValueError(
+            f"DATABASE_URL must be a PostgreSQL URL (postgres:// or postgresql://), "
+            f"got scheme {url.drivername!r}"
+        )
+    return url.set(drivername=DRIVER)
+
+
+def resolve_database_url(settings: Settings) -> URL:
+    """The URL to connect to: `DATABASE_URL`, else the embedded server (started on demand)."""
+    if settings.database_url:
+        return normalize_database_url(settings.database_url)
+    if settings.environment == "production":  # also refused by Settings; kept as a guard
+        raise RuntimeError("DATABASE_URL must be set when ENVIRONMENT=production")
+    from todo_api.database.embedded import start_embedded_server
+
+    return start_embedded_server(settings.embedded_data_dir)

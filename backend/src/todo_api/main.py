@@ -1,0 +1,82 @@
+"""The application factory: `create_app()` wires settings, database, routers and errors.
+
+Run with `uvicorn todo_api.main:app` (see the README's `make run` / `make serve`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from fastapi_offline import FastAPIOffline
+
+from todo_api import __version__
+from todo_api.api import health, tasks
+from todo_api.api.body_limit import BodyLimitMiddleware
+from todo_api.api.problems import install_problem_handlers, problem_schemas
+from todo_api.config import Settings, get_settings
+from todo_api.database.engine import create_engine
+from todo_api.database.session import create_session_factory
+from todo_api.database.url import resolve_database_url
+
+DESCRIPTION = """\
+Tasks of each user live under `/api/{user_id}/tasks`.
+Errors are RFC 9457 problem details with a string `detail`.
+"""
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Open the engine at startup and dispose of its pool at shutdown."""
+    settings: Settings = app.state.settings
+    engine = create_engine(settings, resolve_database_url(settings))
+    app.state.engine = engine
+    app.state.session_factory = create_session_factory(engine)
+    try:
+        yield
+    finally:
+        await engine.dispose()
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app; tests pass their own `Settings`, production reads the environment."""
+    settings = settings or get_settings()
+    # FastAPIOffline serves the Swagger UI and ReDoc assets from the package itself, so
+    # /docs and /redoc render without internet access.
+    app: FastAPI = FastAPIOffline(
+        title="todo-api",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=_lifespan,
+    )
+    app.state.settings = settings
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    install_problem_handlers(app)
+    app.include_router(health.router)
+    app.include_router(tasks.router)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's document plus the problem-details schemas the error responses refer to."""
+    if app.openapi_schema is None:
+        schema = get_openapi(
+            title=app.title,
+            version=app.version,
+            description=app.description,
+            routes=app.routes,
+        )
+        schema.setdefault("components", {}).setdefault("schemas", {}).update(problem_schemas())
+        app.openapi_schema = schema
+    return app.openapi_schema
+
+
+def __getattr__(name: str) -> Any:
+    """`todo_api.main:app` for uvicorn, built on first access (not at import, for tests)."""
+    if name == "app":
+        return create_app()
+    raise AttributeError(name)

@@ -1,0 +1,9 @@
+"""SQLModel tables and the request/response shapes of the API.
+
+Importing this package registers every table on `SQLModel.metadata` (Alembic relies on it).
+"""
+
+from todo_api.models.task import Task, TaskCompletion, TaskCreate, TaskRead, TaskUpdate
+from todo_api.models.user import User
+
+__all__ = ["Task", "TaskCompletion", "TaskCreate", "TaskRead", "TaskUpdate", "User"]

@@ -1,0 +1,28 @@
+"""The `users` table: one row per user id the frontend's auth system has issued."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, Column, DateTime, Text, func
+from sqlmodel import Field, SQLModel
+
+from todo_api.models import metadata as _metadata  # noqa: F401  (naming conventions first)
+from todo_api.models.fields import EMAIL_MAX, USER_ID_MAX
+
+
+class User(SQLModel, table=True):
+    """A user; created on first use, never by a sign-up endpoint of this API."""
+
+    __tablename__ = "users"
+    __table_args__ = (
+        CheckConstraint(f"char_length(id) BETWEEN 1 AND {USER_ID_MAX}", name="id_length"),
+        CheckConstraint(f"char_length(email) <= {EMAIL_MAX}", name="email_length"),
+    )
+
+    id: str = Field(sa_column=Column(Text, primary_key=True))
+    email: str | None = Field(default=None, sa_column=Column(Text, unique=True, nullable=True))
+    created_at: datetime | None = Field(
+        default=None,
+        sa_column=Column(DateTime(timezone=True), nullable=False, server_default=func.now()),
+    )

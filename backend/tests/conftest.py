@@ -1,0 +1,80 @@
+"""Shared fixtures: one real PostgreSQL server per test session, a clean schema per test.
+
+The server is a throwaway embedded PostgreSQL in a temporary folder, or the one named by
+TEST_DATABASE_URL. Its schema is built by Alembic (as in production), never by create_all.
+Each test starts from empty tables; the development data in .data/ is never touched.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+
+import httpx
+import psycopg
+import pytest
+from alembic import command
+from fastapi import FastAPI
+from sqlalchemy.engine import URL
+
+from tests.support import alembic_config, libpq_url, make_settings
+from todo_api.config import Settings
+from todo_api.database.embedded import start_embedded_server
+from todo_api.database.url import normalize_database_url
+from todo_api.main import create_app
+
+
+@pytest.fixture(scope="session")
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> URL:
+    """The test database: TEST_DATABASE_URL, or a fresh embedded server deleted at exit."""
+    given = os.environ.get("TEST_DATABASE_URL")
+    if given:
+        return normalize_database_url(given)
+    return start_embedded_server(tmp_path_factory.mktemp("pg") / "data", delete_on_exit=True)
+
+
+@pytest.fixture(scope="session")
+def migrated_database(database_url: URL) -> URL:
+    """The test database with the schema at Alembic's head (rebuilt from scratch once)."""
+    config = alembic_config(database_url)
+    command.downgrade(config, "base")
+    command.upgrade(config, "head")
+    return database_url
+
+
+@pytest.fixture(scope="session")
+def admin_connection(migrated_database: URL) -> Iterator[psycopg.Connection]:
+    """A plain autocommit connection for arranging and inspecting data behind the API."""
+    with psycopg.connect(libpq_url(migrated_database), autocommit=True) as connection:
+        yield connection
+
+
+@pytest.fixture
+def clean_database(admin_connection: psycopg.Connection) -> psycopg.Connection:
+    admin_connection.execute("TRUNCATE users, tasks RESTART IDENTITY CASCADE")
+    return admin_connection
+
+
+@pytest.fixture
+def settings(migrated_database: URL, clean_database: psycopg.Connection) -> Settings:
+    return make_settings(migrated_database)
+
+
+@pytest.fixture
+def app(settings: Settings) -> FastAPI:
+    return create_app(settings)
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client talking to the app in-process, with the app's lifespan running."""
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http,
+    ):
+        yield http

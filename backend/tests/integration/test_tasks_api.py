@@ -1,0 +1,206 @@
+"""The six task operations, their success paths and their not-found answers."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import httpx
+import pytest
+
+from todo_api.models import TaskRead
+
+pytestmark = pytest.mark.anyio
+
+TASKS = "/api/alice/tasks"
+
+
+async def create(client: httpx.AsyncClient, title: str = "Buy milk", **extra: object) -> dict:
+    response = await client.post(TASKS, json={"title": title, **extra})
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+async def test_create_returns_201_with_task_and_location(client: httpx.AsyncClient) -> None:
+    response = await client.post(TASKS, json={"title": "Buy milk", "description": "2 litres"})
+
+    assert response.status_code == 201
+    task = TaskRead.model_validate(response.json())
+    assert task.title == "Buy milk"
+    assert task.description == "2 litres"
+    assert task.completed is False
+    assert task.user_id == "alice"
+    assert task.created_at == task.updated_at
+    assert task.created_at.utcoffset() is not None
+    assert task.created_at.utcoffset().total_seconds() == 0
+    assert response.json()["created_at"].endswith("Z")
+    assert response.headers["location"] == f"{TASKS}/{task.id}"
+    assert (await client.get(response.headers["location"])).json() == response.json()
+
+
+async def test_create_ignores_unknown_and_server_owned_fields(client: httpx.AsyncClient) -> None:
+    body = {
+        "title": "Plan trip",
+        "id": 999,
+        "user_id": "mallory",
+        "completed": True,
+        "created_at": "2000-01-01T00:00:00Z",
+        "priority": "high",
+        "tags": ["x"],
+    }
+    task = (await client.post(TASKS, json=body)).json()
+
+    assert task["id"] != 999
+    assert task["user_id"] == "alice"
+    assert task["completed"] is False
+    assert not task["created_at"].startswith("2000")
+    assert "priority" not in task
+
+
+async def test_list_is_a_bare_array_newest_first(client: httpx.AsyncClient) -> None:
+    assert (await client.get(TASKS)).json() == []
+    first = await create(client, "first")
+    second = await create(client, "second")
+    third = await create(client, "third")
+
+    response = await client.get(TASKS)
+
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    assert [task["id"] for task in response.json()] == [third["id"], second["id"], first["id"]]
+    for task in response.json():
+        TaskRead.model_validate(task)
+
+
+async def test_list_returns_every_task_without_a_cap(client: httpx.AsyncClient) -> None:
+    for number in range(120):
+        await create(client, f"task {number}")
+
+    tasks = (await client.get(TASKS)).json()
+
+    assert len(tasks) == 120
+    assert [task["title"] for task in tasks][:2] == ["task 119", "task 118"]
+
+
+async def test_get_one(client: httpx.AsyncClient) -> None:
+    task = await create(client)
+    response = await client.get(f"{TASKS}/{task['id']}")
+    assert response.status_code == 200
+    assert response.json() == task
+
+
+async def test_put_changes_only_the_fields_sent(client: httpx.AsyncClient) -> None:
+    task = await create(client, "old", description="keep me")
+
+    response = await client.put(f"{TASKS}/{task['id']}", json={"title": "new"})
+
+    assert response.status_code == 200
+    updated = response.json()
+    assert updated["title"] == "new"
+    assert updated["description"] == "keep me"
+    assert updated["completed"] is False
+    assert updated["created_at"] == task["created_at"]
+    assert datetime.fromisoformat(updated["updated_at"]) > datetime.fromisoformat(
+        task["updated_at"]
+    )
+
+
+async def test_put_null_description_clears_it(client: httpx.AsyncClient) -> None:
+    task = await create(client, description="temporary")
+    updated = (await client.put(f"{TASKS}/{task['id']}", json={"description": None})).json()
+    assert updated["description"] is None
+    assert updated["title"] == task["title"]
+
+
+async def test_put_sets_completed_and_every_change_moves_updated_at(
+    client: httpx.AsyncClient,
+) -> None:
+    task = await create(client)
+    stamps = [task["updated_at"]]
+    for body in ({"completed": True}, {"completed": True}, {"title": "x", "completed": False}):
+        updated = (await client.put(f"{TASKS}/{task['id']}", json=body)).json()
+        assert updated["completed"] is body["completed"]
+        stamps.append(updated["updated_at"])
+    parsed = [datetime.fromisoformat(stamp) for stamp in stamps]
+    assert parsed == sorted(parsed)
+    assert len(set(parsed)) == len(parsed)
+
+
+@pytest.mark.parametrize(
+    ("content", "json_body"),
+    [(None, None), (b"", None), (None, {}), (None, {"unknown": 1}), (None, {"completed": None})],
+)
+async def test_patch_complete_toggles_without_a_meaningful_body(
+    client: httpx.AsyncClient, content: bytes | None, json_body: object
+) -> None:
+    task = await create(client)
+    url = f"{TASKS}/{task['id']}/complete"
+
+    first = await client.patch(url, content=content, json=json_body)
+    second = await client.patch(url, content=content, json=json_body)
+
+    assert first.status_code == 200, first.text
+    assert first.json()["completed"] is True
+    assert second.json()["completed"] is False
+    assert datetime.fromisoformat(second.json()["updated_at"]) > datetime.fromisoformat(
+        first.json()["updated_at"]
+    )
+
+
+@pytest.mark.parametrize("value", [True, False])
+async def test_patch_complete_with_a_value_sets_it(client: httpx.AsyncClient, value: bool) -> None:
+    task = await create(client)
+    url = f"{TASKS}/{task['id']}/complete"
+    for _ in range(2):
+        response = await client.patch(url, json={"completed": value})
+        assert response.status_code == 200
+        assert response.json()["completed"] is value
+
+
+async def test_delete_answers_204_then_404(client: httpx.AsyncClient) -> None:
+    task = await create(client)
+    url = f"{TASKS}/{task['id']}"
+
+    first = await client.delete(url)
+    second = await client.delete(url)
+
+    assert first.status_code == 204
+    assert first.content == b""
+    assert second.status_code == 404
+    assert (await client.get(url)).status_code == 404
+    assert (await client.get(TASKS)).json() == []
+
+
+@pytest.mark.parametrize(
+    ("method", "suffix", "body"),
+    [
+        ("GET", "", None),
+        ("PUT", "", {"title": "x"}),
+        ("DELETE", "", None),
+        ("PATCH", "/complete", None),
+    ],
+)
+async def test_unknown_task_is_a_404_problem(
+    client: httpx.AsyncClient, method: str, suffix: str, body: object
+) -> None:
+    response = await client.request(method, f"{TASKS}/123456{suffix}", json=body)
+
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem == {
+        "type": "about:blank",
+        "title": "Not Found",
+        "status": 404,
+        "detail": "Task 123456 not found",
+    }
+
+
+async def test_user_ids_with_unusual_characters_round_trip(client: httpx.AsyncClient) -> None:
+    user = "user with spaces?#&é"
+    path = "/api/user%20with%20spaces%3F%23%26%C3%A9/tasks"
+    response = await client.post(path, json={"title": "hello"})
+
+    assert response.status_code == 201
+    assert response.json()["user_id"] == user
+    assert response.headers["location"].startswith(path + "/")
+    assert (await client.get(response.headers["location"])).status_code == 200
