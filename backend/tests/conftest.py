@@ -17,7 +17,7 @@ from alembic import command
 from fastapi import FastAPI
 from sqlalchemy.engine import URL
 
-from tests.support import alembic_config, libpq_url, make_settings
+from tests.support import PathUserAuth, alembic_config, libpq_url, make_settings
 from todo_api.config import Settings
 from todo_api.database.embedded import start_embedded_server
 from todo_api.database.url import normalize_database_url
@@ -71,10 +71,25 @@ def app(settings: Settings) -> FastAPI:
 
 
 @pytest.fixture
-async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    """An HTTP client talking to the app in-process, with the app's lifespan running."""
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http,
-    ):
+async def running_app(app: FastAPI) -> AsyncIterator[FastAPI]:
+    """The app with its lifespan (engine, verifier) running."""
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+@pytest.fixture
+async def anonymous_client(running_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """An in-process HTTP client that sends no token unless a test adds one."""
+    transport = httpx.ASGITransport(app=running_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        yield http
+
+
+@pytest.fixture
+async def client(running_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """An in-process HTTP client that calls every `/api/{user_id}` path as that user."""
+    transport = httpx.ASGITransport(app=running_app)
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://test", auth=PathUserAuth()
+    ) as http:
         yield http

@@ -2,14 +2,47 @@
 
 from __future__ import annotations
 
+import secrets
+import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
 
+import httpx
+import jwt
 from alembic.config import Config
 from sqlalchemy.engine import URL
 
 from todo_api.config import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
+
+# A fresh random secret per test run: nothing signed here is valid anywhere else.
+TEST_SECRET = secrets.token_urlsafe(48)
+
+
+def sign(user_id: str, *, secret: str = TEST_SECRET, **claims: Any) -> str:
+    """An HS256 token for `user_id`, valid for an hour unless `claims` say otherwise."""
+    algorithm = claims.pop("alg", "HS256")
+    now = int(time.time())
+    payload: dict[str, Any] = {"sub": user_id, "iat": now, "exp": now + 3600, **claims}
+    payload = {name: value for name, value in payload.items() if value is not None}
+    return jwt.encode(payload, secret, algorithm=algorithm)
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+class PathUserAuth(httpx.Auth):
+    """Signs each request as the user named in its `/api/{user_id}/...` path (the owner)."""
+
+    def auth_flow(self, request: httpx.Request) -> Iterator[httpx.Request]:
+        parts = request.url.raw_path.decode("ascii").split("?")[0].split("/")
+        if len(parts) > 2 and parts[1] == "api" and "authorization" not in request.headers:
+            request.headers["Authorization"] = f"Bearer {sign(unquote(parts[2]))}"
+        yield request
 
 
 def alembic_config(url: URL) -> Config:
@@ -28,6 +61,7 @@ def make_settings(url: URL, **overrides: object) -> Settings:
     values: dict[str, object] = {
         "environment": "test",
         "database_url": url.render_as_string(hide_password=False),
+        "better_auth_secret": TEST_SECRET,
     }
     values.update(overrides)
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return Settings(_env_file=None, **values)

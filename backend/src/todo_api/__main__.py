@@ -1,7 +1,8 @@
 """Command line of the package: `python -m todo_api <command>`.
 
+- `token USER`: print a signed development token for USER (uses BETTER_AUTH_SECRET).
 - `openapi`: print the app's OpenAPI document (what specs/.../openapi.json must equal).
-- `dev-setup`: prepare a development checkout (creates `.env` from `.env.example`).
+- `dev-setup`: prepare a development checkout (`.env` with a random secret).
 """
 
 from __future__ import annotations
@@ -10,20 +11,34 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from todo_api.cli.dev_setup import ensure_dev_env
-from todo_api.cli.openapi import openapi_json
-
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m todo_api", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m todo_api",
+        description=__doc__,
+        formatter_class=argparse.RawTextHelpFormatter,
+    )
     commands = parser.add_subparsers(dest="command", required=True)
+    token = commands.add_parser("token", help="print a development token for a user")
+    token.add_argument("user_id", help="the user id (the token's `sub`)")
+    token.add_argument("--email", default=None, help="an `email` claim to include")
+    token.add_argument("--ttl", type=int, default=3600, help="seconds until it expires")
     commands.add_parser("openapi", help="print the OpenAPI document as JSON")
-    commands.add_parser("dev-setup", help="create .env for local development if missing")
+    commands.add_parser("dev-setup", help="create .env with a development secret if missing")
     args = parser.parse_args(argv)
 
-    if args.command == "openapi":
+    if args.command == "token":
+        from todo_api.config import get_settings
+        from todo_api.security.issuer import issue_token
+
+        print(issue_token(get_settings(), args.user_id, email=args.email, ttl_seconds=args.ttl))
+    elif args.command == "openapi":
+        from todo_api.cli.openapi import openapi_json
+
         sys.stdout.write(openapi_json())
-    elif args.command == "dev-setup":
+    else:
+        from todo_api.cli.dev_setup import ensure_dev_env
+
         print(ensure_dev_env())
     return 0
 

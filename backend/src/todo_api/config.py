@@ -10,8 +10,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+MIN_SECRET_LENGTH = 32
+HMAC_ALGORITHMS = {"HS256", "HS384", "HS512"}
+ASYMMETRIC_ALGORITHMS = {"EdDSA", "RS256", "RS384", "RS512", "ES256", "ES384", "PS256"}
 
 
 class Settings(BaseSettings):
@@ -54,16 +58,44 @@ class Settings(BaseSettings):
         "disables (for poolers without prepared-statement support).",
     )
 
+    # --- authentication ------------------------------------------------------------------
+    better_auth_secret: SecretStr | None = Field(
+        default=None,
+        description="Shared secret of HS256/HS384/HS512 tokens (the frontend's secret).",
+    )
+    jwt_jwks_url: str | None = Field(
+        default=None,
+        description="JWKS URL of EdDSA/RS256/ES256 signing keys, e.g. "
+        "http://localhost:3000/api/auth/jwks.",
+    )
+    jwt_issuer: str | None = Field(default=None, description="Required `iss`, when set.")
+    jwt_audience: str | None = Field(default=None, description="Required `aud`, when set.")
+    jwt_leeway_seconds: float = Field(default=30.0, ge=0, le=300)
+    jwt_hmac_algorithms: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["HS256", "HS384", "HS512"]
+    )
+    jwt_jwks_algorithms: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["EdDSA", "RS256", "ES256"]
+    )
+    jwks_cache_seconds: float = Field(
+        default=300.0, gt=0, description="How long fetched signing keys are trusted."
+    )
+    jwks_min_refetch_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        description="At most one refetch per this many seconds for tokens with unknown `kid`.",
+    )
+
     # --- HTTP -------------------------------------------------------------------------------
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["http://localhost:3000"]
     )
 
-    @field_validator("cors_origins", mode="before")
+    @field_validator("cors_origins", "jwt_hmac_algorithms", "jwt_jwks_algorithms", mode="before")
     @classmethod
-    def _split_origins(cls, value: object) -> object:
-        """Accept the comma-separated form operators write in `.env` files."""
+    def _split_list(cls, value: object) -> object:
+        """Accept the comma-separated lists operators write in `.env` files."""
         if isinstance(value, str):
             return [origin.strip() for origin in value.split(",") if origin.strip()]
         return value
@@ -80,6 +112,25 @@ class Settings(BaseSettings):
         """Production must never silently fall back to a local embedded database."""
         if self.environment == "production" and not self.database_url:
             raise ValueError("DATABASE_URL must be set when ENVIRONMENT=production")
+        return self
+
+    @model_validator(mode="after")
+    def _needs_a_key_source(self) -> Settings:
+        """No key, no service: there is no switch that turns authentication off."""
+        if self.better_auth_secret is None and not self.jwt_jwks_url:
+            raise ValueError(
+                "no token verification key configured: set BETTER_AUTH_SECRET (the shared "
+                "secret the frontend signs HS256 tokens with) or JWT_JWKS_URL (e.g. "
+                "http://localhost:3000/api/auth/jwks); `make run` creates a development "
+                "secret in .env"
+            )
+        secret = self.better_auth_secret
+        if secret is not None and len(secret.get_secret_value()) < MIN_SECRET_LENGTH:
+            raise ValueError(f"BETTER_AUTH_SECRET must be at least {MIN_SECRET_LENGTH} characters")
+        unknown = set(self.jwt_hmac_algorithms) - HMAC_ALGORITHMS
+        unknown |= set(self.jwt_jwks_algorithms) - ASYMMETRIC_ALGORITHMS
+        if unknown:
+            raise ValueError(f"unsupported JWT algorithms: {sorted(unknown)}")
         return self
 
 

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import httpx
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi_offline import FastAPIOffline
@@ -16,14 +17,21 @@ from fastapi_offline import FastAPIOffline
 from todo_api import __version__
 from todo_api.api import health, tasks
 from todo_api.api.body_limit import BodyLimitMiddleware
+from todo_api.api.cors import add_cors
 from todo_api.api.problems import install_problem_handlers, problem_schemas
 from todo_api.config import Settings, get_settings
 from todo_api.database.engine import create_engine
 from todo_api.database.session import create_session_factory
 from todo_api.database.url import resolve_database_url
+from todo_api.security.jwks import JwksKeySet
+from todo_api.security.verifier import TokenVerifier
+from todo_api.services.users import UserProvisioner
+
+JWKS_TIMEOUT_SECONDS = 5.0
 
 DESCRIPTION = """\
-Tasks of each user live under `/api/{user_id}/tasks`.
+Tasks of each user live under `/api/{user_id}/tasks`. Every `/api` request needs
+`Authorization: Bearer <jwt>` whose `sub` is that `{user_id}`.
 Errors are RFC 9457 problem details with a string `detail`.
 """
 
@@ -35,10 +43,23 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     engine = create_engine(settings, resolve_database_url(settings))
     app.state.engine = engine
     app.state.session_factory = create_session_factory(engine)
-    try:
-        yield
-    finally:
-        await engine.dispose()
+    async with httpx.AsyncClient(timeout=JWKS_TIMEOUT_SECONDS) as http:
+        app.state.token_verifier = TokenVerifier(settings, _key_set(settings, http))
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+
+def _key_set(settings: Settings, http: httpx.AsyncClient) -> JwksKeySet | None:
+    if not settings.jwt_jwks_url:
+        return None
+    return JwksKeySet(
+        settings.jwt_jwks_url,
+        http,
+        max_age=settings.jwks_cache_seconds,
+        min_refetch_interval=settings.jwks_min_refetch_seconds,
+    )
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -53,7 +74,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=_lifespan,
     )
     app.state.settings = settings
+    app.state.user_provisioner = UserProvisioner()
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    add_cors(app, settings.cors_origins)  # outermost: error responses get CORS headers too
     install_problem_handlers(app)
     app.include_router(health.router)
     app.include_router(tasks.router)

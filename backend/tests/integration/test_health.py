@@ -10,7 +10,7 @@ import pytest
 from alembic import command
 from sqlalchemy.engine import make_url
 
-from tests.support import alembic_config, make_settings
+from tests.support import PathUserAuth, alembic_config, make_settings
 from todo_api.database.embedded import start_embedded_server, stop_embedded_server
 from todo_api.main import create_app
 
@@ -28,7 +28,9 @@ async def test_unreachable_database_is_a_fast_503() -> None:
     app = create_app(settings)
     async with (
         app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://t", auth=PathUserAuth()
+        ) as client,
     ):
         started = time.monotonic()
         responses = [
@@ -56,7 +58,7 @@ async def test_api_recovers_when_the_database_comes_back(tmp_path: Path) -> None
     transport = httpx.ASGITransport(app=app)
     async with (
         app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=transport, base_url="http://t") as client,
+        httpx.AsyncClient(transport=transport, base_url="http://t", auth=PathUserAuth()) as client,
     ):
         assert (await client.get("/ready")).status_code == 200
 

@@ -66,3 +66,21 @@ async def test_openapi_json_is_served(client: httpx.AsyncClient) -> None:
     response = await client.get("/openapi.json")
     assert response.status_code == 200
     assert response.json() == json.loads(openapi_json())
+
+
+def test_api_operations_declare_the_bearer_scheme() -> None:
+    document = json.loads(openapi_json())
+    assert document["components"]["securitySchemes"]["HTTPBearer"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+        "description": (
+            "A JWT from the frontend's auth (Better Auth): `Authorization: Bearer <jwt>`."
+        ),
+    }
+    for path, methods in document["paths"].items():
+        for operation in methods.values():
+            secured = operation.get("security") == [{"HTTPBearer": []}]
+            assert secured == path.startswith("/api/"), path
+            if secured:
+                assert {"401", "403"} <= set(operation["responses"])

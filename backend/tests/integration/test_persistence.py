@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from tests.support import PathUserAuth
 from todo_api.config import Settings
 from todo_api.main import create_app
 
@@ -14,7 +15,7 @@ pytestmark = pytest.mark.anyio
 async def _client_for(settings: Settings):  # type: ignore[no-untyped-def]
     app = create_app(settings)
     transport = httpx.ASGITransport(app=app)
-    return app, httpx.AsyncClient(transport=transport, base_url="http://test")
+    return app, httpx.AsyncClient(transport=transport, base_url="http://test", auth=PathUserAuth())
 
 
 async def test_tasks_survive_a_new_app_and_engine(settings: Settings) -> None:

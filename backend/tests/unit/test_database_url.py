@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.support import TEST_SECRET
 from todo_api.config import Settings
 from todo_api.database.url import normalize_database_url, resolve_database_url
 
@@ -45,5 +46,5 @@ def test_other_urls_are_refused_with_a_clear_message(raw: str, message: str) -> 
 
 
 def test_resolve_prefers_the_configured_url() -> None:
-    settings = Settings(_env_file=None, database_url=NEON)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, database_url=NEON, better_auth_secret=TEST_SECRET)
     assert resolve_database_url(settings).host == "ep-cool-darkness-123456.us-east-2.aws.neon.tech"

@@ -5,7 +5,27 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
+from tests.support import TEST_SECRET
 from todo_api.config import Settings
+
+SETTING_NAMES = [
+    "ENVIRONMENT",
+    "DATABASE_URL",
+    "DB_POOL_SIZE",
+    "BETTER_AUTH_SECRET",
+    "JWT_JWKS_URL",
+    "JWT_HMAC_ALGORITHMS",
+    "CORS_ORIGINS",
+]
+
+
+@pytest.fixture(autouse=True)
+def environment(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """A known environment: only a valid secret is set."""
+    for name in SETTING_NAMES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("BETTER_AUTH_SECRET", TEST_SECRET)
+    return monkeypatch
 
 
 def test_production_refuses_to_start_without_a_database_url(
@@ -14,7 +34,7 @@ def test_production_refuses_to_start_without_a_database_url(
     monkeypatch.setenv("ENVIRONMENT", "production")
     monkeypatch.delenv("DATABASE_URL", raising=False)
     with pytest.raises(ValidationError, match="DATABASE_URL must be set"):
-        Settings(_env_file=None)  # type: ignore[call-arg]
+        Settings(_env_file=None)
 
 
 def test_environment_variables_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -22,7 +42,7 @@ def test_environment_variables_are_read(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("DB_POOL_SIZE", "7")
     monkeypatch.setenv("CORS_ORIGINS", "http://a.test, https://b.test ,")
     monkeypatch.setenv("DB_PREPARE_THRESHOLD", "")
-    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None)
 
     assert settings.database_url == "postgres://u@h/d"
     assert settings.db_pool_size == 7
@@ -34,7 +54,7 @@ def test_env_file_is_read(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:  #
     monkeypatch.delenv("DB_POOL_SIZE", raising=False)
     env_file = tmp_path / ".env"
     env_file.write_text("DB_POOL_SIZE=3\nDB_POOL_PRE_PING=true\n")
-    settings = Settings(_env_file=env_file)  # type: ignore[call-arg]
+    settings = Settings(_env_file=env_file)
     assert settings.db_pool_size == 3
     assert settings.db_pool_pre_ping is True
 
@@ -47,4 +67,32 @@ def test_nonsense_values_are_refused(
 ) -> None:
     monkeypatch.setenv(name, value)
     with pytest.raises(ValidationError):
-        Settings(_env_file=None)  # type: ignore[call-arg]
+        Settings(_env_file=None)
+
+
+def test_refuses_to_start_without_any_key_source(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("BETTER_AUTH_SECRET")
+    with pytest.raises(ValidationError, match=r"set BETTER_AUTH_SECRET .* or JWT_JWKS_URL"):
+        Settings(_env_file=None)
+
+
+def test_a_jwks_url_alone_is_a_key_source(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("BETTER_AUTH_SECRET")
+    monkeypatch.setenv("JWT_JWKS_URL", "http://localhost:3000/api/auth/jwks")
+    assert Settings(_env_file=None).better_auth_secret is None
+
+
+def test_short_secrets_and_unknown_algorithms_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BETTER_AUTH_SECRET", "too-short")
+    with pytest.raises(ValidationError, match="at least 32 characters"):
+        Settings(_env_file=None)
+    monkeypatch.setenv("BETTER_AUTH_SECRET", TEST_SECRET)
+    monkeypatch.setenv("JWT_HMAC_ALGORITHMS", "HS256,none")
+    with pytest.raises(ValidationError, match="unsupported JWT algorithms"):
+        Settings(_env_file=None)
+
+
+def test_the_secret_never_shows_in_repr() -> None:
+    settings = Settings(_env_file=None)
+    assert TEST_SECRET not in repr(settings)
+    assert TEST_SECRET not in str(settings.model_dump())

@@ -55,4 +55,4 @@ def test_serialized_fields_are_the_response_model_fields() -> None:
     from todo_api.models import TaskRead
     from todo_api.services.scope import TASK_FIELDS
 
-    assert TASK_FIELDS == tuple(TaskRead.model_fields)
+    assert tuple(TaskRead.model_fields) == TASK_FIELDS

@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import Depends, Path, Request
+from fastapi import Depends, Request
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from todo_api.api.auth import AuthorizedPrincipal
 from todo_api.database.session import session_scope
-from todo_api.models.fields import BIGINT_MAX, USER_ID_MAX, USER_ID_PATTERN
 from todo_api.services.tasks import TaskService
+from todo_api.services.users import UserProvisioner
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -21,23 +22,14 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 
-UserIdPath = Annotated[
-    str,
-    Path(
-        min_length=1,
-        max_length=USER_ID_MAX,
-        pattern=USER_ID_PATTERN,
-        description="Id of the user the tasks belong to (as issued by the frontend's auth).",
-    ),
-]
-TaskIdPath = Annotated[
-    int, Path(ge=1, le=BIGINT_MAX, description="Id of the task (a positive 64-bit integer).")
-]
 
-
-def get_task_service(user_id: UserIdPath, session: SessionDep) -> TaskService:
-    """The task service scoped to the user of the path."""
-    return TaskService(session, user_id)
+async def get_task_service(
+    request: Request, principal: AuthorizedPrincipal, session: SessionDep
+) -> TaskService:
+    """The task service of the authenticated user, whose `users` row is now up to date."""
+    provisioner: UserProvisioner = request.app.state.user_provisioner
+    await provisioner.ensure(session, principal)
+    return TaskService(session, principal.user_id)
 
 
 TaskServiceDep = Annotated[TaskService, Depends(get_task_service)]

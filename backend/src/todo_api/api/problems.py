@@ -19,12 +19,13 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, Operation
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException
 
+from todo_api.security.errors import KeySetUnavailableError, TokenRejectedError
 from todo_api.services.tasks import TaskNotFoundError
 
 logger = logging.getLogger(__name__)
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
-DATABASE_RETRY_AFTER_SECONDS = 5
+RETRY_AFTER_SECONDS = 5
 
 
 class FieldError(BaseModel):
@@ -99,12 +100,29 @@ async def _task_not_found(_request: Request, exc: Exception) -> Response:
     return problem_response(404, str(exc))
 
 
+async def _token_rejected(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, TokenRejectedError)
+    challenge = "Bearer"
+    if exc.invalid_token:  # RFC 6750 section 3
+        challenge = f'Bearer error="invalid_token", error_description="{exc.reason}"'
+    return problem_response(401, exc.reason, headers={"WWW-Authenticate": challenge})
+
+
+async def _keys_unavailable(_request: Request, exc: Exception) -> Response:
+    logger.warning("token keys unavailable: %s", exc)
+    return problem_response(
+        503,
+        "Token signing keys cannot be fetched; retry shortly",
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
 async def _database_unavailable(_request: Request, exc: Exception) -> Response:
     logger.warning("database unavailable: %s", exc)
     return problem_response(
         503,
         "The database is unavailable; retry shortly",
-        headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
     )
 
 
@@ -123,6 +141,8 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_problem)
     app.add_exception_handler(HTTPException, _http_problem)
     app.add_exception_handler(TaskNotFoundError, _task_not_found)
+    app.add_exception_handler(TokenRejectedError, _token_rejected)
+    app.add_exception_handler(KeySetUnavailableError, _keys_unavailable)
     for unavailable in (OperationalError, InterfaceError, PoolTimeoutError, OSError):
         app.add_exception_handler(unavailable, _database_unavailable)
     app.add_exception_handler(DBAPIError, _database_error)

@@ -7,12 +7,15 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Body, Request, Response, status
 
-from todo_api.api.deps import TaskIdPath, TaskServiceDep, UserIdPath
+from todo_api.api.deps import TaskServiceDep
+from todo_api.api.paths import TaskIdPath, UserIdPath
 from todo_api.api.problems import problem_responses
 from todo_api.api.responses import json_response, task_dict, task_list_response, task_response
 from todo_api.models import TaskCompletion, TaskCreate, TaskRead, TaskUpdate
 
-router = APIRouter(prefix="/api/{user_id}/tasks", tags=["tasks"])
+router = APIRouter(
+    prefix="/api/{user_id}/tasks", tags=["tasks"], responses=problem_responses(401, 403)
+)
 
 _WITH_TASK_ID = problem_responses(404, 422)
 

@@ -12,5 +12,10 @@ def openapi_json() -> str:
     from todo_api.main import create_app
 
     # Building the document needs no database: the lifespan (engine) never runs here.
-    document = create_app(Settings(database_url="postgresql://unused/unused")).openapi()
+    settings = Settings(
+        _env_file=None,
+        database_url="postgresql://unused/unused",
+        jwt_jwks_url="http://unused.invalid/jwks",
+    )
+    document = create_app(settings).openapi()
     return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"

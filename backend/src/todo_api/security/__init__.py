@@ -1,0 +1,1 @@
+"""Bearer-token verification: who is calling. (What they may reach is the service's job.)"""

@@ -1,0 +1,13 @@
+"""The authenticated caller, as the token says."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: the token's `sub`, and its `email` claim when it has a usable one."""
+
+    user_id: str
+    email: str | None

@@ -1,0 +1,113 @@
+"""Verify a bearer JWT and say whose it is.
+
+The accepted algorithms are fixed by configuration, never taken from the token: an HMAC
+token is checked only against the shared secret, an asymmetric one only against a key from
+the JWKS, whose algorithm is fixed by the key itself. So `alg: none` and the classic
+"HS256 signed with the RSA public key" confusion have nothing to be verified with.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import jwt
+from jwt import PyJWK
+from jwt.exceptions import (
+    DecodeError,
+    ExpiredSignatureError,
+    ImmatureSignatureError,
+    InvalidAudienceError,
+    InvalidIssuerError,
+    InvalidSignatureError,
+    InvalidTokenError,
+    MissingRequiredClaimError,
+)
+
+from todo_api.config import Settings
+from todo_api.models.fields import EMAIL_MAX, USER_ID_MAX, USER_ID_PATTERN
+from todo_api.security.errors import TokenRejectedError
+from todo_api.security.jwks import JwksKeySet
+from todo_api.security.principal import Principal
+
+_USER_ID = re.compile(USER_ID_PATTERN)
+
+_REASONS: list[tuple[type[InvalidTokenError], str]] = [
+    (ExpiredSignatureError, "Token has expired"),
+    (ImmatureSignatureError, "Token is not yet valid"),
+    (InvalidIssuerError, "Token issuer is not accepted"),
+    (InvalidAudienceError, "Token audience is not accepted"),
+    (InvalidSignatureError, "Token signature is invalid"),
+    (DecodeError, "Token is malformed"),
+]
+
+
+class TokenVerifier:
+    """Checks signature, expiry, not-before, issuer and audience; returns the `Principal`."""
+
+    def __init__(self, settings: Settings, key_set: JwksKeySet | None) -> None:
+        secret = settings.better_auth_secret
+        self._secret = secret.get_secret_value() if secret is not None else None
+        self._hmac_algorithms = settings.jwt_hmac_algorithms if self._secret else []
+        self._jwks_algorithms = settings.jwt_jwks_algorithms if key_set is not None else []
+        self._key_set = key_set
+        self._issuer = settings.jwt_issuer
+        self._audience = settings.jwt_audience
+        self._leeway = settings.jwt_leeway_seconds
+        self._options: Any = {
+            "require": ["exp", "sub"],
+            "verify_aud": settings.jwt_audience is not None,
+        }
+
+    async def verify(self, token: str) -> Principal:
+        try:
+            header = jwt.get_unverified_header(token)
+        except InvalidTokenError:
+            raise TokenRejectedError("Token is malformed") from None
+        algorithm = header.get("alg")
+        key, algorithms = await self._key_for(algorithm, header.get("kid"))
+        try:
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=algorithms,
+                options=self._options,
+                issuer=self._issuer,
+                audience=self._audience,
+                leeway=self._leeway,
+            )
+        except MissingRequiredClaimError as exc:
+            raise TokenRejectedError(f"Token lacks the required {exc.claim!r} claim") from None
+        except InvalidTokenError as exc:
+            raise TokenRejectedError(_reason(exc)) from None
+        return _principal(claims)
+
+    async def _key_for(self, algorithm: object, kid: object) -> tuple[str | PyJWK, list[str]]:
+        if self._secret and algorithm in self._hmac_algorithms:
+            return self._secret, [str(algorithm)]
+        if self._key_set is not None and algorithm in self._jwks_algorithms:
+            key = await self._key_set.key_for(kid if isinstance(kid, str) else None)
+            if key.algorithm_name != algorithm:
+                raise TokenRejectedError("Token algorithm does not match its key")
+            return key, [key.algorithm_name]
+        raise TokenRejectedError(f"Token algorithm {str(algorithm)[:20]!r} is not accepted")
+
+
+def _reason(exc: InvalidTokenError) -> str:
+    for kind, reason in _REASONS:
+        if isinstance(exc, kind):
+            return reason
+    return "Token is invalid"
+
+
+def _principal(claims: dict[str, Any]) -> Principal:
+    subject = claims.get("sub")
+    # The same rule as the `{user_id}` path segment, so every token user can own tasks.
+    if not isinstance(subject, str) or len(subject) > USER_ID_MAX:
+        raise TokenRejectedError("Token subject is not a valid user id")
+    if not _USER_ID.fullmatch(subject):
+        raise TokenRejectedError("Token subject is not a valid user id")
+    email = claims.get("email")
+    if not isinstance(email, str) or not 0 < len(email) <= EMAIL_MAX or "\x00" in email:
+        email = None
+    return Principal(user_id=subject, email=email)
