@@ -1,0 +1,103 @@
+"""The README stays true: its curl session runs against a real server, its table is complete."""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+from sqlalchemy.engine import URL
+
+from tests.support import ROOT, TEST_SECRET
+from todo_api.config import Settings
+
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def curl_session() -> str:
+    marker = README.index("<!-- curl-session")
+    start = README.index("```bash\n", marker) + len("```bash\n")
+    return README[start : README.index("```", start)]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def server(
+    migrated_database: URL, clean_database: psycopg.Connection, tmp_path: Path
+) -> Iterator[str]:
+    """`uvicorn todo_api.main:app` in its own process, configured by environment only."""
+    port = _free_port()
+    environment = {
+        **os.environ,
+        "ENVIRONMENT": "test",
+        "DATABASE_URL": migrated_database.render_as_string(hide_password=False),
+        "BETTER_AUTH_SECRET": TEST_SECRET,
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "todo_api.main:app", "--port", str(port)],
+        cwd=tmp_path,  # no .env there
+        env=environment,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{base}/ready").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        else:
+            process.kill()
+            pytest.fail(f"server did not start: {process.stderr.read().decode()}")  # type: ignore[union-attr]
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+def test_readme_curl_session_gives_the_documented_statuses(server: str, tmp_path: Path) -> None:
+    script = curl_session()
+    expected = [int(code) for code in re.findall(r"^# (\d{3})", script, re.MULTILINE)]
+    # The README runs the CLI from the checkout's venv; here, from the interpreter under test.
+    script = script.replace(".venv/bin/python", shlex.quote(sys.executable))
+    script = script.replace("API=http://127.0.0.1:8000", f"API={server}")
+
+    result = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        env={**os.environ, "BETTER_AUTH_SECRET": TEST_SECRET},
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr
+    statuses = [int(code) for code in re.findall(r" -> (\d{3})$", result.stdout, re.MULTILINE)]
+    assert statuses == expected, result.stdout
+    assert '"title":"Buy oat milk","description":null' in result.stdout
+    assert '"detail":"title: Value error, must not be blank"' in result.stdout
+
+
+def test_readme_configuration_table_lists_every_setting() -> None:
+    documented = set(re.findall(r"^\| `([A-Z_]+)` \|", README, re.MULTILINE))
+    assert documented == {name.upper() for name in Settings.model_fields}
