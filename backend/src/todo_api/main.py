@@ -20,6 +20,7 @@ from todo_api.api.body_limit import BodyLimitMiddleware
 from todo_api.api.cors import add_cors
 from todo_api.api.problems import install_problem_handlers, problem_schemas
 from todo_api.config import Settings, get_settings
+from todo_api.database.embedded import release_embedded_server
 from todo_api.database.engine import create_engine
 from todo_api.database.session import create_session_factory
 from todo_api.database.url import resolve_database_url
@@ -49,6 +50,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             yield
         finally:
             await engine.dispose()
+            if settings.database_url is None:
+                release_embedded_server(settings.embedded_data_dir)
 
 
 def _key_set(settings: Settings, http: httpx.AsyncClient) -> JwksKeySet | None:

@@ -33,7 +33,7 @@ def assert_problem(response: httpx.Response, status: int, *detail_parts: str) ->
 BAD_TASK_BODIES = [
     pytest.param({}, "title: Field required", id="missing-title"),
     pytest.param({"title": ""}, "title: String should have at least 1 character", id="empty"),
-    pytest.param({"title": "   \t"}, "title: Value error, must not be blank", id="blank"),
+    pytest.param({"title": "   \t"}, "title: must not be blank", id="blank"),
     pytest.param({"title": "x" * 201}, "at most 200 characters", id="title-201"),
     pytest.param({"title": "a\x00b"}, "must not contain NUL", id="nul-title"),
     pytest.param({"title": "ok", "description": "d\x00"}, "must not contain NUL", id="nul-desc"),

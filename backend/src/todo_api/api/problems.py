@@ -25,6 +25,23 @@ from todo_api.services.tasks import TaskNotFoundError
 logger = logging.getLogger(__name__)
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
+# Fixed titles: Python's own reason phrases differ between versions (422 changed in 3.13).
+_TITLES = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    409: "Conflict",
+    413: "Content Too Large",
+    422: "Unprocessable Content",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
+
+
+def status_title(status: int) -> str:
+    return _TITLES.get(status) or HTTPStatus(status).phrase
 RETRY_AFTER_SECONDS = 5
 
 
@@ -58,7 +75,7 @@ def problem_response(
     headers: Mapping[str, str] | None = None,
     extra: Mapping[str, Any] | None = None,
 ) -> Response:
-    body = {"type": "about:blank", "title": HTTPStatus(status).phrase, "status": status}
+    body = {"type": "about:blank", "title": status_title(status), "status": status}
     body["detail"] = detail
     if extra:
         body.update(extra)
@@ -76,7 +93,11 @@ def _location(loc: Sequence[Any]) -> str:
 def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     # The offending input is not echoed back: it may be huge or hold a secret.
     return [
-        {"loc": list(error["loc"]), "msg": error["msg"], "type": error["type"]}
+        {
+            "loc": list(error["loc"]),
+            "msg": error["msg"].removeprefix("Value error, "),
+            "type": error["type"],
+        }
         for error in exc.errors()
     ]
 
@@ -92,7 +113,7 @@ async def _validation_problem(_request: Request, exc: Exception) -> Response:
 
 async def _http_problem(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
+    detail = exc.detail if isinstance(exc.detail, str) else status_title(exc.status_code)
     return problem_response(exc.status_code, detail, headers=exc.headers)
 
 
@@ -155,7 +176,7 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         name = "ValidationProblem" if status == 422 else "Problem"
         schema = {"$ref": f"#/components/schemas/{name}"}
         responses[status] = {
-            "description": HTTPStatus(status).phrase,
+            "description": status_title(status),
             "content": {PROBLEM_MEDIA_TYPE: {"schema": schema}},
         }
     return responses

@@ -42,6 +42,15 @@ def start_embedded_server(data_dir: Path, *, delete_on_exit: bool = False) -> UR
     )
 
 
+def release_embedded_server(data_dir: Path) -> None:
+    """This process no longer needs the server; the last process to let go stops it.
+
+    Called at app shutdown: uvicorn's workers (reload mode, `--workers`) end with `os._exit`,
+    which skips the package's own atexit hook and would leave the server running.
+    """
+    _server(data_dir.expanduser().resolve(), cleanup_mode="stop").cleanup()
+
+
 def stop_embedded_server(data_dir: Path) -> None:
     """Stop the server of `data_dir` now (a fast shutdown), keeping its data."""
     # The package generates its command wrappers at import time, invisible to type checkers.
