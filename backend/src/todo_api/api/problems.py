@@ -42,6 +42,8 @@ _TITLES = {
 
 def status_title(status: int) -> str:
     return _TITLES.get(status) or HTTPStatus(status).phrase
+
+
 RETRY_AFTER_SECONDS = 5
 
 
