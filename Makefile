@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 1
 
-.PHONY: run serve test lint typecheck pytest migrate openapi token bench install install-dev clean
+.PHONY: run serve test lint typecheck pytest migrate openapi bench bench-smoke install install-dev clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,10 @@ $(VENV)/.installed: $(BIN)/python requirements.txt pyproject.toml
 
 $(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
 	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+$(VENV)/.installed-bench: $(VENV)/.installed requirements-bench.txt
+	$(BIN)/pip install --quiet -r requirements-bench.txt
 	touch $@
 
 install: $(VENV)/.installed
@@ -34,8 +38,7 @@ run: install
 ## Production-style server: no reload, no access log, $(WORKERS) workers.
 serve: install
 	$(BIN)/alembic upgrade head
-	$(BIN)/uvicorn todo_api.main:app --host $(HOST) --port $(PORT) --workers $(WORKERS) \
-		--no-access-log --loop uvloop --http httptools --timeout-graceful-shutdown 20
+	$(BIN)/python -m todo_api serve --host $(HOST) --port $(PORT) --workers $(WORKERS)
 
 migrate: install
 	$(BIN)/alembic upgrade head
@@ -52,6 +55,14 @@ typecheck: install-dev
 
 pytest: install-dev
 	$(BIN)/pytest --cov --cov-report=term $(PYTEST_ARGS)
+
+## Load benchmark (about 6 minutes; needs wrk, installed via apt-get when missing and root).
+bench: $(VENV)/.installed-bench
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+## The same, tiny and short (about 1 minute): checks the benchmark itself works.
+bench-smoke: $(VENV)/.installed-bench
+	$(BIN)/python bench/run.py --smoke
 
 ## Write the OpenAPI contract of the app to specs/.
 openapi: install

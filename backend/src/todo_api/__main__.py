@@ -3,6 +3,7 @@
 - `token USER`: print a signed development token for USER (uses BETTER_AUTH_SECRET).
 - `openapi`: print the app's OpenAPI document (what specs/.../openapi.json must equal).
 - `dev-setup`: prepare a development checkout (`.env` with a random secret).
+- `serve`: the production server (no reload, no access log, N workers).
 """
 
 from __future__ import annotations
@@ -25,6 +26,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     token.add_argument("--ttl", type=int, default=3600, help="seconds until it expires")
     commands.add_parser("openapi", help="print the OpenAPI document as JSON")
     commands.add_parser("dev-setup", help="create .env with a development secret if missing")
+    serve = commands.add_parser("serve", help="run the production server")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
     args = parser.parse_args(argv)
 
     if args.command == "token":
@@ -36,6 +41,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from todo_api.cli.openapi import openapi_json
 
         sys.stdout.write(openapi_json())
+    elif args.command == "serve":
+        from todo_api.cli.serve import serve as run_server
+
+        run_server(args.host, args.port, args.workers)
     else:
         from todo_api.cli.dev_setup import ensure_dev_env
 

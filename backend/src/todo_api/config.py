@@ -88,6 +88,11 @@ class Settings(BaseSettings):
 
     # --- HTTP -------------------------------------------------------------------------------
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    max_concurrent_requests: int = Field(
+        default=10,
+        ge=1,
+        description="Requests one worker processes at once; more wait their turn in order.",
+    )
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["http://localhost:3000"]
     )

@@ -44,6 +44,7 @@ def jwks_app(settings: Settings, jwks: JwksServer, min_refetch: float) -> FastAP
         "better_auth_secret": None,
         "jwt_jwks_url": jwks.url,
         "jwks_min_refetch_seconds": min_refetch,
+        "max_concurrent_requests": 100,  # let bursts of requests really run side by side
     }
     return create_app(settings.model_copy(update=update))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import httpx
+import psycopg
 import pytest
 
 from todo_api.models import TaskRead
@@ -204,3 +205,42 @@ async def test_user_ids_with_unusual_characters_round_trip(client: httpx.AsyncCl
     assert response.json()["user_id"] == user
     assert response.headers["location"].startswith(path + "/")
     assert (await client.get(response.headers["location"])).status_code == 200
+
+
+async def test_long_lists_stream_every_task_once_newest_first(
+    client: httpx.AsyncClient, clean_database: psycopg.Connection
+) -> None:
+    clean_database.execute("INSERT INTO users (id) VALUES ('alice'), ('bob')")
+    # 2,500 tasks (more than two pages), many sharing a created_at to exercise the id tiebreak.
+    clean_database.execute(
+        "INSERT INTO tasks (user_id, title, created_at) "
+        "SELECT 'alice', 'task ' || n, timestamptz '2026-01-01' + (n / 7) * interval '1 second' "
+        "FROM generate_series(1, 2500) AS n"
+    )
+    clean_database.execute("INSERT INTO tasks (user_id, title) VALUES ('bob', 'not alice''s')")
+
+    response = await client.get(TASKS)
+
+    assert response.status_code == 200
+    assert "content-length" not in response.headers  # streamed page by page
+    tasks = response.json()
+    assert len(tasks) == 2500
+    assert {task["user_id"] for task in tasks} == {"alice"}
+    keys = [(task["created_at"], task["id"]) for task in tasks]
+    assert keys == sorted(keys, reverse=True)
+    assert len({task["id"] for task in tasks}) == 2500
+    TaskRead.model_validate(tasks[0])
+    TaskRead.model_validate(tasks[-1])
+
+
+async def test_a_list_of_exactly_one_page_is_not_streamed(
+    client: httpx.AsyncClient, clean_database: psycopg.Connection
+) -> None:
+    clean_database.execute("INSERT INTO users (id) VALUES ('alice')")
+    clean_database.execute(
+        "INSERT INTO tasks (user_id, title) "
+        "SELECT 'alice', 't' || n FROM generate_series(1, 1000) AS n"
+    )
+    response = await client.get(TASKS)
+    assert len(response.json()) == 1000
+    assert "content-length" in response.headers

@@ -29,7 +29,7 @@ _WITH_TASK_ID = problem_responses(404, 422)
 )
 async def list_tasks(tasks: TaskServiceDep) -> Response:
     """Every task of the user as a bare JSON array, newest first; `[]` when there are none."""
-    return task_list_response(await tasks.list())
+    return await task_list_response(tasks.pages())
 
 
 @router.post(

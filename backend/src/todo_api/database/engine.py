@@ -6,6 +6,7 @@ Decisions (measured in specs/001-backend-task-api/plan.md):
   the throughput of small reads. Code that needs a multi-statement transaction opens one
   explicitly with `engine.execution_options(isolation_level="READ COMMITTED")`.
 - A small pool without overflow; waits for a connection are bounded by `db_pool_timeout`.
+  No reset (ROLLBACK) on return: autocommit connections have nothing to roll back.
 - Connections are recycled before Neon suspends an idle compute, so none comes back dead.
 - psycopg prepares statements server-side after `db_prepare_threshold` executions.
 - Sessions run in UTC, so timestamps leave the API as UTC whatever the server's zone.
@@ -39,6 +40,9 @@ def create_engine(settings: Settings, url: URL) -> AsyncEngine:
         pool_timeout=settings.db_pool_timeout,
         pool_recycle=settings.db_pool_recycle,
         pool_pre_ping=settings.db_pool_pre_ping,
+        # Autocommit connections never hold an open transaction when returned, so the
+        # ROLLBACK-on-return the pool would otherwise issue is pure overhead.
+        pool_reset_on_return=None,
         connect_args={
             "connect_timeout": settings.db_connect_timeout,
             "prepare_threshold": settings.db_prepare_threshold,

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -17,9 +15,3 @@ def create_session_factory(engine: AsyncEngine) -> SessionFactory:
     (`INSERT ... RETURNING`), so the ORM's implicit refreshes would only add round trips.
     """
     return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False, autoflush=False)
-
-
-async def session_scope(factory: SessionFactory) -> AsyncIterator[AsyncSession]:
-    """Yield one session and always give its connection back to the pool."""
-    async with factory() as session:
-        yield session

@@ -9,6 +9,7 @@ the JWKS, whose algorithm is fixed by the key itself. So `alg: none` and the cla
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 import jwt
@@ -32,6 +33,11 @@ from todo_api.security.principal import Principal
 
 _USER_ID = re.compile(USER_ID_PATTERN)
 
+# Verified tokens are remembered this long at most (bounding how long a key removed from the
+# JWKS still counts), and this many at once.
+_VERIFIED_TTL = 300.0
+_VERIFIED_MAX = 10_000
+
 _REASONS: list[tuple[type[InvalidTokenError], str]] = [
     (ExpiredSignatureError, "Token has expired"),
     (ImmatureSignatureError, "Token is not yet valid"),
@@ -54,12 +60,33 @@ class TokenVerifier:
         self._issuer = settings.jwt_issuer
         self._audience = settings.jwt_audience
         self._leeway = settings.jwt_leeway_seconds
+        self._verified: dict[str, tuple[Principal, float]] = {}
         self._options: Any = {
             "require": ["exp", "sub"],
             "verify_aud": settings.jwt_audience is not None,
         }
 
     async def verify(self, token: str) -> Principal:
+        """The token's principal; raises `TokenRejectedError` saying why it is refused."""
+        cached = self._verified.get(token)
+        if cached is not None and cached[1] > time.time():
+            return cached[0]
+        principal, expires_at = await self._verify(token)
+        self._remember(token, principal, expires_at)
+        return principal
+
+    def _remember(self, token: str, principal: Principal, expires_at: float) -> None:
+        """Cache a verified token until it expires, for at most `_VERIFIED_TTL` seconds.
+
+        A browser sends the same token with every request for its whole life; checking its
+        signature once instead of every time saves a tenth of a small request's CPU. The
+        cache is keyed by the exact token, so any other token is verified in full.
+        """
+        if len(self._verified) >= _VERIFIED_MAX:
+            self._verified.pop(next(iter(self._verified)))
+        self._verified[token] = (principal, min(expires_at, time.time() + _VERIFIED_TTL))
+
+    async def _verify(self, token: str) -> tuple[Principal, float]:
         try:
             header = jwt.get_unverified_header(token)
         except InvalidTokenError:
@@ -80,7 +107,7 @@ class TokenVerifier:
             raise TokenRejectedError(f"Token lacks the required {exc.claim!r} claim") from None
         except InvalidTokenError as exc:
             raise TokenRejectedError(_reason(exc)) from None
-        return _principal(claims)
+        return _principal(claims), float(claims["exp"]) + self._leeway
 
     async def _key_for(self, algorithm: object, kid: object) -> tuple[str | PyJWK, list[str]]:
         if self._secret and algorithm in self._hmac_algorithms:

@@ -2,23 +2,27 @@
 
 Each use case is one SQL statement, atomic on its own (see database/engine.py): there is no
 read-modify-write window in which a concurrent request could lose an update. Rows come back
-as `TaskRow`s (plain column tuples), which the API layer serializes without re-validation.
+as `TaskRow`s (column tuples in `TASK_FIELDS` order), which the API layer serializes without
+re-validation.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any, TypeAlias
 
-from sqlalchemy import not_
-from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from todo_api.models import Task, TaskCreate, TaskUpdate
-from todo_api.services.scope import NEWEST_FIRST, UserTasks
+from todo_api.models import TaskCreate, TaskUpdate
+from todo_api.services.scope import TASK_FIELDS, Scoped, UserTasks
 
 # A task as the columns of `TASK_FIELDS`, in that order (a SQLAlchemy Row at run time).
 TaskRow: TypeAlias = Sequence[Any]
+
+# Lists are read in pages of this many rows (keyset pagination on created_at, id), so memory
+# stays bounded and no single step holds the event loop for long, whatever the list's size.
+PAGE_SIZE = 1000
+_CREATED_AT, _ID = TASK_FIELDS.index("created_at"), TASK_FIELDS.index("id")
 
 
 class TaskNotFoundError(LookupError):
@@ -36,39 +40,65 @@ class TaskService:
         self._session = session
         self._tasks = UserTasks(user_id)
 
-    async def list(self) -> Sequence[TaskRow]:
-        """All of the user's tasks, newest first (no silent cap)."""
-        result = await self._session.exec(self._tasks.select().order_by(*NEWEST_FIRST))
-        return result.all()
+    async def pages(self, page_size: int = PAGE_SIZE) -> AsyncIterator[Sequence[TaskRow]]:
+        """All of the user's tasks, newest first, as non-empty pages (no silent cap).
+
+        Each page is its own statement: tasks created while a long list is being read are
+        newer than the pages still to come, so none appears twice or out of order.
+        """
+        scoped = self._tasks.first_page(page_size)
+        while True:
+            rows = await self._rows(scoped)
+            if rows:
+                yield rows
+            if len(rows) < page_size:
+                return
+            last = rows[-1]
+            scoped = self._tasks.next_page((last[_CREATED_AT], last[_ID]), page_size)
 
     async def get(self, task_id: int) -> TaskRow:
-        result = await self._session.exec(self._tasks.select().where(col(Task.id) == task_id))
-        return self._found(result.first(), task_id)
+        return self._found(await self._rows(self._tasks.get(task_id)), task_id)
 
     async def create(self, data: TaskCreate) -> TaskRow:
-        result = await self._session.exec(self._tasks.insert(data.model_dump()))
-        return result.one()
+        (row,) = await self._rows(self._tasks.insert(data.title, data.description))
+        return row
 
     async def update(self, task_id: int, data: TaskUpdate) -> TaskRow:
-        statement = self._tasks.update(task_id).values(**data.changes())
-        return self._found((await self._session.exec(statement)).first(), task_id)
+        return self._found(await self._rows(self._tasks.update(task_id, data.changes())), task_id)
 
     async def set_completed(self, task_id: int, completed: bool | None) -> TaskRow:
         """Set `completed`, or flip it when `completed` is None.
 
-        The flip is computed by the database (`completed = NOT completed`), so concurrent
-        toggles serialize on the row lock and none is lost.
+        The flip is computed by the database, so concurrent toggles serialize on the row lock
+        and none is lost.
         """
-        value = not_(col(Task.completed)) if completed is None else completed
-        statement = self._tasks.update(task_id).values(completed=value)
-        return self._found((await self._session.exec(statement)).first(), task_id)
+        if completed is None:
+            scoped = self._tasks.toggle(task_id)
+        else:
+            scoped = self._tasks.update(task_id, {"completed": completed})
+        return self._found(await self._rows(scoped), task_id)
 
     async def delete(self, task_id: int) -> None:
-        result = await self._session.exec(self._tasks.delete(task_id))
-        self._found(result.first(), task_id)
+        self._found(await self._rows(self._tasks.delete(task_id)), task_id)
+
+    async def _rows(self, scoped: Scoped) -> Sequence[TaskRow]:
+        """Run one statement, buffer its rows and give the connection back at once.
+
+        The engine autocommits, so the statement is durable when it returns; ending the
+        session's transaction only hands the connection back to the pool. Without this the
+        connection would stay checked out until the response had been sent, and under load
+        the pool, not the database, would set the pace.
+        """
+        # Core execution on the session's connection: the statements are Core-shaped (columns,
+        # RETURNING), and the ORM layer would only add bookkeeping (and read a parameter dict
+        # on INSERT/UPDATE of a mapped table as an ORM bulk operation).
+        connection = await self._session.connection()
+        rows = (await connection.execute(scoped.statement, scoped.params)).all()
+        await self._session.commit()
+        return rows
 
     @staticmethod
-    def _found(row: TaskRow | None, task_id: int) -> TaskRow:
-        if row is None:
+    def _found(rows: Sequence[TaskRow], task_id: int) -> TaskRow:
+        if not rows:
             raise TaskNotFoundError(task_id)
-        return row
+        return rows[0]

@@ -40,6 +40,7 @@ class UserProvisioner:
             where=col(User.email).is_distinct_from(statement.excluded.email),
         )
         await session.exec(statement)
+        await session.commit()  # autocommit engine: only hands the connection back
         if len(self._written) >= self._max_remembered:
             self._written.pop(next(iter(self._written)))
         self._written[user_id] = email

@@ -1,0 +1,410 @@
+"""`make bench`: seed a realistic dataset, serve it like production, load it with wrk, report.
+
+Usage: python bench/run.py [--smoke] [--duration S] [--warmup S] [--connections N]
+
+Scenarios run against the production server command (`python -m todo_api serve`): each
+endpoint alone, a mixed workload, and full lists of 10,000-task users (alone, and 10 at once
+while small requests are measured beside them). Results go to bench/results/ as Markdown,
+JSON and a PNG chart. Everything started here is stopped on the way out, error or not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+
+from report import write_reports  # noqa: E402
+from seed import Dataset, migrate_fresh, seed  # noqa: E402
+from todo_api.config import Settings  # noqa: E402
+from todo_api.database.embedded import release_embedded_server, start_embedded_server  # noqa: E402
+from todo_api.database.url import normalize_database_url  # noqa: E402
+from todo_api.security.issuer import issue_token  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results"
+LUA = ROOT / "bench" / "tasks.lua"
+
+
+@dataclass
+class Profile:
+    small_users: int
+    small_tasks: int
+    big_users: int
+    big_tasks: int
+    duration: int
+    warmup: int
+    connections: int
+    threads: int = 2
+
+
+FULL = Profile(2000, 50, 20, 10_000, duration=15, warmup=3, connections=100)
+SMOKE = Profile(60, 50, 2, 2_000, duration=2, warmup=1, connections=20)
+
+
+@dataclass
+class Result:
+    name: str
+    workers: int
+    connections: int
+    op: str
+    stats: dict[str, Any]
+    peak_rss_mb: float
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def rps(self) -> float:
+        return self.stats["requests"] / (self.stats["duration_us"] / 1e6)
+
+    @property
+    def non_2xx(self) -> int:
+        errors = self.stats["errors"]
+        return int(errors["status"])
+
+    @property
+    def socket_errors(self) -> int:
+        errors = self.stats["errors"]
+        return int(errors["connect"] + errors["read"] + errors["write"] + errors["timeout"])
+
+
+def ensure_wrk() -> str:
+    """wrk from Debian's packages; installed here when missing and we may (root, apt)."""
+    found = shutil.which("wrk")
+    if found:
+        return found
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        print("installing wrk (apt-get install wrk) ...", flush=True)
+        subprocess.run(["apt-get", "update", "-qq"], check=False, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            ["apt-get", "install", "-y", "-qq", "wrk"], check=True, stdout=subprocess.DEVNULL
+        )
+        found = shutil.which("wrk")
+    if not found:
+        sys.exit("wrk is required: install it with `apt-get install wrk` (Debian/Ubuntu)")
+    return found
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def database(tmp: Path) -> Iterator[Any]:
+    """BENCH_DATABASE_URL, or an embedded server in .data/bench-postgres (stopped at the end)."""
+    given = os.environ.get("BENCH_DATABASE_URL")
+    if given:
+        yield normalize_database_url(given)
+        return
+    data_dir = ROOT / ".data" / "bench-postgres"
+    url = start_embedded_server(data_dir)
+    try:
+        yield url
+    finally:
+        release_embedded_server(data_dir)
+
+
+@contextmanager
+def server(
+    url: Any, secret: str, workers: int, pool_size: int
+) -> Iterator[tuple[str, psutil.Process]]:
+    """The production server command, on a free port; SIGTERM and wait on the way out."""
+    port = free_port()
+    environment = {
+        **os.environ,
+        "ENVIRONMENT": "production",
+        "DATABASE_URL": url.render_as_string(hide_password=False),
+        "BETTER_AUTH_SECRET": secret,
+        "DB_POOL_SIZE": str(pool_size),
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "todo_api", "serve", "--port", str(port), "--workers", str(workers)],
+        cwd=tempfile.gettempdir(),  # no .env
+        env=environment,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/ready", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"server did not start:\n{process.stderr.read().decode()}")  # type: ignore[union-attr]
+            time.sleep(0.2)
+        time.sleep(0.5 * workers)  # let every worker finish its startup
+        yield base, psutil.Process(process.pid)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+class RssSampler:
+    """Peak resident memory of the server and its workers while a scenario runs."""
+
+    def __init__(self, process: psutil.Process) -> None:
+        self.process = process
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                processes = [self.process, *self.process.children(recursive=True)]
+                rss = max(p.memory_info().rss for p in processes)
+                self.peak = max(self.peak, rss)
+            except psutil.Error:
+                pass
+            self._stop.wait(0.05)
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def write_lua_data(path: Path, dataset: Dataset, tokens: dict[str, str]) -> None:
+    def entries(users: list[Any]) -> str:
+        return ",\n".join(
+            f'{{id="{u.id}", token="{tokens[u.id]}", lo={u.lo}, hi={u.hi}}}' for u in users
+        )
+
+    small, big = entries(dataset.small), entries(dataset.big)
+    path.write_text(f"return {{\nsmall = {{\n{small}\n}},\nbig = {{\n{big}\n}}\n}}\n")
+
+
+def wrk(
+    base: str,
+    data: Path,
+    op: str,
+    *,
+    seconds: int,
+    connections: int,
+    threads: int,
+    offset: int = 0,
+) -> dict[str, Any]:
+    threads = min(threads, connections)
+    environment = {
+        **os.environ,
+        "BENCH_DATA": str(data),
+        "BENCH_OP": op,
+        "BENCH_OFFSET": str(offset),
+        "BENCH_THREADS": str(threads),
+    }
+    command = [
+        "wrk",
+        f"-t{threads}",
+        f"-c{connections}",
+        f"-d{seconds}s",
+        "--timeout",
+        "5s",
+        "-s",
+        str(LUA),
+        base,
+    ]
+    output = subprocess.run(command, env=environment, capture_output=True, text=True, check=True)
+    for line in output.stdout.splitlines():
+        if line.startswith("BENCH_JSON "):
+            return dict(json.loads(line.removeprefix("BENCH_JSON ")))
+    raise RuntimeError(f"wrk printed no result:\n{output.stdout}\n{output.stderr}")
+
+
+def scenario(
+    name: str,
+    base: str,
+    process: psutil.Process,
+    data: Path,
+    op: str,
+    profile: Profile,
+    workers: int,
+    *,
+    connections: int | None = None,
+    warmup: bool = True,
+    offset: int = 0,
+) -> Result:
+    connections = connections or profile.connections
+    if warmup and profile.warmup:
+        wrk(
+            base, data, op, seconds=profile.warmup, connections=connections, threads=profile.threads
+        )
+    with RssSampler(process) as rss:
+        stats = wrk(
+            base,
+            data,
+            op,
+            seconds=profile.duration,
+            connections=connections,
+            threads=profile.threads,
+            offset=offset,
+        )
+    result = Result(name, workers, connections, op, stats, rss.peak / 2**20)
+    show(result)
+    return result
+
+
+def show(result: Result) -> None:
+    latency = result.stats["latency_ms"]
+    print(
+        f"  {result.name:<38} {result.rps:>8.0f} req/s  p50 {latency['p50']:>7.1f}  "
+        f"p99 {latency['p99']:>7.1f} ms  non-2xx {result.non_2xx}  "
+        f"rss {result.peak_rss_mb:.0f} MB",
+        flush=True,
+    )
+
+
+def big_lists_with_small_requests(
+    base: str, process: psutil.Process, data: Path, profile: Profile
+) -> tuple[Result, Result]:
+    """10 full lists at once, and beside them small requests of other users."""
+    out: dict[str, dict[str, Any]] = {}
+
+    def run_big() -> None:
+        out["big"] = wrk(base, data, "biglist", seconds=profile.duration, connections=10, threads=1)
+
+    with RssSampler(process) as rss:
+        thread = threading.Thread(target=run_big)
+        thread.start()
+        time.sleep(0.5)
+        out["small"] = wrk(
+            base, data, "get", seconds=profile.duration - 1, connections=10, threads=1
+        )
+        thread.join()
+    big = Result(
+        "full list (10k tasks), 10 at once", 1, 10, "biglist", out["big"], rss.peak / 2**20
+    )
+    small = Result("get one, beside 10 full lists", 1, 10, "get", out["small"], rss.peak / 2**20)
+    show(big)
+    show(small)
+    return big, small
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--smoke", action="store_true", help="tiny dataset, 1 s per scenario")
+    parser.add_argument("--duration", type=int, help="seconds per scenario")
+    parser.add_argument("--connections", type=int, help="concurrent connections")
+    parser.add_argument("--pool-size", type=int, default=10, help="DB_POOL_SIZE per worker")
+    args = parser.parse_args()
+    profile = SMOKE if args.smoke else FULL
+    if args.duration:
+        profile.duration = args.duration
+    if args.connections:
+        profile.connections = args.connections
+
+    ensure_wrk()
+    started = time.monotonic()
+    results: list[Result] = []
+    secret = secrets.token_urlsafe(48)
+    settings = Settings(
+        _env_file=None, database_url="postgresql://unused/x", better_auth_secret=secret
+    )
+    with tempfile.TemporaryDirectory(prefix="todo-bench-") as tmp, database(Path(tmp)) as url:
+        print(f"database: {url.render_as_string(hide_password=True)}")
+        migrate_fresh(url, str(ROOT / "alembic.ini"))
+        seeding = time.monotonic()
+        dataset = seed(
+            url,
+            small_users=profile.small_users,
+            small_tasks=profile.small_tasks,
+            big_users=profile.big_users,
+            big_tasks=profile.big_tasks,
+        )
+        seed_seconds = time.monotonic() - seeding
+        print(f"seeded {dataset.task_count:,} tasks in {seed_seconds:.1f} s")
+        tokens = {
+            user.id: issue_token(settings, user.id, ttl_seconds=7200)
+            for user in dataset.small + dataset.big
+        }
+        data = Path(tmp) / "data.lua"
+        write_lua_data(data, dataset, tokens)
+
+        pool = args.pool_size
+        print(f"1 worker, {profile.connections} connections, {profile.duration} s per scenario")
+        with server(url, secret, 1, pool) as (base, process):
+            for name, op in [
+                ("list 50 tasks", "list"),
+                ("get one task", "get"),
+                ("create task", "create"),
+                ("update task", "update"),
+                ("toggle task", "toggle"),
+                ("mixed 60/20/10/5/5", "mixed"),
+            ]:
+                results.append(scenario(name, base, process, data, op, profile, 1))
+            results.append(
+                scenario(
+                    "full list (10k tasks), one at a time",
+                    base,
+                    process,
+                    data,
+                    "biglist",
+                    profile,
+                    1,
+                    connections=1,
+                )
+            )
+            results.extend(big_lists_with_small_requests(base, process, data, profile))
+        print(f"2 workers, {profile.connections} connections")
+        with server(url, secret, 2, pool) as (base, process):
+            results.append(scenario("get one task", base, process, data, "get", profile, 2))
+            results.append(scenario("mixed 60/20/10/5/5", base, process, data, "mixed", profile, 2))
+        print("1 worker, deletes (each seeded task once)")
+        with server(url, secret, 1, pool) as (base, process):
+            results.append(
+                scenario("delete task", base, process, data, "delete", profile, 1, warmup=False)
+            )
+
+    meta = {
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "cores": os.cpu_count(),
+        "machine": platform.machine(),
+        "python": platform.python_version(),
+        "profile": "smoke" if args.smoke else "full",
+        "tasks": dataset.task_count,
+        "seed_seconds": round(seed_seconds, 1),
+        "duration_s": profile.duration,
+        "connections": profile.connections,
+        "pool_size_per_worker": pool,
+        "total_seconds": round(time.monotonic() - started, 1),
+    }
+    paths = write_reports(RESULTS, results, meta, suffix="-smoke" if args.smoke else "")
+    print("\n" + paths["markdown"].read_text())
+    print(f"wrote {', '.join(str(p.relative_to(ROOT)) for p in paths.values())}")
+    failures = sum(r.non_2xx + r.socket_errors for r in results)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

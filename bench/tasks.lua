@@ -1,0 +1,88 @@
+-- wrk script for the todo-api benchmark. One script, many scenarios: BENCH_OP picks the
+-- request mix; BENCH_DATA names a Lua file (written by bench/run.py) with the users, their
+-- tokens and the id range of their seeded tasks. Requests spread over all users at random.
+
+local data = dofile(os.getenv("BENCH_DATA"))
+local op = os.getenv("BENCH_OP")
+local offset = tonumber(os.getenv("BENCH_OFFSET") or "0")
+local threads = 0
+
+function setup(thread)
+  thread:set("index", threads)
+  threads = threads + 1
+end
+
+local small, big = data.small, data.big
+local body_create = '{"title": "Benchmark task", "description": "Created by wrk"}'
+local body_update = '{"title": "Benchmark task, updated", "completed": true}'
+
+local function pick(list) return list[math.random(#list)] end
+
+local function headers(user)
+  return { ["Authorization"] = "Bearer " .. user.token, ["Content-Type"] = "application/json" }
+end
+
+local function tasks_of(user) return "/api/" .. user.id .. "/tasks" end
+local function one_of(user) return tasks_of(user) .. "/" .. math.random(user.lo, user.hi) end
+
+local ops = {}
+ops.list = function() local u = pick(small); return wrk.format("GET", tasks_of(u), headers(u)) end
+ops.get = function() local u = pick(small); return wrk.format("GET", one_of(u), headers(u)) end
+ops.create = function()
+  local u = pick(small); return wrk.format("POST", tasks_of(u), headers(u), body_create)
+end
+ops.update = function()
+  local u = pick(small); return wrk.format("PUT", one_of(u), headers(u), body_update)
+end
+ops.toggle = function()
+  local u = pick(small); return wrk.format("PATCH", one_of(u) .. "/complete", headers(u))
+end
+ops.biglist = function() local u = pick(big); return wrk.format("GET", tasks_of(u), headers(u)) end
+ops.mixed = function()
+  local r = math.random(100)
+  if r <= 60 then return ops.list()
+  elseif r <= 80 then return ops.get()
+  elseif r <= 90 then return ops.create()
+  elseif r <= 95 then return ops.update()
+  else return ops.toggle() end
+end
+
+-- Deletes walk through seeded tasks so that each one is deleted exactly once: thread i takes
+-- users i, i + n, i + 2n, ... (after BENCH_OFFSET users), and each of their tasks in turn.
+local user_slot, task_id = nil, nil
+ops.delete = function()
+  if user_slot == nil then
+    user_slot = offset + index + 1
+    task_id = small[user_slot].lo
+  end
+  if task_id > small[user_slot].hi then
+    user_slot = user_slot + tonumber(os.getenv("BENCH_THREADS"))
+    task_id = small[user_slot].lo
+  end
+  local u = small[user_slot]
+  local path = tasks_of(u) .. "/" .. task_id
+  task_id = task_id + 1
+  return wrk.format("DELETE", path, headers(u))
+end
+
+function init(args)
+  math.randomseed(os.time() * 1000 + index * 7919)
+end
+
+function request()
+  return ops[op]()
+end
+
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'BENCH_JSON {"requests": %d, "duration_us": %d, "bytes": %d, ' ..
+    '"errors": {"connect": %d, "read": %d, "write": %d, "status": %d, "timeout": %d}, ' ..
+    '"latency_ms": {"mean": %.3f, "p50": %.3f, "p90": %.3f, "p95": %.3f, "p99": %.3f, ' ..
+    '"p99_9": %.3f, "p99_95": %.3f, "max": %.3f}}\n',
+    summary.requests, summary.duration, summary.bytes,
+    e.connect, e.read, e.write, e.status, e.timeout,
+    latency.mean / 1000, latency:percentile(50) / 1000, latency:percentile(90) / 1000,
+    latency:percentile(95) / 1000, latency:percentile(99) / 1000,
+    latency:percentile(99.9) / 1000, latency:percentile(99.95) / 1000, latency.max / 1000))
+end
