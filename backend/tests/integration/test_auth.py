@@ -20,6 +20,7 @@ from fastapi import FastAPI
 from tests.support import TEST_SECRET, bearer, sign
 from todo_api.config import Settings
 from todo_api.main import create_app
+from todo_api.services.users import UserProvisioner
 
 pytestmark = pytest.mark.anyio
 
@@ -209,6 +210,17 @@ async def test_first_request_provisions_the_user_with_email(
     await anonymous_client.get("/api/dora/tasks", headers=headers)
     rows = clean_database.execute("SELECT id, email FROM users").fetchall()
     assert rows == [("dora", "dora@new.example")]
+
+
+async def test_a_token_without_email_keeps_the_stored_email(
+    anonymous_client: httpx.AsyncClient, running_app: FastAPI, clean_database: psycopg.Connection
+) -> None:
+    await anonymous_client.get("/api/hana/tasks", headers=bearer(sign("hana", email="h@x.test")))
+    running_app.state.user_provisioner = UserProvisioner()  # as a fresh worker would see it
+    response = await anonymous_client.get("/api/hana/tasks", headers=bearer(sign("hana")))
+    assert response.status_code == 200
+    rows = clean_database.execute("SELECT id, email FROM users").fetchall()
+    assert rows == [("hana", "h@x.test")]
 
 
 async def test_an_email_held_by_another_user_is_not_taken(

@@ -30,15 +30,20 @@ class UserProvisioner:
         user_id, email = principal.user_id, principal.email
         if user_id in self._written and self._written[user_id] == email:
             return
-        # An email another user already holds is not taken over (it is unique): store none.
-        taken = exists().where(col(User.email) == email, col(User.id) != user_id)
-        statement = insert(User).values(id=user_id, email=case((taken, null()), else_=email))
-        statement = statement.on_conflict_do_update(
-            index_elements=[col(User.id)],
-            set_={"email": statement.excluded.email},
-            # Skips the write (and its dead tuple) when nothing changed.
-            where=col(User.email).is_distinct_from(statement.excluded.email),
-        )
+        statement = insert(User)
+        if email is None:
+            # No `email` claim: create the row if needed, never erase a stored email.
+            statement = statement.values(id=user_id).on_conflict_do_nothing()
+        else:
+            # An email another user already holds is not taken over (it is unique).
+            taken = exists().where(col(User.email) == email, col(User.id) != user_id)
+            statement = statement.values(id=user_id, email=case((taken, null()), else_=email))
+            statement = statement.on_conflict_do_update(
+                index_elements=[col(User.id)],
+                set_={"email": statement.excluded.email},
+                # Skips the write (and its dead tuple) when nothing changed.
+                where=col(User.email).is_distinct_from(statement.excluded.email),
+            )
         await session.exec(statement)
         await session.commit()  # autocommit engine: only hands the connection back
         if len(self._written) >= self._max_remembered:
