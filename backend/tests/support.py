@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import secrets
+import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -65,3 +70,55 @@ def make_settings(url: URL, **overrides: object) -> Settings:
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def running_server(
+    url: URL, cwd: Path, *, serve: bool = False
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """The app in its own process, configured by environment only (cwd has no .env).
+
+    `serve=True` runs the production command (`python -m todo_api serve`), else plain uvicorn.
+    Yields the base URL once `/ready` answers, and the process.
+    """
+    port = free_port()
+    environment = {
+        **os.environ,
+        "ENVIRONMENT": "test",
+        "DATABASE_URL": url.render_as_string(hide_password=False),
+        "BETTER_AUTH_SECRET": TEST_SECRET,
+    }
+    if serve:
+        command = [sys.executable, "-m", "todo_api", "serve", "--port", str(port)]
+    else:
+        command = [sys.executable, "-m", "uvicorn", "todo_api.main:app", "--port", str(port)]
+    process = subprocess.Popen(
+        command, cwd=cwd, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while not _ready(base):
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                stderr = process.stderr.read().decode() if process.stderr else ""
+                raise RuntimeError(f"server did not start: {stderr}")
+            time.sleep(0.1)
+        yield base, process
+    finally:
+        if process.poll() is None:
+            process.terminate()
+        process.wait(timeout=30)
+
+
+def _ready(base: str) -> bool:
+    try:
+        return httpx.get(f"{base}/ready").status_code == 200
+    except httpx.TransportError:
+        return False

@@ -17,7 +17,7 @@ from fastapi_offline import FastAPIOffline
 
 from todo_api import __version__
 from todo_api.api import health, tasks
-from todo_api.api.admission import AdmissionMiddleware
+from todo_api.api.admission import AdmissionMiddleware, FifoSlots
 from todo_api.api.body_limit import BodyLimitMiddleware
 from todo_api.api.cors import add_cors
 from todo_api.api.problems import install_problem_handlers, problem_schemas
@@ -84,6 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.user_provisioner = UserProvisioner()
+    app.state.bulk_lane = FifoSlots(2)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     add_cors(app, settings.cors_origins)  # error responses get CORS headers too
     app.add_middleware(AdmissionMiddleware, max_concurrent=settings.max_concurrent_requests)

@@ -6,19 +6,16 @@ import os
 import re
 import shlex
 import shutil
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import psycopg
 import pytest
 from sqlalchemy.engine import URL
 
-from tests.support import ROOT, TEST_SECRET
+from tests.support import ROOT, TEST_SECRET, running_server
 from todo_api.config import Settings
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -30,47 +27,12 @@ def curl_session() -> str:
     return README[start : README.index("```", start)]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def server(
     migrated_database: URL, clean_database: psycopg.Connection, tmp_path: Path
 ) -> Iterator[str]:
-    """`uvicorn todo_api.main:app` in its own process, configured by environment only."""
-    port = _free_port()
-    environment = {
-        **os.environ,
-        "ENVIRONMENT": "test",
-        "DATABASE_URL": migrated_database.render_as_string(hide_password=False),
-        "BETTER_AUTH_SECRET": TEST_SECRET,
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "todo_api.main:app", "--port", str(port)],
-        cwd=tmp_path,  # no .env there
-        env=environment,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/ready").status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        else:
-            process.kill()
-            pytest.fail(f"server did not start: {process.stderr.read().decode()}")  # type: ignore[union-attr]
+    with running_server(migrated_database, tmp_path) as (base, _process):
         yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
 
 
 @pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")

@@ -8,7 +8,9 @@ work is done for them keeps each admitted request's work together and the tail c
 median.
 
 A slot is held until the response starts, not until it ends: a long list streaming its later
-pages does not keep small requests waiting.
+pages does not keep small requests waiting. Those pages go through the bulk lane instead
+(`app.state.bulk_lane`, one page at a time per worker), so ten long lists at once cannot
+crowd out the small requests running beside them: each of those waits for one page at most.
 """
 
 from __future__ import annotations
@@ -47,6 +49,12 @@ class FifoSlots:
             else:
                 self._waiters.remove(waiter)
             raise
+
+    async def __aenter__(self) -> None:
+        await self.acquire()
+
+    async def __aexit__(self, *_: object) -> None:
+        self.release()
 
     def release(self) -> None:
         while self._waiters:

@@ -15,6 +15,9 @@ import orjson
 from fastapi import Response
 from fastapi.responses import StreamingResponse
 
+from todo_api.api.admission import FifoSlots
+from todo_api.services.tasks import PAGE_SIZE
+
 JSON_OPTIONS = orjson.OPT_UTC_Z
 
 
@@ -50,24 +53,37 @@ def task_response(
     return json_response(task_dict(row), status_code, headers)
 
 
-async def task_list_response(pages: AsyncIterator[Sequence[Iterable[Any]]]) -> Response:
+async def task_list_response(
+    pages: AsyncIterator[Sequence[Iterable[Any]]], bulk_lane: FifoSlots
+) -> Response:
     """A JSON array of every task the pages hold, streamed when there is more than one page.
 
-    The first two pages are read before the status line goes out, so a database error is
-    still a clean 503. A list that fits in one page (nearly all of them) is a plain response
-    with a Content-Length; longer ones are sent page by page, so memory stays bounded and the
-    event loop serves other requests between pages.
+    A list that fits in one page (nearly all of them) is a plain response with a
+    Content-Length. Longer ones are sent page by page, so memory stays bounded, and every
+    page after the first is read and encoded in the bulk lane, one page at a time per
+    worker, so that long lists share the loop politely with small requests. The first two
+    pages are read before the status line goes out: a database error is still a clean 503.
     """
-    first = await anext(pages, None)
-    second = await anext(pages, None)
+    first = await anext(pages, None) or ()
+    if len(first) < PAGE_SIZE:
+        return json_response([task_dict(row) for row in first])
+    async with bulk_lane:
+        second = await anext(pages, None)
     if second is None:
-        return json_response([task_dict(row) for row in first or ()])
+        return json_response([task_dict(row) for row in first])
 
     async def body() -> AsyncIterator[bytes]:
-        yield b"[" + _items(first or ())
-        yield b"," + _items(second)
-        async for page in pages:
-            yield b"," + _items(page)
+        yield b"[" + _items(first)
+        async with bulk_lane:
+            chunk = b"," + _items(second)
+        yield chunk
+        while True:
+            async with bulk_lane:
+                page = await anext(pages, None)
+                if page is None:
+                    break
+                chunk = b"," + _items(page)
+            yield chunk
         yield b"]"
 
     return StreamingResponse(body(), media_type="application/json")

@@ -27,9 +27,9 @@ _WITH_TASK_ID = problem_responses(404, 422)
     response_model=list[TaskRead],
     responses=problem_responses(422),
 )
-async def list_tasks(tasks: TaskServiceDep) -> Response:
+async def list_tasks(request: Request, tasks: TaskServiceDep) -> Response:
     """Every task of the user as a bare JSON array, newest first; `[]` when there are none."""
-    return await task_list_response(tasks.pages())
+    return await task_list_response(tasks.pages(), request.app.state.bulk_lane)
 
 
 @router.post(
