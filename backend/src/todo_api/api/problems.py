@@ -131,22 +131,19 @@ async def _token_rejected(_request: Request, exc: Exception) -> Response:
     return problem_response(401, exc.reason, headers={"WWW-Authenticate": challenge})
 
 
+def _unavailable(detail: str, exc: Exception) -> Response:
+    """503 for a dependency that is down; the client may retry after a short pause."""
+    logger.warning("%s: %s", detail, exc)
+    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    return problem_response(503, f"{detail}; retry shortly", headers=headers)
+
+
 async def _keys_unavailable(_request: Request, exc: Exception) -> Response:
-    logger.warning("token keys unavailable: %s", exc)
-    return problem_response(
-        503,
-        "Token signing keys cannot be fetched; retry shortly",
-        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
-    )
+    return _unavailable("Token signing keys cannot be fetched", exc)
 
 
 async def _database_unavailable(_request: Request, exc: Exception) -> Response:
-    logger.warning("database unavailable: %s", exc)
-    return problem_response(
-        503,
-        "The database is unavailable; retry shortly",
-        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
-    )
+    return _unavailable("The database is unavailable", exc)
 
 
 async def _database_error(request: Request, exc: Exception) -> Response:
