@@ -328,7 +328,12 @@ def big_lists_with_small_requests(
         )
         thread.join()
     big = Result(
-        "full list (10k tasks), 10 at once", 1, 10, "biglist", out["big"], rss.peak / 2**20
+        f"full list ({profile.big_tasks:,} tasks), 10 at once",
+        1,
+        10,
+        "biglist",
+        out["big"],
+        rss.peak / 2**20,
     )
     small = Result("get one, beside 10 full lists", 1, 10, "get", out["small"], rss.peak / 2**20)
     show(big)
@@ -391,7 +396,7 @@ def main() -> int:
                 results.append(scenario(name, base, process, data, op, profile, 1))
             results.append(
                 scenario(
-                    "full list (10k tasks), one at a time",
+                    f"full list ({profile.big_tasks:,} tasks), one at a time",
                     base,
                     process,
                     data,

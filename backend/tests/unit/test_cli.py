@@ -1,0 +1,62 @@
+"""The package's command line: dev setup, tokens and the OpenAPI export."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jwt
+import pytest
+from dotenv import dotenv_values
+
+from tests.support import TEST_SECRET
+from todo_api.__main__ import main
+from todo_api.cli.dev_setup import ensure_dev_env
+
+
+def test_dev_setup_creates_env_with_a_random_secret(tmp_path: Path) -> None:
+    example = tmp_path / ".env.example"
+    example.write_text("# CORS_ORIGINS=http://localhost:3000\n")
+    first, second = tmp_path / "a.env", tmp_path / "b.env"
+
+    ensure_dev_env(first, example)
+    ensure_dev_env(second, example)
+
+    secrets = [dotenv_values(path)["BETTER_AUTH_SECRET"] for path in (first, second)]
+    assert all(secret and len(secret) >= 32 for secret in secrets)
+    assert secrets[0] != secrets[1]
+    assert first.read_text().startswith("# CORS_ORIGINS")
+
+
+def test_dev_setup_never_overwrites_an_existing_key_source(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text("JWT_JWKS_URL=http://localhost:3000/api/auth/jwks\n")
+    message = ensure_dev_env(env_file, tmp_path / "missing.example")
+    assert message == f"{env_file} is ready"
+    assert env_file.read_text() == "JWT_JWKS_URL=http://localhost:3000/api/auth/jwks\n"
+
+
+def test_token_command_signs_for_the_user(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("BETTER_AUTH_SECRET", TEST_SECRET)
+    monkeypatch.setenv("JWT_ISSUER", "http://localhost:3000")
+    from todo_api.config import get_settings
+
+    get_settings.cache_clear()
+    try:
+        assert main(["token", "carol", "--ttl", "120"]) == 0
+    finally:
+        get_settings.cache_clear()
+    token = capsys.readouterr().out.strip()
+    claims = jwt.decode(token, TEST_SECRET, algorithms=["HS256"], issuer="http://localhost:3000")
+    assert claims["sub"] == "carol"
+    assert claims["exp"] - claims["iat"] == 120
+
+
+def test_openapi_command_prints_the_contract(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["openapi"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["info"]["title"] == "todo-api"
+    assert "/api/{user_id}/tasks" in document["paths"]
