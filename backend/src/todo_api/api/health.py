@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from fastapi import APIRouter
+from pydantic import BaseModel
 
 from todo_api.api.deps import SessionDep
 from todo_api.api.problems import problem_responses
@@ -11,10 +14,18 @@ from todo_api.services.health import check_database
 router = APIRouter(tags=["health"])
 
 
+class Health(BaseModel):
+    status: Literal["ok"] = "ok"
+
+
+class Readiness(BaseModel):
+    status: Literal["ready"] = "ready"
+
+
 @router.get("/health", operation_id="health", summary="The process is up")
-async def health() -> dict[str, str]:
+async def health() -> Health:
     """Answers without touching the database, so a slow database never restarts the process."""
-    return {"status": "ok"}
+    return Health()
 
 
 @router.get(
@@ -23,7 +34,7 @@ async def health() -> dict[str, str]:
     summary="The database is reachable",
     responses=problem_responses(503),
 )
-async def ready(session: SessionDep) -> dict[str, str]:
+async def ready(session: SessionDep) -> Readiness:
     """200 when a query round-trips to the database; otherwise a 503 problem."""
     await check_database(session)
-    return {"status": "ready"}
+    return Readiness()
