@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -24,13 +25,31 @@ from todo_api.services.users import UserProvisioner
 
 pytestmark = pytest.mark.anyio
 
+
+@dataclass(frozen=True)
+class Operation:
+    """One of the six task operations on alice's task, and its status for the owner."""
+
+    method: str
+    path: str
+    body: dict[str, object] | None
+    status: int
+
+    async def call(
+        self, client: httpx.AsyncClient, task_id: int, token: str | None = None
+    ) -> httpx.Response:
+        headers = bearer(token) if token is not None else None
+        path = self.path.format(id=task_id)
+        return await client.request(self.method, path, json=self.body, headers=headers)
+
+
 OPERATIONS = [
-    ("GET", "/api/alice/tasks", None, 200),
-    ("POST", "/api/alice/tasks", {"title": "x"}, 201),
-    ("GET", "/api/alice/tasks/{id}", None, 200),
-    ("PUT", "/api/alice/tasks/{id}", {"title": "y"}, 200),
-    ("PATCH", "/api/alice/tasks/{id}/complete", None, 200),
-    ("DELETE", "/api/alice/tasks/{id}", None, 204),
+    pytest.param(Operation("GET", "/api/alice/tasks", None, 200), id="list"),
+    pytest.param(Operation("POST", "/api/alice/tasks", {"title": "x"}, 201), id="create"),
+    pytest.param(Operation("GET", "/api/alice/tasks/{id}", None, 200), id="get"),
+    pytest.param(Operation("PUT", "/api/alice/tasks/{id}", {"title": "y"}, 200), id="update"),
+    pytest.param(Operation("PATCH", "/api/alice/tasks/{id}/complete", None, 200), id="toggle"),
+    pytest.param(Operation("DELETE", "/api/alice/tasks/{id}", None, 204), id="delete"),
 ]
 
 
@@ -62,16 +81,11 @@ async def task_id(client: httpx.AsyncClient) -> int:
     return (await client.post("/api/alice/tasks", json={"title": "mine"})).json()["id"]
 
 
-@pytest.mark.parametrize(("method", "path", "body", "_status"), OPERATIONS)
+@pytest.mark.parametrize("operation", OPERATIONS)
 async def test_no_token_is_401_with_a_bare_challenge(
-    anonymous_client: httpx.AsyncClient,
-    task_id: int,
-    method: str,
-    path: str,
-    body: object,
-    _status: int,
+    anonymous_client: httpx.AsyncClient, task_id: int, operation: Operation
 ) -> None:
-    response = await anonymous_client.request(method, path.format(id=task_id), json=body)
+    response = await operation.call(anonymous_client, task_id)
     assert response.status_code == 401
     assert response.headers["www-authenticate"] == "Bearer"
     assert response.json()["detail"] == "Missing bearer token"
@@ -89,20 +103,11 @@ async def test_other_authorization_schemes_are_a_missing_token(
 
 
 @pytest.mark.parametrize(("token", "reason"), BAD_TOKENS)
-@pytest.mark.parametrize(("method", "path", "body", "_status"), OPERATIONS)
+@pytest.mark.parametrize("operation", OPERATIONS)
 async def test_bad_tokens_are_401_saying_why(
-    anonymous_client: httpx.AsyncClient,
-    task_id: int,
-    token: str,
-    reason: str,
-    method: str,
-    path: str,
-    body: object,
-    _status: int,
+    anonymous_client: httpx.AsyncClient, task_id: int, token: str, reason: str, operation: Operation
 ) -> None:
-    response = await anonymous_client.request(
-        method, path.format(id=task_id), json=body, headers=bearer(token)
-    )
+    response = await operation.call(anonymous_client, task_id, token)
     assert response.status_code == 401
     assert reason in response.json()["detail"]
     challenge = response.headers["www-authenticate"]
@@ -111,37 +116,23 @@ async def test_bad_tokens_are_401_saying_why(
     assert token not in challenge
 
 
-@pytest.mark.parametrize(("method", "path", "body", "_status"), OPERATIONS)
+@pytest.mark.parametrize("operation", OPERATIONS)
 async def test_another_users_path_is_403(
-    anonymous_client: httpx.AsyncClient,
-    task_id: int,
-    method: str,
-    path: str,
-    body: object,
-    _status: int,
+    anonymous_client: httpx.AsyncClient, task_id: int, operation: Operation
 ) -> None:
-    response = await anonymous_client.request(
-        method, path.format(id=task_id), json=body, headers=bearer(sign("mallory"))
-    )
+    response = await operation.call(anonymous_client, task_id, sign("mallory"))
     assert response.status_code == 403
     assert response.json()["detail"] == "The token does not grant access to this user's tasks"
     owner = await anonymous_client.get(f"/api/alice/tasks/{task_id}", headers=bearer(sign("alice")))
     assert owner.json()["title"] == "mine"
 
 
-@pytest.mark.parametrize(("method", "path", "body", "status"), OPERATIONS)
+@pytest.mark.parametrize("operation", OPERATIONS)
 async def test_the_owner_gets_through(
-    anonymous_client: httpx.AsyncClient,
-    task_id: int,
-    method: str,
-    path: str,
-    body: object,
-    status: int,
+    anonymous_client: httpx.AsyncClient, task_id: int, operation: Operation
 ) -> None:
-    response = await anonymous_client.request(
-        method, path.format(id=task_id), json=body, headers=bearer(sign("alice"))
-    )
-    assert response.status_code == status
+    response = await operation.call(anonymous_client, task_id, sign("alice"))
+    assert response.status_code == operation.status
 
 
 @pytest.mark.parametrize("path", ["/health", "/ready", "/docs", "/redoc", "/openapi.json"])
