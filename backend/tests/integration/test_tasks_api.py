@@ -244,3 +244,21 @@ async def test_a_list_of_exactly_one_page_is_not_streamed(
     response = await client.get(TASKS)
     assert len(response.json()) == 1000
     assert "content-length" in response.headers
+
+
+async def test_every_task_response_has_exactly_the_documented_shape(
+    client: httpx.AsyncClient,
+) -> None:
+    created = await client.post(TASKS, json={"title": "shape", "description": None})
+    url = f"{TASKS}/{created.json()['id']}"
+    responses = [
+        created,
+        await client.get(url),
+        await client.put(url, json={"title": "shape 2"}),
+        await client.patch(f"{url}/complete"),
+    ]
+    bodies = [response.json() for response in responses] + (await client.get(TASKS)).json()
+    for body in bodies:
+        assert set(body) == set(TaskRead.model_fields)
+        task = TaskRead.model_validate(body, strict=False)
+        assert task.created_at.tzinfo is not None

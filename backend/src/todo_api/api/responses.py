@@ -2,8 +2,8 @@
 
 Rows leave the service as column tuples in `TASK_FIELDS` order. Serializing them with orjson
 instead of validating them again through a Pydantic response model is several times faster
-on large lists; the OpenAPI document still names `TaskRead` as the response model, and a
-test checks that every response validates against it.
+on large lists; the OpenAPI document still names `TaskRead` as the response model, and the
+tests validate the responses of every operation against it.
 """
 
 from __future__ import annotations
