@@ -65,10 +65,10 @@ async def task_list_response(
     pages are read before the status line goes out: a database error is still a clean 503.
     """
     first = await anext(pages, None) or ()
-    if len(first) < PAGE_SIZE:
-        return json_response([task_dict(row) for row in first])
-    async with bulk_lane:
-        second = await anext(pages, None)
+    second = None
+    if len(first) == PAGE_SIZE:  # a shorter page is the last one: no query needed to know
+        async with bulk_lane:
+            second = await anext(pages, None)
     if second is None:
         return json_response([task_dict(row) for row in first])
 

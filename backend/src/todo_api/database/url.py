@@ -31,11 +31,12 @@ def normalize_database_url(raw: str) -> URL:
 
 
 def resolve_database_url(settings: Settings) -> URL:
-    """The URL to connect to: `DATABASE_URL`, else the embedded server (started on demand)."""
+    """The URL to connect to: `DATABASE_URL`, else the embedded server (started on demand).
+
+    Production never gets here without a URL: `Settings` refuses that combination.
+    """
     if settings.database_url:
         return normalize_database_url(settings.database_url)
-    if settings.environment == "production":  # also refused by Settings; kept as a guard
-        raise RuntimeError("DATABASE_URL must be set when ENVIRONMENT=production")
     from todo_api.database.embedded import start_embedded_server
 
     return start_embedded_server(settings.embedded_data_dir)
