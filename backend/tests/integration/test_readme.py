@@ -63,3 +63,9 @@ def test_readme_curl_session_gives_the_documented_statuses(server: str, tmp_path
 def test_readme_configuration_table_lists_every_setting() -> None:
     documented = set(re.findall(r"^\| `([A-Z_]+)` \|", README, re.MULTILINE))
     assert documented == {name.upper() for name in Settings.model_fields}
+
+
+def test_env_example_lists_every_setting() -> None:
+    example = (ROOT / ".env.example").read_text(encoding="utf-8")
+    listed = set(re.findall(r"^# ([A-Z_]+)=", example, re.MULTILINE))
+    assert listed == {name.upper() for name in Settings.model_fields}
