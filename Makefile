@@ -33,7 +33,7 @@ install-dev: $(VENV)/.installed-dev
 run: install
 	$(BIN)/python -m todo_api dev-setup
 	$(BIN)/alembic upgrade head
-	$(BIN)/uvicorn todo_api.main:app --host $(HOST) --port $(PORT) --reload --reload-dir backend/src
+	$(BIN)/python -m todo_api serve --host $(HOST) --port $(PORT) --reload
 
 ## Production-style server: no reload, no access log, $(WORKERS) workers.
 serve: install

@@ -1,6 +1,13 @@
 """Alembic environment: the URL comes from the app's settings, never from alembic.ini.
 
-Callers that already know the URL (the test suite) put it in `config.attributes["url"]`.
+Migrations read only the database settings (`DatabaseSettings`): a deploy pipeline that
+migrates before it serves needs `DATABASE_URL`, not the token secret. Callers that already
+know the URL (the test suite) put it in `config.attributes["url"]`.
+
+After migrating, the role's `statement_timeout` in this database is set to
+`DB_STATEMENT_TIMEOUT`: a server-side default reaches every new server session, so it holds
+behind transaction poolers too, where a `SET` at connect time would land on one pooled
+server connection and a startup `options` parameter is not forwarded.
 """
 
 from __future__ import annotations
@@ -8,11 +15,12 @@ from __future__ import annotations
 from logging.config import fileConfig
 
 from alembic import context
-from sqlalchemy import create_engine, pool
+from sqlalchemy import Connection, create_engine, pool, text
 from sqlalchemy.engine import URL
 
 import todo_api.models  # noqa: F401  (registers the tables on the metadata)
-from todo_api.config import get_settings
+from todo_api.config import DatabaseSettings
+from todo_api.database.timeouts import role_statement_timeout_sql
 from todo_api.database.url import resolve_database_url
 from todo_api.models.metadata import metadata
 
@@ -21,11 +29,20 @@ if config.config_file_name is not None and config.attributes.get("configure_logg
     fileConfig(config.config_file_name, disable_existing_loggers=False)
 
 
+def _settings() -> DatabaseSettings:
+    given = config.attributes.get("settings")
+    return given if isinstance(given, DatabaseSettings) else DatabaseSettings()
+
+
 def _url() -> URL:
     given = config.attributes.get("url")
     if given is not None:
         return given  # type: ignore[no-any-return]
-    return resolve_database_url(get_settings())
+    return resolve_database_url(_settings())
+
+
+def _set_statement_timeout(connection: Connection) -> None:
+    connection.execute(text(role_statement_timeout_sql(_settings().db_statement_timeout)))
 
 
 def run_migrations_offline() -> None:
@@ -40,11 +57,15 @@ def run_migrations_offline() -> None:
 
 
 def run_migrations_online() -> None:
-    engine = create_engine(_url(), poolclass=pool.NullPool)
+    # No server-side prepared statements: migrations may run through a transaction pooler.
+    engine = create_engine(
+        _url(), poolclass=pool.NullPool, connect_args={"prepare_threshold": None}
+    )
     with engine.connect() as connection:
         context.configure(connection=connection, target_metadata=metadata, compare_type=True)
         with context.begin_transaction():
             context.run_migrations()
+            _set_statement_timeout(connection)
     engine.dispose()
 
 

@@ -1,14 +1,17 @@
 """Shared fixtures: one real PostgreSQL server per test session, a clean schema per test.
 
 The server is a throwaway embedded PostgreSQL in a temporary folder, or the one named by
-TEST_DATABASE_URL. Its schema is built by Alembic (as in production), never by create_all.
-Each test starts from empty tables; the development data in .data/ is never touched.
+TEST_DATABASE_URL. With TEST_VIA_PGBOUNCER=1 the whole suite reaches it through a PgBouncer
+in transaction mode (see tests/pgbouncer.py), as the app reaches Neon's pooled endpoint.
+Its schema is built by Alembic (as in production), never by create_all. Each test starts
+from empty tables; the development data in .data/ is never touched.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Iterator
+from contextlib import ExitStack
 
 import httpx
 import psycopg
@@ -17,6 +20,7 @@ from alembic import command
 from fastapi import FastAPI
 from sqlalchemy.engine import URL
 
+from tests.pgbouncer import running_pgbouncer
 from tests.support import PathUserAuth, alembic_config, libpq_url, make_settings
 from todo_api.config import Settings
 from todo_api.database.embedded import start_embedded_server
@@ -30,12 +34,22 @@ def anyio_backend() -> str:
 
 
 @pytest.fixture(scope="session")
-def database_url(tmp_path_factory: pytest.TempPathFactory) -> URL:
-    """The test database: TEST_DATABASE_URL, or a fresh embedded server deleted at exit."""
+def server_url(tmp_path_factory: pytest.TempPathFactory) -> URL:
+    """The test server: TEST_DATABASE_URL, or a fresh embedded server deleted at exit."""
     given = os.environ.get("TEST_DATABASE_URL")
     if given:
         return normalize_database_url(given)
     return start_embedded_server(tmp_path_factory.mktemp("pg") / "data", delete_on_exit=True)
+
+
+@pytest.fixture(scope="session")
+def database_url(server_url: URL) -> Iterator[URL]:
+    """What the tests connect to: the server, or a PgBouncer in front of it."""
+    with ExitStack() as stack:
+        if os.environ.get("TEST_VIA_PGBOUNCER") == "1":
+            yield stack.enter_context(running_pgbouncer(server_url))
+        else:
+            yield server_url
 
 
 @pytest.fixture(scope="session")
@@ -49,8 +63,10 @@ def migrated_database(database_url: URL) -> URL:
 
 @pytest.fixture(scope="session")
 def admin_connection(migrated_database: URL) -> Iterator[psycopg.Connection]:
-    """A plain autocommit connection for arranging and inspecting data behind the API."""
-    with psycopg.connect(libpq_url(migrated_database), autocommit=True) as connection:
+    """A plain autocommit connection for arranging and inspecting data behind the API
+    (no server-side prepared statements: it may go through a transaction pooler)."""
+    url = libpq_url(migrated_database)
+    with psycopg.connect(url, autocommit=True, prepare_threshold=None) as connection:
         yield connection
 
 

@@ -3,7 +3,7 @@
 - `token USER`: print a signed development token for USER (uses BETTER_AUTH_SECRET).
 - `openapi`: print the app's OpenAPI document (what specs/.../openapi.json must equal).
 - `dev-setup`: prepare a development checkout (`.env` with a random secret).
-- `serve`: the production server (no reload, no access log, N workers).
+- `serve`: the server (production: N workers, no access log; `--reload` for development).
 """
 
 from __future__ import annotations
@@ -30,13 +30,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument("--reload", action="store_true", help="development: restart on changes")
     args = parser.parse_args(argv)
 
     if args.command == "token":
         from todo_api.config import get_settings
         from todo_api.security.issuer import issue_token
 
-        print(issue_token(get_settings(), args.user_id, email=args.email, ttl_seconds=args.ttl))
+        try:
+            signed = issue_token(
+                get_settings(), args.user_id, email=args.email, ttl_seconds=args.ttl
+            )
+        except ValueError as exc:
+            parser.exit(2, f"python -m todo_api token: {exc}\n")
+        print(signed)
     elif args.command == "openapi":
         from todo_api.cli.openapi import openapi_json
 
@@ -44,7 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif args.command == "serve":
         from todo_api.cli.serve import serve as run_server
 
-        run_server(args.host, args.port, args.workers)
+        run_server(args.host, args.port, args.workers, reload=args.reload)
     else:
         from todo_api.cli.dev_setup import ensure_dev_env
 

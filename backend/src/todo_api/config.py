@@ -6,6 +6,8 @@ code cannot drift apart: one field, one environment variable, one default.
 
 from __future__ import annotations
 
+import math
+from collections import Counter
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -14,18 +16,32 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 MIN_SECRET_LENGTH = 32
+# Shannon entropy of the secret's own characters times its length: a crude estimate, but
+# 32 random base64 characters give about 150 bits, and `aaaa...` or `abab...` give almost 0.
+MIN_SECRET_BITS = 128
+# `make run` starts the development secret it writes with this, so production can tell it.
+DEV_SECRET_PREFIX = "dev-only-"  # noqa: S105  (a marker, not a secret)
+# Placeholders that documentation and examples (ours and Better Auth's) hand out.
+KNOWN_PLACEHOLDERS = frozenset(
+    {
+        "<the frontend's secret, at least 32 characters>",
+        "the frontend's secret, at least 32 characters",
+        "better-auth-secret-12345678901234567890",
+        "your-secret-key",
+        "changeme",
+    }
+)
 HMAC_ALGORITHMS = {"HS256", "HS384", "HS512"}
 ASYMMETRIC_ALGORITHMS = {"EdDSA", "RS256", "RS384", "RS512", "ES256", "ES384", "PS256"}
 
 
-class Settings(BaseSettings):
-    """Service configuration. Field names map to upper-case environment variables."""
+class DatabaseSettings(BaseSettings):
+    """What it takes to reach the database: all that migrations need (no auth secret)."""
 
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
     environment: Literal["development", "test", "production"] = "development"
 
-    # --- database -------------------------------------------------------------------------
     database_url: str | None = Field(
         default=None,
         description="PostgreSQL URL (postgres://, postgresql:// or postgresql+psycopg://). "
@@ -53,10 +69,38 @@ class Settings(BaseSettings):
         default=False, description="Test every connection on checkout (one extra round trip)."
     )
     db_prepare_threshold: int | None = Field(
-        default=5,
-        description="Executions before psycopg prepares a statement server-side; empty "
-        "disables (for poolers without prepared-statement support).",
+        default=None,
+        ge=0,
+        description="Executions before psycopg prepares a statement server-side. Unset "
+        "(the default): never, which is safe behind any connection pooler. Set it (e.g. 5) "
+        "only for a direct connection or a pooler that tracks prepared statements.",
     )
+    db_statement_timeout: float = Field(
+        default=5.0,
+        gt=0,
+        le=600,
+        description="Seconds a statement may run: the server's statement_timeout (set on "
+        "the role by `alembic upgrade head`), and the client waits this plus 1 s before "
+        "it gives up on a database that does not answer at all.",
+    )
+
+    @field_validator("db_prepare_threshold", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        if isinstance(value, str) and value.strip().lower() in {"", "none", "off"}:
+            return None
+        return value
+
+    @model_validator(mode="after")
+    def _production_needs_database(self) -> DatabaseSettings:
+        """Production must never silently fall back to a local embedded database."""
+        if self.environment == "production" and not self.database_url:
+            raise ValueError("DATABASE_URL must be set when ENVIRONMENT=production")
+        return self
+
+
+class Settings(DatabaseSettings):
+    """Service configuration. Field names map to upper-case environment variables."""
 
     # --- authentication ------------------------------------------------------------------
     better_auth_secret: SecretStr | None = Field(
@@ -85,13 +129,46 @@ class Settings(BaseSettings):
         ge=0,
         description="At most one refetch per this many seconds for tokens with unknown `kid`.",
     )
+    jwks_fetch_timeout_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        le=60,
+        description="Deadline of one whole key set fetch (connect, headers and body).",
+    )
 
     # --- HTTP -------------------------------------------------------------------------------
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    body_timeout_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        le=300,
+        description="A request body must arrive within this many seconds of its headers; "
+        "otherwise 408 and the connection is closed.",
+    )
+    max_header_bytes: int = Field(
+        default=16 * 1024,
+        ge=1024,
+        le=1024 * 1024,
+        description="Request line plus headers larger than this get 431 (server command only).",
+    )
+    header_timeout_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        le=300,
+        description="A request's headers must arrive within this many seconds of its first "
+        "byte (or of the connection); otherwise 408 and the connection is closed.",
+    )
     max_concurrent_requests: int = Field(
         default=10,
         ge=1,
-        description="Requests one worker processes at once; more wait their turn in order.",
+        description="Authenticated requests one worker processes at once; more wait their "
+        "turn in order.",
+    )
+    admission_timeout_seconds: float = Field(
+        default=3.0,
+        gt=0,
+        le=300,
+        description="A request that waited this long for its turn gets 503 with Retry-After.",
     )
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["http://localhost:3000"]
@@ -104,20 +181,6 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [origin.strip() for origin in value.split(",") if origin.strip()]
         return value
-
-    @field_validator("db_prepare_threshold", mode="before")
-    @classmethod
-    def _empty_is_none(cls, value: object) -> object:
-        if isinstance(value, str) and value.strip().lower() in {"", "none", "off"}:
-            return None
-        return value
-
-    @model_validator(mode="after")
-    def _production_needs_database(self) -> Settings:
-        """Production must never silently fall back to a local embedded database."""
-        if self.environment == "production" and not self.database_url:
-            raise ValueError("DATABASE_URL must be set when ENVIRONMENT=production")
-        return self
 
     @model_validator(mode="after")
     def _needs_a_key_source(self) -> Settings:
@@ -137,6 +200,42 @@ class Settings(BaseSettings):
         if unknown:
             raise ValueError(f"unsupported JWT algorithms: {sorted(unknown)}")
         return self
+
+    @model_validator(mode="after")
+    def _production_needs_a_real_secret(self) -> Settings:
+        """A secret anyone can read (a placeholder, the dev secret) signs anyone's tokens."""
+        if self.environment != "production" or self.better_auth_secret is None:
+            return self
+        problem = weak_secret_reason(self.better_auth_secret.get_secret_value())
+        if problem:
+            raise ValueError(
+                f"BETTER_AUTH_SECRET is not fit for production: {problem}; use the "
+                "frontend's real secret (e.g. `openssl rand -base64 32`)"
+            )
+        return self
+
+
+def weak_secret_reason(secret: str) -> str | None:
+    """Why `secret` must not sign production tokens, or None when it may."""
+    if secret.strip().lower() in KNOWN_PLACEHOLDERS or secret.startswith("<"):
+        return "it is a documented placeholder"
+    if secret.startswith(DEV_SECRET_PREFIX):
+        return "it is the development secret `make run` generated"
+    if secret_bits(secret) < MIN_SECRET_BITS:
+        return f"it has too little entropy (under {MIN_SECRET_BITS} bits estimated)"
+    if " " in secret.strip():
+        return "it is a phrase, not a random key"
+    return None
+
+
+def secret_bits(secret: str) -> float:
+    """Estimated entropy in bits: the length times the Shannon entropy of its characters."""
+    if not secret:
+        return 0.0
+    counts = Counter(secret)
+    total = len(secret)
+    per_char = -sum(n / total * math.log2(n / total) for n in counts.values())
+    return per_char * total
 
 
 @lru_cache

@@ -17,20 +17,20 @@ from fastapi_offline import FastAPIOffline
 
 from todo_api import __version__
 from todo_api.api import health, tasks
-from todo_api.api.admission import AdmissionMiddleware, FifoSlots
+from todo_api.api.admission import Admission, FifoSlots
 from todo_api.api.body_limit import BodyLimitMiddleware
 from todo_api.api.cors import add_cors
+from todo_api.api.http_semantics import HttpSemanticsMiddleware
 from todo_api.api.problems import install_problem_handlers, problem_schemas
 from todo_api.config import Settings, get_settings
 from todo_api.database.embedded import release_embedded_server
 from todo_api.database.engine import create_engine
-from todo_api.database.session import create_session_factory
+from todo_api.database.runner import Database
+from todo_api.database.timeouts import client_deadline
 from todo_api.database.url import resolve_database_url
 from todo_api.security.jwks import JwksKeySet
 from todo_api.security.verifier import TokenVerifier
 from todo_api.services.users import UserProvisioner
-
-JWKS_TIMEOUT_SECONDS = 5.0
 
 DESCRIPTION = """\
 Tasks of each user live under `/api/{user_id}/tasks`. Every `/api` request needs
@@ -44,9 +44,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Open the engine at startup and dispose of its pool at shutdown."""
     settings: Settings = app.state.settings
     engine = create_engine(settings, resolve_database_url(settings))
-    app.state.engine = engine
-    app.state.session_factory = create_session_factory(engine)
-    async with httpx.AsyncClient(timeout=JWKS_TIMEOUT_SECONDS) as http:
+    app.state.database = Database(engine, client_deadline(settings.db_statement_timeout))
+    async with httpx.AsyncClient(timeout=settings.jwks_fetch_timeout_seconds) as http:
         app.state.token_verifier = TokenVerifier(settings, _key_set(settings, http))
         # Everything allocated so far lives as long as the process: move it out of the
         # collector's sight, so each full collection scans request garbage only.
@@ -68,6 +67,7 @@ def _key_set(settings: Settings, http: httpx.AsyncClient) -> JwksKeySet | None:
         http,
         max_age=settings.jwks_cache_seconds,
         min_refetch_interval=settings.jwks_min_refetch_seconds,
+        fetch_timeout=settings.jwks_fetch_timeout_seconds,
     )
 
 
@@ -84,10 +84,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.user_provisioner = UserProvisioner()
+    app.state.admission = Admission(
+        settings.max_concurrent_requests, settings.admission_timeout_seconds
+    )
     app.state.bulk_lane = FifoSlots(2)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        timeout=settings.body_timeout_seconds,
+    )
     add_cors(app, settings.cors_origins)  # error responses get CORS headers too
-    app.add_middleware(AdmissionMiddleware, max_concurrent=settings.max_concurrent_requests)
+    app.add_middleware(HttpSemanticsMiddleware)
+    app.router.redirect_slashes = False  # HttpSemanticsMiddleware serves `/path/` instead
     install_problem_handlers(app)
     app.include_router(health.router)
     app.include_router(tasks.router)

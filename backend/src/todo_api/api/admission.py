@@ -3,25 +3,33 @@
 Under overload an asyncio server interleaves every request it has accepted: a hundred
 half-done requests compete for one core and for the database pool, each finishes late, and
 the unlucky ones (woken last, again and again) see many times the median latency. Letting a
-bounded number proceed while the others wait, strictly first come first served, before any
-work is done for them keeps each admitted request's work together and the tail close to the
-median.
+bounded number proceed while the others wait, strictly first come first served, keeps each
+admitted request's work together and the tail close to the median.
 
-A slot is held until the response starts, not until it ends: a long list streaming its later
-pages does not keep small requests waiting. Those pages go through the bulk lane instead
-(`app.state.bulk_lane`, one page at a time per worker), so ten long lists at once cannot
-crowd out the small requests running beside them: each of those waits for one page at most.
+Only requests that can do useful work compete for a turn: it is taken in the task service
+dependency (`api/deps.py`), after the body has arrived and the token has been verified. A
+client that trickles its body, sends none, or has no valid token holds no turn, so it cannot
+stall anybody else. A request that waits longer than the admission timeout is shed with 503
+and `Retry-After` instead of being served many seconds late.
+
+The turn ends when the endpoint returns, before the response is sent: a long list streaming
+its later pages does not keep small requests waiting. Those pages go through the bulk lane
+instead (`app.state.bulk_lane`, one page at a time per worker), so ten long lists at once
+cannot crowd out the small requests running beside them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import deque
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+# What a shed request is told: come back in about a second.
+BUSY_RETRY_AFTER_SECONDS = 1
 
-# Probes answer at once even when the API is saturated, so a busy worker is not restarted.
-UNLIMITED_PATHS = frozenset({"/health"})
+
+class ServerBusyError(Exception):
+    """The request waited its whole admission timeout without getting a turn."""
 
 
 class FifoSlots:
@@ -35,19 +43,22 @@ class FifoSlots:
         self._free = slots
         self._waiters: deque[asyncio.Future[None]] = deque()
 
-    async def acquire(self) -> None:
+    async def acquire(self, patience: float | None = None) -> None:
+        """Take a slot, waiting at most `patience` seconds (then `TimeoutError`)."""
         if self._free > 0 and not self._waiters:
             self._free -= 1
             return
         waiter = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
         try:
-            await waiter
-        except asyncio.CancelledError:
+            async with asyncio.timeout(patience):
+                await waiter
+        except (asyncio.CancelledError, TimeoutError):
             if waiter.done() and not waiter.cancelled():
-                self.release()  # the slot was handed over just as we were cancelled
+                self.release()  # the slot was handed over just as we gave up
             else:
-                self._waiters.remove(waiter)
+                with contextlib.suppress(ValueError):  # release() may have dropped it
+                    self._waiters.remove(waiter)
             raise
 
     async def __aenter__(self) -> None:
@@ -65,27 +76,18 @@ class FifoSlots:
         self._free += 1
 
 
-class AdmissionMiddleware:
-    def __init__(self, app: ASGIApp, max_concurrent: int) -> None:
-        self.app = app
+class Admission:
+    """`async with admission:` is one turn; `ServerBusyError` after `timeout` seconds."""
+
+    def __init__(self, max_concurrent: int, timeout: float) -> None:
         self._slots = FifoSlots(max_concurrent)
+        self._timeout = timeout
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in UNLIMITED_PATHS:
-            await self.app(scope, receive, send)
-            return
-        await self._slots.acquire()
-        holding = True
-
-        async def send_and_release(message: Message) -> None:
-            nonlocal holding
-            if holding and message["type"] == "http.response.start":
-                holding = False
-                self._slots.release()
-            await send(message)
-
+    async def __aenter__(self) -> None:
         try:
-            await self.app(scope, receive, send_and_release)
-        finally:
-            if holding:
-                self._slots.release()
+            await self._slots.acquire(self._timeout)
+        except TimeoutError:
+            raise ServerBusyError(f"no turn within {self._timeout:g} s") from None
+
+    async def __aexit__(self, *_: object) -> None:
+        self._slots.release()

@@ -1,6 +1,16 @@
-"""Refuse request bodies larger than the configured limit before they are read into memory."""
+"""Request bodies: bounded in size and in time, before they are read into memory.
+
+- Larger than `max_bytes` (declared by Content-Length or streamed): 413.
+- Not all there `timeout` seconds after the request started: 408, and the connection is
+  closed (`Connection: close`), since the rest of that body would be read as a new request.
+
+Either way the client held nothing shared meanwhile: no admission turn and no database
+connection are taken before the body has arrived (see `api/admission.py`).
+"""
 
 from __future__ import annotations
+
+import asyncio
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -9,11 +19,12 @@ from todo_api.api.problems import problem_response
 
 
 class BodyLimitMiddleware:
-    """413 for a body over `max_bytes`, whether declared by Content-Length or streamed."""
+    """413 for a body over `max_bytes`; 408 for one that takes longer than `timeout`."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, timeout: float) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.timeout = timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -21,29 +32,42 @@ class BodyLimitMiddleware:
             return
         declared = _content_length(scope)
         if declared is not None and declared > self.max_bytes:
-            response = problem_response(413, self._detail)
+            response = problem_response(413, self._too_large)
             await response(scope, receive, send)
             return
-        await self.app(scope, self._counting(receive), send)
+        await self.app(scope, self._bounded(receive), send)
 
     @property
-    def _detail(self) -> str:
+    def _too_large(self) -> str:
         return f"Request body is larger than {self.max_bytes} bytes"
 
-    def _counting(self, receive: Receive) -> Receive:
+    def _bounded(self, receive: Receive) -> Receive:
+        deadline = asyncio.get_running_loop().time() + self.timeout
         received = 0
+        complete = False
 
-        async def counted() -> Message:
-            nonlocal received
-            message = await receive()
+        async def bounded() -> Message:
+            nonlocal received, complete
+            if complete:  # later calls wait for a disconnect: not a body read
+                return await receive()
+            try:
+                async with asyncio.timeout_at(deadline):
+                    message = await receive()
+            except TimeoutError:
+                # FastAPI re-raises HTTPExceptions from body reading unchanged.
+                raise HTTPException(
+                    408,
+                    f"The request body did not arrive within {self.timeout:g} seconds",
+                    headers={"Connection": "close"},
+                ) from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    # FastAPI re-raises HTTPExceptions from body reading unchanged.
-                    raise HTTPException(413, self._detail)
+                    raise HTTPException(413, self._too_large)
+                complete = not message.get("more_body", False)
             return message
 
-        return counted
+        return bounded
 
 
 def _content_length(scope: Scope) -> int | None:

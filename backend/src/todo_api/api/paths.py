@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Path
+from pydantic import BeforeValidator
 
 from todo_api.models.fields import BIGINT_MAX, USER_ID_MAX, USER_ID_PATTERN
 
@@ -17,6 +18,18 @@ UserIdPath = Annotated[
         description="Id of the user the tasks belong to: the `sub` of the caller's token.",
     ),
 ]
+
+
+def _decimal_digits(value: object) -> object:
+    """Ids are written in plain decimal digits: `+5`, ` 5` or `5.0` are not ids, even though
+    a lax integer parser would read them as 5."""
+    if isinstance(value, str) and not (value.isascii() and value.isdigit()):
+        raise ValueError("must be a positive integer written in decimal digits")
+    return value
+
+
 TaskIdPath = Annotated[
-    int, Path(ge=1, le=BIGINT_MAX, description="Id of the task (a positive 64-bit integer).")
+    int,
+    BeforeValidator(_decimal_digits),
+    Path(ge=1, le=BIGINT_MAX, description="Id of the task (a positive 64-bit integer)."),
 ]

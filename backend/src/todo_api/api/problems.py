@@ -19,6 +19,9 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, Operation
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException
 
+from todo_api.api.admission import BUSY_RETRY_AFTER_SECONDS, ServerBusyError
+from todo_api.api.http_semantics import allowed_methods
+from todo_api.database.runner import DatabaseTimeoutError
 from todo_api.security.errors import KeySetUnavailableError, TokenRejectedError
 from todo_api.services.tasks import TaskNotFoundError
 
@@ -32,9 +35,12 @@ _TITLES = {
     403: "Forbidden",
     404: "Not Found",
     405: "Method Not Allowed",
+    408: "Request Timeout",
     409: "Conflict",
     413: "Content Too Large",
+    415: "Unsupported Media Type",
     422: "Unprocessable Content",
+    431: "Request Header Fields Too Large",
     500: "Internal Server Error",
     503: "Service Unavailable",
 }
@@ -113,29 +119,52 @@ async def _validation_problem(_request: Request, exc: Exception) -> Response:
     return problem_response(422, summary or "Invalid request", extra={"errors": errors})
 
 
-async def _http_problem(_request: Request, exc: Exception) -> Response:
+async def _http_problem(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     detail = exc.detail if isinstance(exc.detail, str) else status_title(exc.status_code)
-    return problem_response(exc.status_code, detail, headers=exc.headers)
+    headers = exc.headers
+    if exc.status_code == 405:
+        headers = {"Allow": ", ".join(allowed_methods(request.app.router.routes, request.scope))}
+    return problem_response(exc.status_code, detail, headers=headers)
 
 
 async def _task_not_found(_request: Request, exc: Exception) -> Response:
     return problem_response(404, str(exc))
 
 
+# The characters RFC 6750 allows in `error_description` (printable ASCII but `"` and `\`).
+_DESCRIPTION_CHARS = frozenset(chr(c) for c in range(0x20, 0x7F)) - {'"', "\\"}
+
+
+def bearer_challenge(reason: str | None) -> str:
+    """`WWW-Authenticate` value: the bare scheme, or RFC 6750's `invalid_token` with a
+    description reduced to the characters a quoted header parameter may hold."""
+    if reason is None:
+        return "Bearer"
+    description = "".join(char for char in reason if char in _DESCRIPTION_CHARS)
+    return f'Bearer error="invalid_token", error_description="{description}"'
+
+
 async def _token_rejected(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, TokenRejectedError)
-    challenge = "Bearer"
-    if exc.invalid_token:  # RFC 6750 section 3
-        challenge = f'Bearer error="invalid_token", error_description="{exc.reason}"'
+    # RFC 6750 section 3: a request without any token gets a bare challenge.
+    challenge = bearer_challenge(exc.reason if exc.invalid_token else None)
     return problem_response(401, exc.reason, headers={"WWW-Authenticate": challenge})
 
 
-def _unavailable(detail: str, exc: Exception) -> Response:
-    """503 for a dependency that is down; the client may retry after a short pause."""
+def _unavailable(detail: str, exc: Exception, retry_after: int = RETRY_AFTER_SECONDS) -> Response:
+    """503 for a dependency that is down or slow; the client may retry after a short pause."""
     logger.warning("%s: %s", detail, exc)
-    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    headers = {"Retry-After": str(retry_after)}
     return problem_response(503, f"{detail}; retry shortly", headers=headers)
+
+
+async def _server_busy(_request: Request, exc: Exception) -> Response:
+    return _unavailable("The server is busy", exc, BUSY_RETRY_AFTER_SECONDS)
+
+
+async def _database_timeout(_request: Request, exc: Exception) -> Response:
+    return _unavailable("The database did not answer in time", exc)
 
 
 async def _keys_unavailable(_request: Request, exc: Exception) -> Response:
@@ -163,6 +192,8 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(TaskNotFoundError, _task_not_found)
     app.add_exception_handler(TokenRejectedError, _token_rejected)
     app.add_exception_handler(KeySetUnavailableError, _keys_unavailable)
+    app.add_exception_handler(ServerBusyError, _server_busy)
+    app.add_exception_handler(DatabaseTimeoutError, _database_timeout)
     for unavailable in (OperationalError, InterfaceError, PoolTimeoutError, OSError):
         app.add_exception_handler(unavailable, _database_unavailable)
     app.add_exception_handler(DBAPIError, _database_error)

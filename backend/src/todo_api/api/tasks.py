@@ -5,16 +5,20 @@ from __future__ import annotations
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Body, Request, Response, status
+from fastapi import APIRouter, Body, Depends, Request, Response, status
 
 from todo_api.api.deps import TaskServiceDep
+from todo_api.api.media_type import json_body
 from todo_api.api.paths import TaskIdPath, UserIdPath
 from todo_api.api.problems import problem_responses
 from todo_api.api.responses import json_response, task_dict, task_list_response, task_response
 from todo_api.models import TaskCompletion, TaskCreate, TaskRead, TaskUpdate
 
 router = APIRouter(
-    prefix="/api/{user_id}/tasks", tags=["tasks"], responses=problem_responses(401, 403)
+    prefix="/api/{user_id}/tasks",
+    tags=["tasks"],
+    responses=problem_responses(401, 403, 503),
+    dependencies=[Depends(json_body)],
 )
 
 _WITH_TASK_ID = problem_responses(404, 422)
@@ -44,7 +48,7 @@ async def list_tasks(request: Request, tasks: TaskServiceDep) -> Response:
                 "Location": {"description": "URL of the new task", "schema": {"type": "string"}}
             }
         },
-        **problem_responses(400, 413, 422),
+        **problem_responses(400, 408, 413, 415, 422),
     },
 )
 async def create_task(
@@ -76,7 +80,7 @@ async def get_task(task_id: TaskIdPath, tasks: TaskServiceDep) -> Response:
     operation_id="updateTask",
     summary="Update a task",
     response_model=TaskRead,
-    responses=problem_responses(400, 404, 413, 422),
+    responses=problem_responses(400, 404, 408, 413, 415, 422),
 )
 async def update_task(task_id: TaskIdPath, body: TaskUpdate, tasks: TaskServiceDep) -> Response:
     """Change the fields sent; fields left out keep their value, `description: null` clears."""
@@ -102,7 +106,7 @@ async def delete_task(task_id: TaskIdPath, tasks: TaskServiceDep) -> Response:
     operation_id="toggleTaskCompletion",
     summary="Toggle (or set) completion",
     response_model=TaskRead,
-    responses=problem_responses(400, 404, 413, 422),
+    responses=problem_responses(400, 404, 408, 413, 415, 422),
 )
 async def toggle_task_completion(
     task_id: TaskIdPath,

@@ -1,27 +1,41 @@
-"""The production server command: `python -m todo_api serve`.
+"""The server command: `python -m todo_api serve`.
 
-One place defines how production runs, so `make serve`, the benchmark and the deployment
-docs cannot drift: uvloop and httptools, no access log (it costs a tenth of throughput;
-put logging in the proxy), no reload, N worker processes, and a graceful shutdown that lets
-in-flight requests finish.
+One place defines how the service runs, so `make run`, `make serve`, the benchmark and the
+deployment docs cannot drift: uvloop and httptools with bounded request headers (see
+`api/http_protocol.py`), no access log (it costs a tenth of throughput; put logging in the
+proxy), N worker processes, and a graceful shutdown that lets in-flight requests finish.
+`--reload` is for development: one process, restarted on code changes, with an access log.
 """
 
 from __future__ import annotations
 
+from functools import partial
+
 import uvicorn
+
+from todo_api.api.http_protocol import LimitedHttpToolsProtocol
+from todo_api.config import get_settings
 
 GRACEFUL_SHUTDOWN_SECONDS = 20
 
 
-def serve(host: str, port: int, workers: int) -> None:
+def serve(host: str, port: int, workers: int, *, reload: bool = False) -> None:
+    settings = get_settings()
+    protocol = partial(
+        LimitedHttpToolsProtocol,
+        max_header_bytes=settings.max_header_bytes,
+        header_timeout=settings.header_timeout_seconds,
+    )
     uvicorn.run(
         "todo_api.main:app",
         host=host,
         port=port,
-        workers=workers,
+        workers=1 if reload else workers,
+        reload=reload,
+        reload_dirs=["backend/src"] if reload else None,
         loop="uvloop",
-        http="httptools",
-        access_log=False,
+        http=protocol,  # type: ignore[arg-type]
+        access_log=reload,
         proxy_headers=True,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
     )

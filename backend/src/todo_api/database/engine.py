@@ -8,7 +8,11 @@ Decisions (measured in specs/001-backend-task-api/plan.md):
 - A small pool without overflow; waits for a connection are bounded by `db_pool_timeout`.
   No reset (ROLLBACK) on return: autocommit connections have nothing to roll back.
 - Connections are recycled before Neon suspends an idle compute, so none comes back dead.
-- psycopg prepares statements server-side after `db_prepare_threshold` executions.
+- No server-side prepared statements unless `db_prepare_threshold` is set: behind a
+  transaction pooler that does not track them (PgBouncer before 1.21, and others), a named
+  statement prepared by one client can be executed with another client's parameters, and
+  has been seen to run a DELETE in place of a SELECT. Unnamed statements (the default) are
+  parsed and executed within one protocol exchange, safe behind any pooler.
 - Sessions run in UTC, so timestamps leave the API as UTC whatever the server's zone.
 """
 

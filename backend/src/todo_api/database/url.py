@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
-from todo_api.config import Settings
+from todo_api.config import DatabaseSettings
 
 DRIVER = "postgresql+psycopg"
 _POSTGRES_SCHEMES = {"postgres", "postgresql", "postgresql+psycopg"}
@@ -30,7 +30,7 @@ def normalize_database_url(raw: str) -> URL:
     return url.set(drivername=DRIVER)
 
 
-def resolve_database_url(settings: Settings) -> URL:
+def resolve_database_url(settings: DatabaseSettings) -> URL:
     """The URL to connect to: `DATABASE_URL`, else the embedded server (started on demand).
 
     Production never gets here without a URL: `Settings` refuses that combination.

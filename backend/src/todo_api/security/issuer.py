@@ -1,19 +1,41 @@
-"""Sign development tokens with the shared secret, as the frontend's auth would."""
+"""Sign development tokens with the shared secret, as the frontend's auth would.
+
+Development only: production tokens come from the frontend's auth, and a command that signs
+any user's token for any lifetime is not something a production host should offer.
+"""
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
 import jwt
 
 from todo_api.config import Settings
+from todo_api.models.fields import USER_ID_MAX, USER_ID_PATTERN
+
+MAX_TTL_SECONDS = 7 * 24 * 3600
+_USER_ID = re.compile(USER_ID_PATTERN)
 
 
 def issue_token(
     settings: Settings, user_id: str, *, email: str | None = None, ttl_seconds: int = 3600
 ) -> str:
-    """An HS256 token for `user_id`, valid for `ttl_seconds`, with `iss`/`aud` if configured."""
+    """An HS256 token for `user_id`, valid for `ttl_seconds`, with `iss`/`aud` if configured.
+
+    Raises `ValueError` (saying why) in production, for a lifetime outside 1 s to 7 days,
+    and for a user id the API would refuse.
+    """
+    if settings.environment == "production":
+        raise ValueError("development tokens are not issued when ENVIRONMENT=production")
+    if not 1 <= ttl_seconds <= MAX_TTL_SECONDS:
+        raise ValueError(f"--ttl must be between 1 and {MAX_TTL_SECONDS} seconds (7 days)")
+    if len(user_id) > USER_ID_MAX or not _USER_ID.fullmatch(user_id):
+        raise ValueError(
+            f"{user_id!r} is not a valid user id: 1-{USER_ID_MAX} characters, "
+            "no '/' and no control characters"
+        )
     if settings.better_auth_secret is None:
         raise ValueError("BETTER_AUTH_SECRET is not set: tokens can only be signed with it")
     now = int(time.time())

@@ -4,11 +4,18 @@ Keys are trusted for `max_age` seconds. A token whose `kid` is not among them tr
 refetch (key rotation), but never more than one per `min_refetch_interval`: a flood of tokens
 with invented `kid`s costs the key server at most one request per interval. Concurrent
 requests share a single fetch.
+
+A fetch has one deadline for all of it (connect, headers and a body however slowly it
+trickles in) and a size limit, so a slow or hostile key server delays only the requests
+that need a key from it, and those by `fetch_timeout` at most. Requests whose tokens need
+no fetch (HMAC tokens, known `kid`s) never wait for it, and none holds an admission turn
+while it waits (turns are taken after authentication).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -21,6 +28,9 @@ from todo_api.security.errors import KeySetUnavailableError, TokenRejectedError
 
 logger = logging.getLogger(__name__)
 
+# A real key set is a few kilobytes; anything near this is not one.
+MAX_KEY_SET_BYTES = 256 * 1024
+
 
 class JwksKeySet:
     """The keys of one JWKS URL, by `kid`."""
@@ -32,12 +42,14 @@ class JwksKeySet:
         *,
         max_age: float = 300.0,
         min_refetch_interval: float = 30.0,
+        fetch_timeout: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.url = url
         self._http = http
         self._max_age = max_age
         self._min_refetch_interval = min_refetch_interval
+        self._fetch_timeout = fetch_timeout
         self._clock = clock
         self._keys: dict[str | None, PyJWK] = {}
         self._attempted_at: float | None = None
@@ -83,13 +95,20 @@ class JwksKeySet:
             self._attempted_at = self._clock()
             try:
                 self._keys = await self._fetch()
-            except (httpx.HTTPError, ValueError, PyJWKError, PyJWKSetError) as exc:
+            except (httpx.HTTPError, TimeoutError, ValueError, PyJWKError, PyJWKSetError) as exc:
                 # Keep the keys we had: a key server outage must not log everybody out.
                 logger.warning("fetching signing keys from %s failed: %s", self.url, exc)
 
     async def _fetch(self) -> dict[str | None, PyJWK]:
         self.fetch_count += 1
-        response = await self._http.get(self.url, headers={"Accept": "application/json"})
-        response.raise_for_status()
-        key_set = PyJWKSet.from_dict(response.json())
+        body = bytearray()
+        async with asyncio.timeout(self._fetch_timeout):
+            request = self._http.stream("GET", self.url, headers={"Accept": "application/json"})
+            async with request as response:
+                response.raise_for_status()
+                async for chunk in response.aiter_bytes():
+                    body += chunk
+                    if len(body) > MAX_KEY_SET_BYTES:
+                        raise ValueError(f"key set is larger than {MAX_KEY_SET_BYTES} bytes")
+        key_set = PyJWKSet.from_dict(json.loads(body))
         return {key.key_id: key for key in key_set.keys}

@@ -8,6 +8,8 @@ the JWKS, whose algorithm is fixed by the key itself. So `alg: none` and the cla
 
 from __future__ import annotations
 
+import logging
+import math
 import re
 import time
 from typing import Any
@@ -31,7 +33,17 @@ from todo_api.security.errors import TokenRejectedError
 from todo_api.security.jwks import JwksKeySet
 from todo_api.security.principal import Principal
 
+logger = logging.getLogger(__name__)
+
 _USER_ID = re.compile(USER_ID_PATTERN)
+
+# RFC 7519 NumericDate claims: JSON numbers (not strings, not booleans), here also finite and
+# before the year 10000, so a typo or an attack (`"exp": "1790000000"`, `1e300`) is refused.
+_NUMERIC_DATES = ("exp", "nbf", "iat")
+_LATEST_NUMERIC_DATE = 253_402_300_799  # 9999-12-31T23:59:59Z
+# Header `typ` values of tokens meant for an API (RFC 7519, RFC 9068); any other (an ID
+# token, a logout token, a DPoP proof...) was minted for something else.
+_ACCEPTED_TYPES = frozenset({"jwt", "at+jwt", "application/jwt", "application/at+jwt"})
 
 # Verified tokens are remembered this long at most (bounding how long a key removed from the
 # JWKS still counts), and this many at once.
@@ -65,6 +77,11 @@ class TokenVerifier:
             "require": ["exp", "sub"],
             "verify_aud": settings.jwt_audience is not None,
         }
+        if key_set is not None and not (self._issuer and self._audience):
+            logger.warning(
+                "JWT_JWKS_URL is set without JWT_ISSUER and JWT_AUDIENCE: any token those "
+                "keys signed, for any audience, is accepted; set both to the frontend's URL"
+            )
 
     async def verify(self, token: str) -> Principal:
         """The token's principal; raises `TokenRejectedError` saying why it is refused."""
@@ -91,6 +108,11 @@ class TokenVerifier:
             header = jwt.get_unverified_header(token)
         except InvalidTokenError:
             raise TokenRejectedError("Token is malformed") from None
+        token_type = header.get("typ")
+        if token_type is not None and (
+            not isinstance(token_type, str) or token_type.lower() not in _ACCEPTED_TYPES
+        ):
+            raise TokenRejectedError("Token type is not accepted")
         algorithm = header.get("alg")
         key, algorithms = await self._key_for(algorithm, header.get("kid"))
         try:
@@ -103,10 +125,13 @@ class TokenVerifier:
                 audience=self._audience,
                 leeway=self._leeway,
             )
+        except (TypeError, OverflowError, ValueError):
+            raise TokenRejectedError("Token is malformed") from None
         except MissingRequiredClaimError as exc:
             raise TokenRejectedError(f"Token lacks the required {exc.claim!r} claim") from None
         except InvalidTokenError as exc:
             raise TokenRejectedError(_reason(exc)) from None
+        _check_numeric_dates(claims)
         return _principal(claims), float(claims["exp"]) + self._leeway
 
     async def _key_for(self, algorithm: object, kid: object) -> tuple[str | PyJWK, list[str]]:
@@ -117,6 +142,7 @@ class TokenVerifier:
             if key.algorithm_name != algorithm:
                 raise TokenRejectedError("Token algorithm does not match its key")
             return key, [key.algorithm_name]
+        # The header keeps only safe characters of this (see `bearer_challenge`).
         raise TokenRejectedError(f"Token algorithm {str(algorithm)[:20]!r} is not accepted")
 
 
@@ -125,6 +151,16 @@ def _reason(exc: InvalidTokenError) -> str:
         if isinstance(exc, kind):
             return reason
     return "Token is invalid"
+
+
+def _check_numeric_dates(claims: dict[str, Any]) -> None:
+    for name in _NUMERIC_DATES:
+        if name not in claims:
+            continue
+        value = claims[name]
+        valid = isinstance(value, int | float) and not isinstance(value, bool)
+        if not valid or not math.isfinite(value) or not 0 <= value <= _LATEST_NUMERIC_DATE:
+            raise TokenRejectedError(f"Token claim {name} is not a valid NumericDate")
 
 
 def _principal(claims: dict[str, Any]) -> Principal:
@@ -136,5 +172,7 @@ def _principal(claims: dict[str, Any]) -> Principal:
         raise TokenRejectedError("Token subject is not a valid user id")
     email = claims.get("email")
     if not isinstance(email, str) or not 0 < len(email) <= EMAIL_MAX or "\x00" in email:
+        email = None
+    if claims.get("email_verified") is False:  # an address nobody confirmed is not stored
         email = None
     return Principal(user_id=subject, email=email)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from sqlalchemy import literal
-from sqlmodel import select
-from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlalchemy import literal, select
+
+from todo_api.database.runner import Database
+from todo_api.database.timeouts import READY_DEADLINE_SECONDS
 
 
-async def check_database(session: AsyncSession) -> None:
-    """Run one trivial query; connection errors propagate and become a 503."""
-    await session.exec(select(literal(1)))
+async def check_database(database: Database) -> None:
+    """Run one trivial query; a database that is down or does not answer within
+    `READY_DEADLINE_SECONDS` raises, which the API turns into a 503."""
+    await database.rows(select(literal(1)), deadline=READY_DEADLINE_SECONDS)

@@ -11,8 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from typing import Any, TypeAlias
 
-from sqlmodel.ext.asyncio.session import AsyncSession
-
+from todo_api.database.runner import Database
 from todo_api.models import TaskCreate, TaskUpdate
 from todo_api.services.scope import TASK_FIELDS, Scoped, UserTasks
 
@@ -36,8 +35,8 @@ class TaskNotFoundError(LookupError):
 class TaskService:
     """The tasks of the user the service was built for; nobody else's are reachable."""
 
-    def __init__(self, session: AsyncSession, user_id: str) -> None:
-        self._session = session
+    def __init__(self, database: Database, user_id: str) -> None:
+        self._database = database
         self._tasks = UserTasks(user_id)
 
     async def pages(self, page_size: int = PAGE_SIZE) -> AsyncIterator[Sequence[TaskRow]]:
@@ -82,20 +81,8 @@ class TaskService:
         self._found(await self._rows(self._tasks.delete(task_id)), task_id)
 
     async def _rows(self, scoped: Scoped) -> Sequence[TaskRow]:
-        """Run one statement, buffer its rows and give the connection back at once.
-
-        The engine autocommits, so the statement is durable when it returns; ending the
-        session's transaction only hands the connection back to the pool. Without this the
-        connection would stay checked out until the response had been sent, and under load
-        the pool, not the database, would set the pace.
-        """
-        # Core execution on the session's connection: the statements are Core-shaped (columns,
-        # RETURNING), and the ORM layer would only add bookkeeping (and read a parameter dict
-        # on INSERT/UPDATE of a mapped table as an ORM bulk operation).
-        connection = await self._session.connection()
-        rows = (await connection.execute(scoped.statement, scoped.params)).all()
-        await self._session.commit()
-        return rows
+        """Run one statement within the database deadline (see `Database.rows`)."""
+        return await self._database.rows(scoped.statement, scoped.params)
 
     @staticmethod
     def _found(rows: Sequence[TaskRow], task_id: int) -> TaskRow:

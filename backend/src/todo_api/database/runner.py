@@ -1,0 +1,70 @@
+"""`Database`: run one statement on a pooled connection, within a deadline.
+
+Each statement checks a connection out, runs, buffers its rows and gives the connection back
+at once (the engine autocommits: the statement is durable when it returns). Holding the
+connection only that long keeps the pool, not the database, from setting the pace under load.
+
+The deadline covers waiting for a pooled connection, connecting and the statement. When it
+passes, the caller gets `DatabaseTimeoutError` (a 503) at once; the statement itself is
+cancelled in the background. It runs in a task of its own for that reason: psycopg answers a
+cancellation by asking the server to cancel the query and waiting up to 10 s for it, which
+is right for the connection but must not hold the request up when the server is frozen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Executable, Row
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+
+class DatabaseTimeoutError(Exception):
+    """The database did not answer within the deadline."""
+
+
+class Database:
+    """Statements on the engine's pool, each bounded by `deadline` seconds by default."""
+
+    def __init__(self, engine: AsyncEngine, deadline: float) -> None:
+        self.engine = engine
+        self.deadline = deadline
+
+    async def rows(
+        self,
+        statement: Executable,
+        params: Mapping[str, Any] | None = None,
+        *,
+        deadline: float | None = None,
+    ) -> Sequence[Row[Any]]:
+        """The statement's rows (none for a statement that returns none)."""
+        task = asyncio.ensure_future(self._run(statement, params))
+        try:
+            return await asyncio.wait_for(asyncio.shield(task), deadline or self.deadline)
+        except TimeoutError:
+            _abandon(task)
+            raise DatabaseTimeoutError("the database did not answer in time") from None
+        except asyncio.CancelledError:  # the request itself was cancelled
+            _abandon(task)
+            raise
+
+    async def _run(
+        self, statement: Executable, params: Mapping[str, Any] | None
+    ) -> Sequence[Row[Any]]:
+        async with self.engine.connect() as connection:
+            result = await connection.execute(statement, params)
+            return result.all() if result.returns_rows else ()
+
+
+def _abandon(task: asyncio.Future[Any]) -> None:
+    """Cancel `task` and let it end in the background (SQLAlchemy then discards its
+    connection: a cancelled statement leaves it in an unknown state)."""
+    task.add_done_callback(_consume_outcome)
+    task.cancel()
+
+
+def _consume_outcome(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled():
+        task.exception()  # retrieved, so asyncio does not log it as forgotten
