@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -49,6 +50,9 @@ class JwksServer:
     keys: list[SigningKey] = field(default_factory=list)
     requests: int = 0
     fail: bool = False
+    # Seconds between the bytes of the body: a key server that trickles its answer, which a
+    # per-read timeout never catches.
+    trickle_delay: float = 0.0
 
     def document(self) -> bytes:
         return json.dumps({"keys": [key.public_jwk() for key in self.keys]}).encode()
@@ -69,7 +73,16 @@ def serve_jwks(keys: list[SigningKey]) -> Iterator[JwksServer]:
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
-            self.wfile.write(body)
+            if not state.trickle_delay:
+                self.wfile.write(body)
+                return
+            for index in range(len(body)):  # bounded: ends when the client hangs up
+                time.sleep(state.trickle_delay)
+                try:
+                    self.wfile.write(body[index : index + 1])
+                    self.wfile.flush()
+                except OSError:
+                    return
 
         def log_message(self, format: str, *args: Any) -> None:  # silence test output
             return

@@ -80,12 +80,12 @@ def free_port() -> int:
 
 @contextmanager
 def running_server(
-    url: URL, cwd: Path, *, serve: bool = False
+    url: URL, cwd: Path, *, serve: bool = False, env: dict[str, str] | None = None
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """The app in its own process, configured by environment only (cwd has no .env).
 
     `serve=True` runs the production command (`python -m todo_api serve`), else plain uvicorn.
-    Yields the base URL once `/ready` answers, and the process.
+    `env` adds settings. Yields the base URL once `/ready` answers, and the process.
     """
     port = free_port()
     environment = {
@@ -93,6 +93,7 @@ def running_server(
         "ENVIRONMENT": "test",
         "DATABASE_URL": url.render_as_string(hide_password=False),
         "BETTER_AUTH_SECRET": TEST_SECRET,
+        **(env or {}),
     }
     if serve:
         command = [sys.executable, "-m", "todo_api", "serve", "--port", str(port)]

@@ -34,6 +34,8 @@ BAD_TASK_BODIES = [
     pytest.param({}, "title: Field required", id="missing-title"),
     pytest.param({"title": ""}, "title: String should have at least 1 character", id="empty"),
     pytest.param({"title": "   \t"}, "title: must not be blank", id="blank"),
+    pytest.param({"title": "\f"}, "title: must not be blank", id="form-feed"),
+    pytest.param({"title": "\u200b\u180e\ufeff"}, "must not be blank", id="zero-width"),
     pytest.param({"title": "x" * 201}, "at most 200 characters", id="title-201"),
     pytest.param({"title": "a\x00b"}, "must not contain NUL", id="nul-title"),
     pytest.param({"title": "ok", "description": "d\x00"}, "must not contain NUL", id="nul-desc"),
@@ -136,7 +138,8 @@ async def test_oversized_body_is_a_413_by_length_or_by_stream(client: httpx.Asyn
 
 
 @pytest.mark.parametrize(
-    "task_id", ["abc", "1.5", "0", "-1", "9223372036854775808", "99999999999999999999999"]
+    "task_id",
+    ["abc", "1.5", "1.0", "+5", "%205", "0", "-1", "9223372036854775808", "99999999999999999999"],
 )
 @pytest.mark.parametrize("method", ["GET", "PUT", "DELETE"])
 async def test_task_ids_outside_bigint_or_not_integers_are_422(

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import serialization
 from fastapi import FastAPI
 
 from tests.jwks_server import JwksServer, SigningKey, serve_jwks
-from tests.support import bearer
+from tests.support import bearer, sign
 from todo_api.config import Settings
 from todo_api.main import create_app
 
@@ -188,3 +188,38 @@ async def test_key_server_down_before_any_fetch_is_a_503(
 
     jwks.fail = False
     assert (await get_tasks(http, keys["EdDSA"].sign(claims()))).status_code == 200
+
+
+async def test_a_trickling_key_server_delays_only_the_tokens_that_need_it(
+    settings: Settings, jwks: JwksServer, keys: dict[str, SigningKey]
+) -> None:
+    """Twelve tokens with unknown `kid`s (more than there are admission turns) while the key
+    server sends a byte every 50 ms: they give up at the fetch deadline, and HS256 users
+    are served at once meanwhile."""
+    jwks.trickle_delay = 0.05
+    update = {
+        "jwt_jwks_url": jwks.url,  # beside the shared secret `settings` already has
+        "jwks_min_refetch_seconds": 0,
+        "jwks_fetch_timeout_seconds": 1.0,
+        "max_concurrent_requests": 10,
+    }
+    app = create_app(settings.model_copy(update=update))
+    async for http in _client(app):
+        started = time.monotonic()
+        unknown = [
+            asyncio.create_task(get_tasks(http, keys["EdDSA"].sign(claims(), kid=f"new-{n}")))
+            for n in range(12)
+        ]
+        await asyncio.sleep(0.2)
+        hmac_started = time.monotonic()
+        others = await asyncio.gather(
+            *(http.get(f"/api/user{n}/tasks", headers=bearer(sign(f"user{n}"))) for n in range(5))
+        )
+        hmac_elapsed = time.monotonic() - hmac_started
+        refused = await asyncio.gather(*unknown)
+        elapsed = time.monotonic() - started
+
+    assert [response.status_code for response in others] == [200] * 5
+    assert hmac_elapsed < 0.5
+    assert {response.status_code for response in refused} <= {401, 503}
+    assert elapsed < 2.5  # one deadline (1 s), not one per request or per byte

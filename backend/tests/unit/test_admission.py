@@ -60,3 +60,13 @@ async def test_a_cancelled_waiter_gives_up_its_place() -> None:
     slots.release()
     await asyncio.wait_for(patient, 1)
     assert cancelled.cancelled()
+
+
+async def test_a_waiter_gives_up_after_its_patience_and_leaves_the_queue() -> None:
+    slots = FifoSlots(1)
+    await slots.acquire()
+    with pytest.raises(TimeoutError):
+        await slots.acquire(patience=0.05)
+    slots.release()
+    # The one that gave up is not handed the slot: a newcomer gets it at once.
+    await asyncio.wait_for(slots.acquire(patience=0.05), timeout=1)

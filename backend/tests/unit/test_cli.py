@@ -24,8 +24,10 @@ def test_dev_setup_creates_env_with_a_random_secret(tmp_path: Path) -> None:
 
     secrets = [dotenv_values(path)["BETTER_AUTH_SECRET"] for path in (first, second)]
     assert all(secret and len(secret) >= 32 for secret in secrets)
+    assert all(secret and secret.startswith("dev-only-") for secret in secrets)
     assert secrets[0] != secrets[1]
     assert first.read_text().startswith("# CORS_ORIGINS")
+    assert first.stat().st_mode & 0o777 == 0o600  # the secret is its owner's alone
 
 
 def test_dev_setup_never_overwrites_an_existing_key_source(tmp_path: Path) -> None:
@@ -60,3 +62,41 @@ def test_openapi_command_prints_the_contract(capsys: pytest.CaptureFixture[str])
     document = json.loads(capsys.readouterr().out)
     assert document["info"]["title"] == "todo-api"
     assert "/api/{user_id}/tasks" in document["paths"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "environment", "why"),
+    [
+        (["token", "alice"], "production", "not issued when ENVIRONMENT=production"),
+        (["token", "alice", "--ttl", "315360000"], "development", "--ttl must be between"),
+        (["token", "alice", "--ttl", "0"], "development", "--ttl must be between"),
+        (["token", "a/b"], "development", "not a valid user id"),
+        (["token", "a\x01b"], "development", "not a valid user id"),
+        (["token", "x" * 256], "development", "not a valid user id"),
+    ],
+    ids=["production", "ten-years", "zero-ttl", "slash", "control-char", "too-long"],
+)
+def test_token_command_refuses_what_the_api_would_not_accept(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    argv: list[str],
+    environment: str,
+    why: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("BETTER_AUTH_SECRET", TEST_SECRET)
+    monkeypatch.setenv("ENVIRONMENT", environment)
+    monkeypatch.setenv("DATABASE_URL", "postgres://u@h/d")
+    from todo_api.config import get_settings
+
+    get_settings.cache_clear()
+    try:
+        with pytest.raises(SystemExit) as exited:
+            main(argv)
+    finally:
+        get_settings.cache_clear()
+    assert exited.value.code == 2
+    captured = capsys.readouterr()
+    assert why in captured.err
+    assert captured.out == ""

