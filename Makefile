@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 1
 
-.PHONY: run serve test lint typecheck pytest migrate openapi bench bench-smoke install install-dev clean
+.PHONY: run serve test lint typecheck pytest fuzz migrate openapi bench bench-smoke install install-dev clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,10 @@ $(VENV)/.installed: $(BIN)/python requirements.txt pyproject.toml
 
 $(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
 	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+$(VENV)/.installed-fuzz: $(VENV)/.installed-dev requirements-fuzz.txt
+	$(BIN)/pip install --quiet -r requirements-fuzz.txt
 	touch $@
 
 $(VENV)/.installed-bench: $(VENV)/.installed requirements-bench.txt
@@ -55,6 +59,10 @@ typecheck: install-dev
 
 pytest: install-dev
 	$(BIN)/pytest --cov --cov-report=term $(PYTEST_ARGS)
+
+## Schemathesis against the live server, every operation and check (about a minute).
+fuzz: $(VENV)/.installed-fuzz
+	$(BIN)/pytest -m fuzz backend/tests/fuzz $(PYTEST_ARGS)
 
 ## Load benchmark (about 6 minutes; needs wrk, installed via apt-get when missing and root).
 bench: $(VENV)/.installed-bench

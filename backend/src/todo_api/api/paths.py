@@ -30,6 +30,6 @@ def _decimal_digits(value: object) -> object:
 
 TaskIdPath = Annotated[
     int,
-    BeforeValidator(_decimal_digits),
     Path(ge=1, le=BIGINT_MAX, description="Id of the task (a positive 64-bit integer)."),
+    BeforeValidator(_decimal_digits),
 ]
