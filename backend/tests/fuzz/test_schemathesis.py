@@ -35,9 +35,7 @@ FIXED_USER_CONFIG = """\
 
 
 @pytest.fixture(scope="module")
-def live_server(
-    migrated_database: URL, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
+def live_server(migrated_database: URL, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     cwd = tmp_path_factory.mktemp("fuzz-server")
     with running_server(migrated_database, cwd, serve=True) as (base, _):
         yield base
