@@ -8,8 +8,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -17,6 +17,7 @@ from urllib.parse import unquote
 import httpx
 import jwt
 from alembic.config import Config
+from fastapi import FastAPI
 from sqlalchemy.engine import URL
 
 from todo_api.config import Settings
@@ -48,6 +49,20 @@ class PathUserAuth(httpx.Auth):
         if len(parts) > 2 and parts[1] == "api" and "authorization" not in request.headers:
             request.headers["Authorization"] = f"Bearer {sign(unquote(parts[2]))}"
         yield request
+
+
+@asynccontextmanager
+async def owner_client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """An in-process client of `app` (lifespan running) that calls every path as its owner.
+
+    App errors come back as 500 responses instead of exceptions, as a real client sees them.
+    """
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://test", auth=PathUserAuth()
+        ) as http:
+            yield http
 
 
 def alembic_config(url: URL) -> Config:

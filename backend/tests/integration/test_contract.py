@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 import httpx
@@ -119,3 +120,36 @@ async def test_405_allow_lists_every_method_of_the_path(
     response = await client.request(method, path)
     assert response.status_code == 405
     assert response.headers["allow"] == allow
+
+
+async def test_head_runs_get_and_sends_no_body(client: httpx.AsyncClient) -> None:
+    task = (await client.post(TASKS, json={"title": "x"})).json()
+    for path in (TASKS, f"{TASKS}/{task['id']}"):
+        got, head = await client.get(path), await client.head(path)
+        assert head.status_code == got.status_code == 200
+        assert head.content == b""
+        assert head.headers["content-length"] == got.headers["content-length"]
+    assert (await client.head(f"{TASKS}/{task['id'] + 1}")).status_code == 404
+
+
+async def test_a_long_list_streams_nothing_on_head(client: httpx.AsyncClient) -> None:
+    """More than one page: a streamed GET, whose body HEAD must drop chunk by chunk."""
+    from todo_api.services.tasks import PAGE_SIZE
+
+    async def create(n: int) -> None:
+        assert (await client.post(TASKS, json={"title": f"t{n}"})).status_code == 201
+
+    for start in range(0, PAGE_SIZE + 1, 100):
+        await asyncio.gather(*(create(n) for n in range(start, min(start + 100, PAGE_SIZE + 1))))
+    head = await client.head(TASKS)
+    assert head.status_code == 200
+    assert head.content == b""
+    assert len((await client.get(TASKS)).json()) == PAGE_SIZE + 1
+
+
+@pytest.mark.parametrize("path", [f"{TASKS}/", f"{TASKS}//"])
+async def test_a_trailing_slash_is_the_same_resource(client: httpx.AsyncClient, path: str) -> None:
+    await client.post(TASKS, json={"title": "x"})
+    response = await client.get(path, headers={"host": "evil.example"})
+    assert response.status_code == 200
+    assert [task["title"] for task in response.json()] == ["x"]

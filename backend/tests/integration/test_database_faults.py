@@ -11,18 +11,17 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import psycopg
 import pytest
 from alembic import command
-from fastapi import FastAPI
 from sqlalchemy.engine import URL
 
-from tests.support import PathUserAuth, alembic_config, libpq_url, make_settings
+from tests.support import alembic_config, libpq_url, make_settings, owner_client
 from todo_api.database.embedded import start_embedded_server
 from todo_api.main import create_app
 
@@ -67,16 +66,6 @@ def crash(data_dir: Path) -> None:
     pg_ctl(["-w", "-m", "immediate", "stop"], pgdata=data_dir.resolve(), user=user)
 
 
-@asynccontextmanager
-async def client_of(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://t", auth=PathUserAuth()
-        ) as http:
-            yield http
-
-
 async def timed(request: asyncio.Future[httpx.Response]) -> tuple[httpx.Response, float]:
     started = time.monotonic()
     response = await request
@@ -88,7 +77,7 @@ async def test_a_frozen_database_gets_503_within_the_deadline_and_recovers(
 ) -> None:
     url, data_dir = throwaway
     app = create_app(make_settings(url, db_statement_timeout=1.0))  # client gives up at 2 s
-    async with client_of(app) as http:
+    async with owner_client(app) as http:
         assert (await http.post("/api/alice/tasks", json={"title": "before"})).status_code == 201
         with frozen(data_dir):
             results = await asyncio.gather(
@@ -139,7 +128,7 @@ async def test_a_crash_loses_no_acknowledged_write_and_the_service_comes_back(
                 retry_afters.add(response.headers.get("retry-after", ""))
                 await asyncio.sleep(0.05)
 
-    async with client_of(app) as http:
+    async with owner_client(app) as http:
         writers = [asyncio.create_task(writer(http, f"w{n}")) for n in range(4)]
         await asyncio.sleep(0.5)
         written_before_crash = len(acknowledged)

@@ -20,7 +20,7 @@ from fastapi import FastAPI
 from sqlalchemy.engine import URL
 
 from tests.pgbouncer import running_pgbouncer
-from tests.support import PathUserAuth, make_settings
+from tests.support import make_settings, owner_client
 from todo_api.main import create_app
 
 pytestmark = pytest.mark.anyio
@@ -40,12 +40,8 @@ async def pooled_client(
     pooler_url: URL, clean_database: psycopg.Connection
 ) -> AsyncIterator[httpx.AsyncClient]:
     app: FastAPI = create_app(make_settings(pooler_url))  # default settings otherwise
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://test", auth=PathUserAuth()
-        ) as http:
-            yield http
+    async with owner_client(app) as http:
+        yield http
 
 
 async def test_no_acknowledged_write_is_lost_behind_a_transaction_pooler(

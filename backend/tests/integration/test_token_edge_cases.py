@@ -14,8 +14,9 @@ import jwt
 import psycopg
 import pytest
 from fastapi import FastAPI
+from sqlalchemy.engine import URL
 
-from tests.support import TEST_SECRET, bearer, sign
+from tests.support import TEST_SECRET, bearer, libpq_url, sign
 from todo_api.config import Settings
 from todo_api.main import create_app
 
@@ -127,3 +128,28 @@ async def test_thirty_users_claiming_one_email_at_once_are_all_served(
     assert sorted(rows) == sorted(users)
     assert list(rows.values()).count(shared) == 1  # the first one wins; the others get NULL
     assert set(rows.values()) == {shared, None}
+
+
+async def test_an_email_taken_by_a_concurrent_transaction_is_not_a_conflict(
+    anonymous_client: httpx.AsyncClient,
+    clean_database: psycopg.Connection,
+    migrated_database: URL,
+) -> None:
+    """The race made deterministic: another user's row with the email is written but not yet
+    committed while these requests arrive, so their "is it taken?" check cannot see it, and
+    the unique index decides once it commits."""
+    shared = "race@example.com"
+    with psycopg.connect(libpq_url(migrated_database), prepare_threshold=None) as other:
+        other.execute("INSERT INTO users (id, email) VALUES ('first', %s)", (shared,))
+        requests = [
+            asyncio.create_task(
+                anonymous_client.get(f"/api/{user}/tasks", headers=bearer(sign(user, email=shared)))
+            )
+            for user in ("second", "third")
+        ]
+        await asyncio.sleep(0.5)  # both are now waiting on the uncommitted row
+        other.commit()
+    responses = await asyncio.gather(*requests)
+    assert [response.status_code for response in responses] == [200, 200]
+    rows = clean_database.execute("SELECT id, email FROM users ORDER BY id").fetchall()
+    assert rows == [("first", shared), ("second", None), ("third", None)]
