@@ -68,7 +68,9 @@ def running_pgbouncer(target: URL) -> Iterator[URL]:
         for path in (workdir, *workdir.iterdir()):
             os.chown(path, entry.pw_uid, entry.pw_gid)
     command = [binary, *(["-u", run_as] if run_as else []), str(config)]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # PgBouncer logs to stderr as well as to its log file: a pipe nobody drains would fill up
+    # and freeze it mid-suite, so its output goes to the log file only.
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = URL.create(
         "postgresql+psycopg",
         username=target.username or "postgres",
@@ -77,7 +79,7 @@ def running_pgbouncer(target: URL) -> Iterator[URL]:
         database=target.database,
     )
     try:
-        _wait_until_it_answers(url, process)
+        _wait_until_it_answers(url, process, workdir / "pgbouncer.log")
         yield url
     finally:
         process.kill()  # a throwaway: no need to wait for its clients to leave
@@ -97,7 +99,7 @@ def _unprivileged_user() -> str | None:
     raise RuntimeError("no unprivileged user to run pgbouncer as")
 
 
-def _wait_until_it_answers(url: URL, process: subprocess.Popen[bytes]) -> None:
+def _wait_until_it_answers(url: URL, process: subprocess.Popen[bytes], log: Path) -> None:
     deadline = time.monotonic() + 15
     while True:
         try:
@@ -106,6 +108,6 @@ def _wait_until_it_answers(url: URL, process: subprocess.Popen[bytes]) -> None:
                 return
         except psycopg.OperationalError:
             if process.poll() is not None or time.monotonic() > deadline:
-                stderr = process.stderr.read().decode() if process.stderr else ""
-                raise RuntimeError(f"pgbouncer did not start: {stderr}") from None
+                output = log.read_text() if log.exists() else ""
+                raise RuntimeError(f"pgbouncer did not start: {output[-2000:]}") from None
             time.sleep(0.1)

@@ -114,17 +114,20 @@ def running_server(
         command = [sys.executable, "-m", "todo_api", "serve", "--port", str(port)]
     else:
         command = [sys.executable, "-m", "uvicorn", "todo_api.main:app", "--port", str(port)]
-    process = subprocess.Popen(
-        command, cwd=cwd, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
+    # Output goes to a file: a pipe nobody drains while the server runs would fill up with
+    # its log lines and freeze it.
+    log = cwd / "server.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            command, cwd=cwd, env=environment, stdout=subprocess.DEVNULL, stderr=output
+        )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
         while not _ready(base):
             if process.poll() is not None or time.monotonic() > deadline:
                 process.kill()
-                stderr = process.stderr.read().decode() if process.stderr else ""
-                raise RuntimeError(f"server did not start: {stderr}")
+                raise RuntimeError(f"server did not start: {log.read_text()[-4000:]}")
             time.sleep(0.1)
         yield base, process
     finally:

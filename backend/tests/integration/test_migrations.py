@@ -71,7 +71,7 @@ def test_database_enforces_the_limits_too(
 
 
 def test_alembic_upgrade_needs_only_the_database_url(
-    migrated_database: URL, tmp_path: Path
+    migrated_database: URL, server_url: URL, tmp_path: Path
 ) -> None:
     """A deploy pipeline migrates before it serves, with DATABASE_URL and nothing else."""
     environment = {
@@ -94,9 +94,10 @@ def test_alembic_upgrade_needs_only_the_database_url(
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    # The role's statement_timeout follows the setting (new sessions see it).
-    with psycopg.connect(libpq_url(migrated_database), prepare_threshold=None) as connection:
+    # The role's statement_timeout follows the setting in new server sessions (asked of the
+    # server itself: a pooler's server connections keep theirs until it replaces them).
+    with psycopg.connect(libpq_url(server_url)) as connection:
         assert connection.execute("SHOW statement_timeout").fetchone() == ("7s",)
     command.upgrade(alembic_config(migrated_database), "head")  # back to the default
-    with psycopg.connect(libpq_url(migrated_database), prepare_threshold=None) as connection:
+    with psycopg.connect(libpq_url(server_url)) as connection:
         assert connection.execute("SHOW statement_timeout").fetchone() == ("5s",)
