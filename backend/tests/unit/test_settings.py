@@ -126,7 +126,8 @@ def test_production_refuses_weak_secrets_and_says_why(
 def test_production_accepts_a_random_secret(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ENVIRONMENT", "production")
     monkeypatch.setenv("DATABASE_URL", "postgres://u@h/d")
-    for secret in (TEST_SECRET, "3q2+7w8N0s5YhVbQyW1xXz4kL9mP6rT2uV5cD8eF0gA="):
+    hex_128_bits = "9f86d081884c7d659a2feaa0c55ad015"  # 16 random bytes, the least we take
+    for secret in (TEST_SECRET, "3q2+7w8N0s5YhVbQyW1xXz4kL9mP6rT2uV5cD8eF0gA=", hex_128_bits):
         monkeypatch.setenv("BETTER_AUTH_SECRET", secret)
         assert Settings(_env_file=None).environment == "production"
 
