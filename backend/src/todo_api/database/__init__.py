@@ -1,1 +1,1 @@
-"""Database layer: URL handling, the embedded development server, engine and sessions."""
+"""Database layer: URLs, the embedded development server, engine, statements with deadlines."""
