@@ -153,3 +153,24 @@ async def test_an_email_taken_by_a_concurrent_transaction_is_not_a_conflict(
     assert [response.status_code for response in responses] == [200, 200]
     rows = clean_database.execute("SELECT id, email FROM users ORDER BY id").fetchall()
     assert rows == [("first", shared), ("second", None), ("third", None)]
+
+
+@pytest.mark.parametrize(
+    ("issuer", "audience", "warned"),
+    [(None, None, True), ("http://f.test", None, True), ("http://f.test", "http://f.test", False)],
+)
+def test_jwks_without_issuer_and_audience_warns_at_startup(
+    settings: Settings,
+    caplog: pytest.LogCaptureFixture,
+    issuer: str | None,
+    audience: str | None,
+    warned: bool,
+) -> None:
+    from todo_api.security.jwks import JwksKeySet
+    from todo_api.security.verifier import TokenVerifier
+
+    configured = settings.model_copy(update={"jwt_issuer": issuer, "jwt_audience": audience})
+    key_set = JwksKeySet("http://127.0.0.1:9/jwks", httpx.AsyncClient())
+    with caplog.at_level("WARNING", logger="todo_api.security.verifier"):
+        TokenVerifier(configured, key_set)
+    assert ("without JWT_ISSUER and JWT_AUDIENCE" in caplog.text) is warned
