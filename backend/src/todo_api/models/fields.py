@@ -6,7 +6,8 @@ rules: a request the API accepts can never be refused by a constraint (which wou
 
 from __future__ import annotations
 
-from typing import Annotated
+import re
+from typing import Annotated, TypeGuard
 
 from pydantic import AfterValidator, StringConstraints, WithJsonSchema
 
@@ -19,6 +20,12 @@ BIGINT_MAX = 2**63 - 1
 # A user id is whatever the frontend's auth system issued; we only refuse what cannot be a
 # path segment or would corrupt logs: control characters (NUL included) and "/".
 USER_ID_PATTERN = r"^[^\x00-\x1f\x7f/]+$"
+_USER_ID = re.compile(USER_ID_PATTERN)
+
+
+def is_user_id(value: object) -> TypeGuard[str]:
+    """Whether `value` may be a user id: the `{user_id}` path rule, for tokens and the CLI."""
+    return isinstance(value, str) and len(value) <= USER_ID_MAX and bool(_USER_ID.fullmatch(value))
 
 
 # What a title made only of is blank: every character Python counts as white space, and the

@@ -6,17 +6,15 @@ any user's token for any lifetime is not something a production host should offe
 
 from __future__ import annotations
 
-import re
 import time
 from typing import Any
 
 import jwt
 
 from todo_api.config import Settings
-from todo_api.models.fields import USER_ID_MAX, USER_ID_PATTERN
+from todo_api.models.fields import USER_ID_MAX, is_user_id
 
 MAX_TTL_SECONDS = 7 * 24 * 3600
-_USER_ID = re.compile(USER_ID_PATTERN)
 
 
 def issue_token(
@@ -31,7 +29,7 @@ def issue_token(
         raise ValueError("development tokens are not issued when ENVIRONMENT=production")
     if not 1 <= ttl_seconds <= MAX_TTL_SECONDS:
         raise ValueError(f"--ttl must be between 1 and {MAX_TTL_SECONDS} seconds (7 days)")
-    if len(user_id) > USER_ID_MAX or not _USER_ID.fullmatch(user_id):
+    if not is_user_id(user_id):
         raise ValueError(
             f"{user_id!r} is not a valid user id: 1-{USER_ID_MAX} characters, "
             "no '/' and no control characters"
