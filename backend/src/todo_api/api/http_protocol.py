@@ -17,6 +17,7 @@ Both answers are written by the protocol itself: the application never sees the 
 from __future__ import annotations
 
 import asyncio
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -25,8 +26,10 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from todo_api.api.problems import PROBLEM_MEDIA_TYPE, status_title
 
 
+@lru_cache(maxsize=8)
 def _raw_problem(status: int, detail: str) -> bytes:
-    """A complete HTTP/1.1 problem response that closes the connection."""
+    """A complete HTTP/1.1 problem response that closes the connection (built once per
+    configuration, not once per connection)."""
     title = status_title(status)
     body = orjson.dumps({"type": "about:blank", "title": title, "status": status, "detail": detail})
     head = (

@@ -24,9 +24,10 @@ def ensure_dev_env(env_file: Path = Path(".env"), example: Path = Path(".env.exa
     """
     messages = []
     if not env_file.exists():
-        env_file.touch(mode=0o600)
         if example.exists():
             shutil.copyfile(example, env_file)
+        else:
+            env_file.touch()
         messages.append(f"created {env_file}")
     env_file.chmod(0o600)
     values = dotenv_values(env_file)

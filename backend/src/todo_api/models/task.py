@@ -87,18 +87,18 @@ class TaskCreate(BaseModel):
     description: Description | None = None
 
 
+_NULL = {"type": "null"}
+
+
 def _update_schema(schema: dict[str, Any]) -> None:
     """Make the documented shape what `_something_to_change` enforces: `title` and
     `completed` may be left out but are never null, and at least one field is sent."""
     properties = schema["properties"]
     for name in ("title", "completed"):
-        (not_null,) = [branch for branch in properties[name].pop("anyOf") if branch != NULL]
+        (not_null,) = [branch for branch in properties[name].pop("anyOf") if branch != _NULL]
         properties[name].update(not_null)
     schema["anyOf"] = [{"required": [name]} for name in properties]
     schema["examples"] = [{"title": "Buy oat milk"}]
-
-
-NULL = {"type": "null"}
 
 
 class TaskUpdate(BaseModel):
