@@ -61,6 +61,19 @@ def targets(rows: list[dict[str, Any]]) -> list[tuple[str, str, bool]]:
             value = row["non_2xx"] + row["socket_errors"] if column == "errors" else row[column]
             met = value >= limit if at_least else value < limit
             checks.append((name, f"{value:.1f}{unit}" if unit else f"{value:.0f}", met))
+    plain = _find(rows, "list 50 tasks")
+    for query in ("pending by due date", "search q= (1 %)", "tag filter"):
+        row, alone = (
+            _find(rows, f"*: {query}, first 50"),
+            _find(rows, f"*: {query}, first 50, alone"),
+        )
+        if row and plain:
+            ratio = row["rps"] / plain["rps"]
+            checks.append((f"{query}: >= 0.75 x list 50 req/s", f"{ratio:.2f} x", ratio >= 0.75))
+        if alone:
+            checks.append(
+                (f"{query}, alone: p50 < 20 ms", f"{alone['p50_ms']:.1f} ms", alone["p50_ms"] < 20)
+            )
     for scenario in ("get one task", "mixed 60/20/10/5/5"):
         one, two = _find(rows, scenario, 1), _find(rows, scenario, 2)
         if one and two:

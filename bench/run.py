@@ -407,6 +407,28 @@ def main() -> int:
                 )
             )
             results.extend(big_lists_with_small_requests(base, process, data, profile))
+            big = f"{profile.big_tasks:,}-task user"
+            for name, op in [
+                (f"{big}: pending by due date, first 50", "duepage"),
+                (f"{big}: search q= (1 %), first 50", "search"),
+                (f"{big}: tag filter, first 50", "tagpage"),
+            ]:
+                results.append(scenario(name, base, process, data, op, profile, 1))
+                results.append(
+                    scenario(f"{name}, alone", base, process, data, op, profile, 1, connections=1)
+                )
+            results.append(
+                scenario(
+                    f"{big}: walk all pages of 100, one at a time",
+                    base,
+                    process,
+                    data,
+                    "walk",
+                    profile,
+                    1,
+                    connections=1,
+                )
+            )
         print(f"2 workers, {profile.connections} connections")
         with server(url, secret, 2, pool) as (base, process):
             prime(base, dataset, tokens)

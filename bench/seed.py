@@ -70,7 +70,9 @@ def seed(
             for user, _ in plan:
                 copy.write_row((user, f"{user}@bench.example"))
         written = 0
-        columns = "user_id, title, description, completed, created_at, updated_at"
+        columns = (
+            "user_id, title, description, completed, created_at, updated_at, priority, due_at, tags"
+        )
         with (
             connection.cursor() as cursor,
             cursor.copy(f"COPY tasks ({columns}) FROM STDIN") as copy,
@@ -79,8 +81,15 @@ def seed(
                 for number in range(count):
                     created = start + timedelta(minutes=number)
                     description = f"Details of task {number}" if number % 2 else None
-                    title = f"Task {number} of {user}"
-                    copy.write_row((user, title, description, number % 3 == 0, created, created))
+                    # 1 % of titles name a report (the search scenario), 10 % carry "work"
+                    # (the tag filter), three in four have a deadline within a year.
+                    title = f"Quarterly report {number}" if number % 100 == 7 else f"Task {number}"
+                    due = created + timedelta(days=number % 365) if number % 4 else None
+                    tags = ["work"] if number % 10 == 3 else ["home"]
+                    copy.write_row(
+                        (user, f"{title} of {user}", description, number % 3 == 0, created,
+                         created, number % 3 + 1, due, tags)
+                    )  # fmt: skip
                 written += count
                 if written % 20_000 < count or written == total:
                     _progress(written, total)

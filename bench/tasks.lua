@@ -38,6 +38,29 @@ ops.toggle = function()
   local u = pick(small); return wrk.format("PATCH", one_of(u) .. "/complete", headers(u))
 end
 ops.biglist = function() local u = pick(big); return wrk.format("GET", tasks_of(u), headers(u)) end
+-- Queries of a 10,000-task user: the first page of each.
+local function big_query(query)
+  local u = pick(big); return wrk.format("GET", tasks_of(u) .. "?" .. query, headers(u))
+end
+ops.duepage = function() return big_query("status=pending&sort=due_date&limit=50") end
+ops.search = function() return big_query("q=report&limit=50") end
+ops.tagpage = function() return big_query("tag=work&limit=50") end
+-- Walking every page of 100 of one big user's list: each request follows the Link header of
+-- the response before (run with one connection), starting over after the last page.
+local next_path, walker = nil, nil
+ops.walk = function()
+  if next_path == nil then
+    walker = big[1]
+    next_path = tasks_of(walker) .. "?limit=100"
+  end
+  return wrk.format("GET", next_path, headers(walker))
+end
+function response(status, response_headers, body)
+  if op == "walk" then
+    local link = response_headers["Link"] or response_headers["link"]
+    next_path = link and string.match(link, "<([^>]+)>") or nil
+  end
+end
 ops.mixed = function()
   local r = math.random(100)
   if r <= 60 then return ops.list()

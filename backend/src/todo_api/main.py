@@ -16,7 +16,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi_offline import FastAPIOffline
 
 from todo_api import __version__
-from todo_api.api import health, tasks
+from todo_api.api import health, tags, tasks
 from todo_api.api.admission import Admission, FifoSlots
 from todo_api.api.body_limit import BodyLimitMiddleware
 from todo_api.api.cors import add_cors
@@ -99,6 +99,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_problem_handlers(app)
     app.include_router(health.router)
     app.include_router(tasks.router)
+    app.include_router(tags.router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

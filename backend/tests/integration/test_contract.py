@@ -46,12 +46,12 @@ def test_update_schema_allows_no_null_title_or_completed_and_no_empty_body(app: 
     schema = schema_of(app, "TaskUpdate")
     assert schema["properties"]["title"]["type"] == "string"
     assert schema["properties"]["completed"]["type"] == "boolean"
-    assert {"type": "null"} in schema["properties"]["description"]["anyOf"]
-    assert schema["anyOf"] == [
-        {"required": ["title"]},
-        {"required": ["description"]},
-        {"required": ["completed"]},
-    ]
+    assert schema["properties"]["priority"]["enum"] == ["low", "medium", "high"]
+    assert schema["properties"]["tags"]["type"] == "array"
+    for nullable in ("description", "due_date", "recurrence"):
+        assert {"type": "null"} in schema["properties"][nullable]["anyOf"]
+    assert schema["anyOf"] == [{"required": [name]} for name in schema["properties"]]
+    assert len(schema["anyOf"]) == 7
 
 
 @pytest.mark.parametrize("body", [{}, {"completed": None}, {"title": None}, {"unknown": 1}])

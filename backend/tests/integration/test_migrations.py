@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import psycopg
@@ -101,3 +103,63 @@ def test_alembic_upgrade_needs_only_the_database_url(
     command.upgrade(alembic_config(migrated_database), "head")  # back to the default
     with psycopg.connect(libpq_url(server_url)) as connection:
         assert connection.execute("SHOW statement_timeout").fetchone() == ("5s",)
+
+
+SEED_100K = """
+INSERT INTO users (id) SELECT 'user-' || n FROM generate_series(1, 100) AS n;
+INSERT INTO tasks (user_id, title, description, completed)
+SELECT 'user-' || (n % 100 + 1), 'Task ' || n || ' of user ' || (n % 100 + 1),
+       CASE WHEN n % 2 = 0 THEN 'Details of task ' || n END, n % 3 = 0
+FROM generate_series(1, 100000) AS n;
+"""
+
+
+def test_organizing_fields_are_added_without_rewriting_or_blocking_a_large_table(
+    migrated_database: URL, admin_connection: psycopg.Connection
+) -> None:
+    """0002 on 100,000 tasks: the table keeps its storage (no rewrite), old rows read the
+    defaults, and a writer inserting all along is never held up for long."""
+    config = alembic_config(migrated_database)
+    admin_connection.execute("TRUNCATE users, tasks RESTART IDENTITY CASCADE")
+    command.downgrade(config, "0001")
+    try:
+        admin_connection.execute(SEED_100K)
+        storage = admin_connection.execute("SELECT pg_relation_filenode('tasks')").fetchone()
+        stalls: list[float] = []
+        done = threading.Event()
+
+        def write() -> None:
+            with psycopg.connect(libpq_url(migrated_database), autocommit=True) as writer:
+                while not done.is_set():
+                    started = time.perf_counter()
+                    writer.execute("INSERT INTO tasks (user_id, title) VALUES ('user-1', 'w')")
+                    stalls.append(time.perf_counter() - started)
+                    time.sleep(0.005)
+
+        writer = threading.Thread(target=write)
+        writer.start()
+        started = time.perf_counter()
+        try:
+            command.upgrade(config, "head")
+        finally:
+            elapsed = time.perf_counter() - started
+            done.set()
+            writer.join()
+        print(f"0002 on 100,000 tasks: {elapsed:.2f} s, longest write stall {max(stalls):.3f} s")
+
+        assert (
+            admin_connection.execute("SELECT pg_relation_filenode('tasks')").fetchone() == storage
+        )
+        assert max(stalls) < 1.0
+        assert len(stalls) > 10  # the writer kept writing during the upgrade
+        assert admin_connection.execute(
+            "SELECT DISTINCT priority, due_at, due_all_day, tags, recurrence FROM tasks"
+        ).fetchall() == [(2, None, False, [], None)]
+        invalid = admin_connection.execute(
+            "SELECT count(*) FROM pg_index WHERE NOT indisvalid"
+        ).fetchone()
+        assert invalid == (0,)
+        command.check(config)
+    finally:
+        admin_connection.execute("TRUNCATE users, tasks RESTART IDENTITY CASCADE")
+        command.upgrade(config, "head")

@@ -20,6 +20,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException
 
 from todo_api.api.admission import BUSY_RETRY_AFTER_SECONDS, ServerBusyError
+from todo_api.api.cursors import InvalidCursorError
 from todo_api.api.http_semantics import allowed_methods
 from todo_api.database.runner import DatabaseTimeoutError
 from todo_api.security.errors import KeySetUnavailableError, TokenRejectedError
@@ -132,6 +133,20 @@ async def _task_not_found(_request: Request, exc: Exception) -> Response:
     return problem_response(404, str(exc))
 
 
+async def _invalid_cursor(_request: Request, exc: Exception) -> Response:
+    return problem_response(400, str(exc))
+
+
+# What a constraint a request can still run into means, said to the client. The API checks
+# every rule it can see in the request; these depend on the task as it is stored.
+_CONFLICTS = {
+    "ck_tasks_recurrence_needs_due": (
+        "A recurring task needs a due_date: send due_date with recurrence, or clear "
+        "recurrence (null) before clearing due_date"
+    ),
+}
+
+
 # The characters RFC 6750 allows in `error_description` (printable ASCII but `"` and `\`).
 _DESCRIPTION_CHARS = frozenset(chr(c) for c in range(0x20, 0x7F)) - {'"', "\\"}
 
@@ -180,7 +195,9 @@ async def _database_error(request: Request, exc: Exception) -> Response:
     if exc.connection_invalidated:
         return await _database_unavailable(request, exc)
     if isinstance(exc, IntegrityError):
-        return problem_response(409, "The request conflicts with the current state")
+        constraint = getattr(getattr(exc.orig, "diag", None), "constraint_name", None)
+        detail = _CONFLICTS.get(constraint or "", "The request conflicts with the current state")
+        return problem_response(409, detail)
     logger.exception("database error")
     return problem_response(500, "Internal server error")
 
@@ -190,6 +207,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_problem)
     app.add_exception_handler(HTTPException, _http_problem)
     app.add_exception_handler(TaskNotFoundError, _task_not_found)
+    app.add_exception_handler(InvalidCursorError, _invalid_cursor)
     app.add_exception_handler(TokenRejectedError, _token_rejected)
     app.add_exception_handler(KeySetUnavailableError, _keys_unavailable)
     app.add_exception_handler(ServerBusyError, _server_busy)

@@ -5,14 +5,18 @@ from __future__ import annotations
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Body, Depends, Request, Response, status
+from fastapi import APIRouter, Body, Depends, Query, Request, Response, status
 
+from todo_api.api.cursors import decode_cursor, encode_cursor
 from todo_api.api.deps import TaskServiceDep
+from todo_api.api.links import NEXT_OCCURRENCE_HEADER, NEXT_PAGE_HEADER, link
 from todo_api.api.media_type import json_body
 from todo_api.api.paths import TaskIdPath, UserIdPath
 from todo_api.api.problems import problem_responses
 from todo_api.api.responses import json_response, task_dict, task_list_response, task_response
 from todo_api.models import TaskCompletion, TaskCreate, TaskRead, TaskUpdate
+from todo_api.models.task_query import TaskListQuery
+from todo_api.services.tasks import Changed
 
 router = APIRouter(
     prefix="/api/{user_id}/tasks",
@@ -27,13 +31,28 @@ _WITH_TASK_ID = problem_responses(404, 422)
 @router.get(
     "",
     operation_id="listTasks",
-    summary="List the user's tasks, newest first",
+    summary="List the user's tasks: filter, sort, search, page",
     response_model=list[TaskRead],
-    responses=problem_responses(422),
+    responses={200: {"headers": NEXT_PAGE_HEADER}, **problem_responses(400, 422)},
 )
-async def list_tasks(request: Request, tasks: TaskServiceDep) -> Response:
-    """Every task of the user as a bare JSON array, newest first; `[]` when there are none."""
-    return await task_list_response(tasks.pages(), request.app.state.bulk_lane)
+async def list_tasks(
+    request: Request,
+    user_id: UserIdPath,
+    query: Annotated[TaskListQuery, Query()],
+    tasks: TaskServiceDep,
+) -> Response:
+    """The user's tasks as a bare JSON array (`[]` when none match), newest first unless
+    `sort`/`order` say otherwise. Filters combine with AND. With `limit`, at most that many
+    and a `Link: <url>; rel="next"` header while more remain; without it, every match."""
+    after = decode_cursor(user_id, query, query.cursor) if query.cursor else None
+    if query.limit is None:
+        return await task_list_response(tasks.pages(query, after), request.app.state.bulk_lane)
+    page = await tasks.page(query, query.limit, after)
+    headers = {}
+    if page.next_after is not None:
+        cursor = encode_cursor(user_id, query, page.next_after)
+        headers["Link"] = link(request.url.include_query_params(cursor=cursor), "next")
+    return json_response([task_dict(row) for row in page.rows], headers=headers)
 
 
 @router.post(
@@ -56,9 +75,7 @@ async def create_task(
 ) -> Response:
     """Create a task for the user. The server sets `id`, `completed` and the timestamps."""
     task = task_dict(await tasks.create(body))
-    location = request.app.url_path_for(
-        "getTask", user_id=quote(user_id, safe=""), task_id=str(task["id"])
-    )
+    location = _task_path(request, user_id, task["id"])
     return json_response(task, status.HTTP_201_CREATED, {"Location": location})
 
 
@@ -80,11 +97,22 @@ async def get_task(task_id: TaskIdPath, tasks: TaskServiceDep) -> Response:
     operation_id="updateTask",
     summary="Update a task",
     response_model=TaskRead,
-    responses=problem_responses(400, 404, 408, 413, 415, 422),
+    responses={
+        200: {"headers": NEXT_OCCURRENCE_HEADER},
+        **problem_responses(400, 404, 408, 409, 413, 415, 422),
+    },
 )
-async def update_task(task_id: TaskIdPath, body: TaskUpdate, tasks: TaskServiceDep) -> Response:
-    """Change the fields sent; fields left out keep their value, `description: null` clears."""
-    return task_response(await tasks.update(task_id, body))
+async def update_task(
+    request: Request,
+    user_id: UserIdPath,
+    task_id: TaskIdPath,
+    body: TaskUpdate,
+    tasks: TaskServiceDep,
+) -> Response:
+    """Change the fields sent; fields left out keep their value, `null` clears `description`,
+    `due_date` and `recurrence`, `[]` clears `tags`. `completed: true` on a recurring task
+    creates its next occurrence, as `PATCH .../complete` does."""
+    return _changed_response(request, user_id, await tasks.update(task_id, body))
 
 
 @router.delete(
@@ -106,13 +134,37 @@ async def delete_task(task_id: TaskIdPath, tasks: TaskServiceDep) -> Response:
     operation_id="toggleTaskCompletion",
     summary="Toggle (or set) completion",
     response_model=TaskRead,
-    responses=problem_responses(400, 404, 408, 413, 415, 422),
+    responses={
+        200: {"headers": NEXT_OCCURRENCE_HEADER},
+        **problem_responses(400, 404, 408, 413, 415, 422),
+    },
 )
 async def toggle_task_completion(
+    request: Request,
+    user_id: UserIdPath,
     task_id: TaskIdPath,
     tasks: TaskServiceDep,
     body: Annotated[TaskCompletion | None, Body()] = None,
 ) -> Response:
-    """No body (or `{}`) flips `completed`; `{"completed": true|false}` sets it."""
+    """No body (or `{}`) flips `completed`; `{"completed": true|false}` sets it.
+
+    Completing a recurring task creates its next occurrence (same fields, the rule's next
+    `due_date`) once: completing it again, after un-completing it or concurrently, creates
+    no second one. The response is the completed task; a `Link` header with
+    `rel="next-occurrence"` names the next one."""
     completed = body.completed if body is not None else None
-    return task_response(await tasks.set_completed(task_id, completed))
+    return _changed_response(request, user_id, await tasks.set_completed(task_id, completed))
+
+
+def _changed_response(request: Request, user_id: str, changed: Changed) -> Response:
+    headers = {}
+    if changed.next_occurrence_id is not None:
+        path = _task_path(request, user_id, changed.next_occurrence_id)
+        headers["Link"] = link(path, "next-occurrence")
+    return task_response(changed.row, headers=headers)
+
+
+def _task_path(request: Request, user_id: str, task_id: int) -> str:
+    return str(
+        request.app.url_path_for("getTask", user_id=quote(user_id, safe=""), task_id=str(task_id))
+    )

@@ -14,11 +14,13 @@ is right for the connection but must not hold the request up when the server is 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from typing import Any, TypeVar
 
 from sqlalchemy import Executable, Row
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+T = TypeVar("T")
 
 
 class DatabaseTimeoutError(Exception):
@@ -40,7 +42,23 @@ class Database:
         deadline: float | None = None,
     ) -> Sequence[Row[Any]]:
         """The statement's rows (none for a statement that returns none)."""
-        task = asyncio.ensure_future(self._run(statement, params))
+        return await self._bounded(self._run(statement, params), deadline)
+
+    async def transaction(
+        self,
+        work: Callable[[AsyncConnection], Awaitable[T]],
+        *,
+        deadline: float | None = None,
+    ) -> T:
+        """Run `work` on one connection in one READ COMMITTED transaction, committed when it
+        returns and rolled back when it raises; the deadline covers all of it.
+
+        For the few use cases that need more than one statement to stay atomic (completing
+        a recurring task creates its next occurrence)."""
+        return await self._bounded(self._in_transaction(work), deadline)
+
+    async def _bounded(self, work: Coroutine[Any, Any, T], deadline: float | None) -> T:
+        task = asyncio.ensure_future(work)
         try:
             return await asyncio.wait_for(asyncio.shield(task), deadline or self.deadline)
         except TimeoutError:
@@ -49,6 +67,12 @@ class Database:
         except asyncio.CancelledError:  # the request itself was cancelled
             _abandon(task)
             raise
+
+    async def _in_transaction(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        async with self.engine.connect() as connection:
+            await connection.execution_options(isolation_level="READ COMMITTED")
+            async with connection.begin():
+                return await work(connection)
 
     async def _run(
         self, statement: Executable, params: Mapping[str, Any] | None

@@ -7,9 +7,10 @@ rules: a request the API accepts can never be refused by a constraint (which wou
 from __future__ import annotations
 
 import re
-from typing import Annotated, TypeGuard
+from datetime import UTC, date, datetime
+from typing import Annotated, Any, Literal, TypeGuard
 
-from pydantic import AfterValidator, StringConstraints, WithJsonSchema
+from pydantic import AfterValidator, Field, PlainValidator, StringConstraints, WithJsonSchema
 
 TITLE_MAX = 200
 DESCRIPTION_MAX = 1000
@@ -79,3 +80,115 @@ Description = Annotated[
     AfterValidator(_no_nul),
     WithJsonSchema({"type": "string", "maxLength": DESCRIPTION_MAX, "pattern": NO_NUL_PATTERN}),
 ]
+
+
+# --- Organizing fields: priority, tags, due date --------------------------------------------
+
+PRIORITIES = ("low", "medium", "high")
+"""In ascending order: stored as 1, 2, 3, so `ORDER BY priority DESC` puts high first."""
+Priority = Literal["low", "medium", "high"]
+DEFAULT_PRIORITY: Priority = "medium"
+
+TAG_MAX = 50
+TAGS_MAX = 20
+
+# Control characters (C0, DEL, C1) may not appear inside a tag; surrounding blanks are trimmed.
+CONTROL_CHARS = "".join(chr(c) for c in (*range(0x00, 0x20), *range(0x7F, 0xA0)))
+_CONTROL = frozenset(CONTROL_CHARS)
+# A tag as JSON Schema sees it: blanks around 1-50 characters that are neither control nor
+# (at either end) blank. The validator below implements exactly this (a unit test checks).
+TAG_PATTERN = (
+    f"^[{_class(BLANK_CHARS)}]*"
+    f"[^{_class(BLANK_CHARS + CONTROL_CHARS)}]"
+    f"(?:[^{_class(CONTROL_CHARS)}]{{0,{TAG_MAX - 2}}}[^{_class(BLANK_CHARS + CONTROL_CHARS)}])?"
+    f"[{_class(BLANK_CHARS)}]*$"
+)
+
+
+def normalize_tag(value: str) -> str:
+    """The tag trimmed of blanks; ValueError naming it when it is blank, too long or holds a
+    control character."""
+    tag = value.strip(BLANK_CHARS)
+    if not tag:
+        raise ValueError(f"tag {value!r} is blank")
+    if len(tag) > TAG_MAX:
+        raise ValueError(f"tag {tag[:20]!r}... is longer than {TAG_MAX} characters")
+    if any(char in _CONTROL for char in tag):
+        raise ValueError(f"tag {tag!r} contains a control character")
+    return tag
+
+
+def normalize_tags(values: list[str]) -> list[str]:
+    """Trimmed tags in the order given, dropping later case-insensitive duplicates."""
+    seen: set[str] = set()
+    tags = []
+    for tag in map(normalize_tag, values):
+        key = tag.casefold()
+        if key not in seen:
+            seen.add(key)
+            tags.append(tag)
+    return tags
+
+
+Tags = Annotated[
+    list[Annotated[str, StringConstraints(strict=True)]],
+    Field(max_length=TAGS_MAX),
+    AfterValidator(normalize_tags),
+    WithJsonSchema(
+        {
+            "type": "array",
+            "maxItems": TAGS_MAX,
+            "items": {"type": "string", "pattern": TAG_PATTERN},
+            "description": (
+                f"Up to {TAGS_MAX} labels, each 1-{TAG_MAX} characters after trimming, no "
+                "control characters. Later case-insensitive duplicates are dropped, the order "
+                "is kept; `[]` clears."
+            ),
+        }
+    ),
+]
+
+# A deadline is a calendar date (all day) or an RFC 3339 date-time with an offset.
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_DATE_TIME = re.compile(r"(\d{4}-\d{2}-\d{2})[Tt](\d{2}:\d{2}:\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})")
+_NO_OFFSET = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?")
+DUE_DATE_SCHEMA: dict[str, Any] = {
+    "anyOf": [{"type": "string", "format": "date"}, {"type": "string", "format": "date-time"}],
+    "description": (
+        "A calendar date (`2026-12-01`, due by the end of that day, UTC) or an RFC 3339 "
+        "date-time with an offset (`2026-12-01T17:00:00+01:00`, read back in UTC)."
+    ),
+}
+
+
+def parse_due(value: object) -> date | datetime:
+    """A date, or an aware date-time converted to UTC; ValueError for anything else."""
+    if isinstance(value, datetime):  # already parsed (a model built in code)
+        if value.tzinfo is None:
+            raise ValueError("a date-time needs an offset such as Z or +01:00")
+        return value.astimezone(UTC)
+    if isinstance(value, date):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("must be a date (YYYY-MM-DD) or a date-time with an offset")
+    if _DATE.fullmatch(value):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a calendar date") from None
+    match = _DATE_TIME.fullmatch(value)
+    if match is None:
+        if _NO_OFFSET.fullmatch(value):
+            raise ValueError("a date-time needs an offset such as Z or +01:00 (no zone is guessed)")
+        raise ValueError("must be a date (YYYY-MM-DD) or an RFC 3339 date-time with an offset")
+    day, clock, fraction, offset = match.groups()
+    fraction = (fraction or "")[:7]  # microseconds: Python and PostgreSQL keep six digits
+    offset = "+00:00" if offset in "Zz" else offset
+    try:
+        parsed = datetime.fromisoformat(f"{day}T{clock}{fraction}{offset}")
+        return parsed.astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise ValueError(f"{value!r} is not a valid date-time in years 1-9999 (UTC)") from None
+
+
+DueDate = Annotated[date | datetime, PlainValidator(parse_due), WithJsonSchema(DUE_DATE_SCHEMA)]

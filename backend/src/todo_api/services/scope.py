@@ -16,34 +16,58 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any, TypeAlias
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     ColumnElement,
     DateTime,
     Integer,
+    SmallInteger,
     Text,
     bindparam,
+    collate,
     delete,
     func,
     insert,
+    literal_column,
     not_,
+    or_,
+    select,
     tuple_,
     update,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.sql.dml import ReturningDelete, ReturningInsert, ReturningUpdate
 from sqlmodel import col
 from sqlmodel.sql.expression import Select
 
 from todo_api.models import Task, User
+from todo_api.models.columns import due_instant, priority_level
+from todo_api.models.task import DEFAULT_PRIORITY_LEVEL
+from todo_api.models.task_query import TaskListQuery
 
-# The columns of a task, in wire order. Selecting columns (not ORM objects) keeps the hot
-# path free of identity-map bookkeeping; the router serializes these rows as they come.
-TASK_FIELDS = ("id", "user_id", "title", "description", "completed", "created_at", "updated_at")
+# The columns of a task as the service reads them. Selecting columns (not ORM objects) keeps
+# the hot path free of identity-map bookkeeping; api/responses.py turns them into the wire
+# fields (`priority` and `due_at`/`due_all_day` are stored differently, see models/columns.py).
+TASK_FIELDS = (
+    "id",
+    "user_id",
+    "title",
+    "description",
+    "completed",
+    "created_at",
+    "updated_at",
+    "priority",
+    "due_at",
+    "due_all_day",
+    "tags",
+    "recurrence",
+)
 TASK_COLUMNS: tuple[ColumnElement[Any], ...] = tuple(getattr(Task, name) for name in TASK_FIELDS)
 
 # Statement types returning task rows (column tuples of any length).
@@ -58,8 +82,6 @@ _TASK_ID = bindparam("task_id", type_=BigInteger)
 _OWNED = col(Task.user_id) == _OWNER
 _THIS_TASK = col(Task.id) == _TASK_ID
 
-# Newest first; `id` breaks ties between tasks created in the same microsecond.
-NEWEST_FIRST = (col(Task.created_at).desc(), col(Task.id).desc())
 
 # Every change moves `updated_at` strictly forward, even if the clock does not.
 _TOUCH = func.greatest(func.clock_timestamp(), col(Task.updated_at) + timedelta(microseconds=1))
@@ -67,18 +89,6 @@ _TOUCH = func.greatest(func.clock_timestamp(), col(Task.updated_at) + timedelta(
 _SELECT: TaskSelect = Select(*TASK_COLUMNS).where(_OWNED)
 _GET = _SELECT.where(_THIS_TASK)
 _PAGE_LIMIT = bindparam("limit", type_=Integer)
-_FIRST_PAGE = _SELECT.order_by(*NEWEST_FIRST).limit(_PAGE_LIMIT)
-_NEXT_PAGE = (
-    _SELECT.where(
-        tuple_(col(Task.created_at), col(Task.id))
-        < tuple_(
-            bindparam("after_created_at", type_=DateTime(timezone=True)),
-            bindparam("after_id", type_=BigInteger),
-        )
-    )
-    .order_by(*NEWEST_FIRST)
-    .limit(_PAGE_LIMIT)
-)
 _TOGGLE: TaskUpdate = (
     update(Task)
     .where(_OWNED, _THIS_TASK)
@@ -88,26 +98,204 @@ _TOGGLE: TaskUpdate = (
 _DELETE: TaskDelete = delete(Task).where(_OWNED, _THIS_TASK).returning(col(Task.id))
 # The user row is upserted in a CTE, so a user's first write needs no extra round trip, and
 # concurrent first writes cannot fail: ON CONFLICT waits for the other insert.
+# The columns a client writes (see models/columns.py for how wire fields map to them).
+WRITABLE = (
+    "title",
+    "description",
+    "completed",
+    "priority",
+    "due_at",
+    "due_all_day",
+    "tags",
+    "recurrence",
+)
+_TYPES: dict[str, Any] = {
+    "title": Text,
+    "description": Text,
+    "completed": Boolean,
+    "priority": SmallInteger,
+    "due_at": DateTime(timezone=True),
+    "due_all_day": Boolean,
+    "tags": ARRAY(Text),
+    "recurrence": Text,
+}
 _INSERT: TaskInsert = (
     insert(Task)
-    .values(user_id=_OWNER, title=bindparam("title"), description=bindparam("description"))
+    .values(
+        user_id=_OWNER,
+        **{name: bindparam(name, type_=_TYPES[name]) for name in WRITABLE if name != "completed"},
+    )
     .add_cte(pg_insert(User).values(id=_OWNER).on_conflict_do_nothing().cte("ensure_user"))
     .returning(*TASK_COLUMNS)
 )
+# The next occurrence of a recurring task: a copy of it with the next deadline, created at
+# most once per task (ON CONFLICT on the unique `previous_occurrence_id`).
+_COPIED = ("title", "description", "priority", "tags", "recurrence", "due_all_day")
+_NEXT_OCCURRENCE: TaskInsert = (
+    pg_insert(Task)
+    .from_select(
+        ["user_id", *_COPIED, "due_at", "previous_occurrence_id"],
+        select(
+            col(Task.user_id),
+            *(getattr(Task, name) for name in _COPIED),
+            bindparam("next_due_at", type_=DateTime(timezone=True)),
+            col(Task.id),
+        ).where(_OWNED, _THIS_TASK),
+    )
+    .on_conflict_do_nothing(index_elements=["previous_occurrence_id"])
+    .returning(col(Task.id))
+)
+_NEXT_OCCURRENCE_ID: TaskSelect = Select(col(Task.id)).where(
+    _OWNED, col(Task.previous_occurrence_id) == _TASK_ID
+)
+# The user's tags with the number of tasks carrying each (a task holds a tag at most once).
+_USED_TAGS = Select(func.unnest(col(Task.tags)).label("tag")).where(_OWNED).subquery("used_tags")
+_TAG_COUNTS: TaskSelect = (
+    Select(_USED_TAGS.c.tag, func.count().label("count"))
+    .group_by(_USED_TAGS.c.tag)
+    .order_by(collate(_USED_TAGS.c.tag, "C"))
+)
 
-UPDATABLE = ("title", "description", "completed")
+UPDATABLE = WRITABLE
 
 
-@lru_cache(maxsize=len(UPDATABLE) ** 2)
+@lru_cache(maxsize=256)
 def _update(columns: tuple[str, ...]) -> TaskUpdate:
     """UPDATE of exactly `columns` (one statement per combination, built on first use)."""
-    assignments: dict[str, Any] = {name: bindparam(f"new_{name}") for name in columns}
+    assignments: dict[str, Any] = {
+        name: bindparam(f"new_{name}", type_=_TYPES[name]) for name in columns
+    }
     return (
         update(Task)
         .where(_OWNED, _THIS_TASK)
         .values(**assignments, updated_at=_TOUCH)
         .returning(*TASK_COLUMNS)
     )
+
+
+# --- Lists: filters, sort keys, keyset pages ------------------------------------------------
+
+# The column each sort key orders by, and (for the cursor) where the last row holds it.
+SORT_COLUMNS = {
+    "created": "created_at",
+    "updated": "updated_at",
+    "title": "title",
+    "due_date": "due_at",
+    "priority": "priority",
+}
+_KEY_TYPES = {
+    **_TYPES,
+    "created_at": DateTime(timezone=True),
+    "updated_at": DateTime(timezone=True),
+}
+_INFINITY = literal_column("'infinity'::timestamptz", DateTime(timezone=True))
+_MINUS_INFINITY = literal_column("'-infinity'::timestamptz", DateTime(timezone=True))
+_NOW = func.now()
+
+
+def _sort_key(sort: str, direction: str, value: ColumnElement[Any]) -> ColumnElement[Any]:
+    """The expression a list is ordered by, applied to a column or to a cursor's value.
+
+    Titles compare by code point with ASCII case folded (the "C" collation, the same on every
+    server); tasks without a deadline sort after the others in either direction.
+    """
+    if sort == "title":
+        return func.lower(collate(value, "C"))
+    if sort == "due_date":
+        return func.coalesce(value, _INFINITY if direction == "asc" else _MINUS_INFINITY)
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class ListShape:
+    """Which filters a list uses and how it is ordered: one statement per shape."""
+
+    status: str
+    priorities: bool
+    tags: bool
+    due_before: bool
+    due_after: bool
+    overdue: bool | None
+    search: bool
+    sort: str
+    direction: str
+    after: bool
+
+
+@lru_cache(maxsize=512)
+def _list(shape: ListShape) -> TaskSelect:
+    """The page statement of a list shape, built on first use and reused after (so the
+    compiled cache hits, as with the prebuilt statements above)."""
+    statement = _SELECT
+    completed = col(Task.completed)
+    due_at = col(Task.due_at)
+    if shape.status != "all":
+        statement = statement.where(completed if shape.status == "completed" else not_(completed))
+    if shape.priorities:
+        statement = statement.where(col(Task.priority).in_(bindparam("priorities", expanding=True)))
+    if shape.tags:
+        statement = statement.where(col(Task.tags).contains(bindparam("tags", type_=ARRAY(Text))))
+    if shape.due_before:
+        statement = statement.where(
+            due_at <= bindparam("due_before", type_=DateTime(timezone=True))
+        )
+    if shape.due_after:
+        statement = statement.where(due_at > bindparam("due_after", type_=DateTime(timezone=True)))
+    if shape.overdue is True:
+        statement = statement.where(not_(completed), due_at < _NOW)
+    elif shape.overdue is False:
+        statement = statement.where(or_(completed, due_at.is_(None), due_at >= _NOW))
+    if shape.search:
+        pattern = bindparam("pattern", type_=Text)
+        statement = statement.where(
+            or_(
+                col(Task.title).ilike(pattern, escape="\\"),
+                col(Task.description).ilike(pattern, escape="\\"),
+            )
+        )
+    column = SORT_COLUMNS[shape.sort]
+    key = _sort_key(shape.sort, shape.direction, getattr(Task, column))
+    ids = col(Task.id)
+    if shape.after:
+        after_key = _sort_key(
+            shape.sort, shape.direction, bindparam("after_key", type_=_KEY_TYPES[column])
+        )
+        after = tuple_(after_key, bindparam("after_id", type_=BigInteger))
+        position = tuple_(key, ids)
+        statement = statement.where(
+            position > after if shape.direction == "asc" else position < after
+        )
+    if shape.direction == "asc":
+        statement = statement.order_by(key.asc(), ids.asc())
+    else:
+        statement = statement.order_by(key.desc(), ids.desc())
+    return statement.limit(_PAGE_LIMIT)
+
+
+def _like_pattern(text: str) -> str:
+    """`%text%` for ILIKE, with the pattern characters of `text` taken literally."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _list_params(query: TaskListQuery) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    if query.priority:
+        params["priorities"] = sorted({priority_level(name) for name in query.priority})
+    if query.tag:
+        params["tags"] = sorted(set(query.tag))
+    if query.due_before is not None:
+        params["due_before"] = due_instant(query.due_before)
+    if query.due_after is not None:
+        params["due_after"] = due_instant(query.due_after)
+    if query.q is not None:
+        params["pattern"] = _like_pattern(query.q)
+    return params
+
+
+def sort_position(row: Any, sort: str) -> tuple[Any, int]:
+    """Where `row` (in TASK_FIELDS order) stands in a list sorted by `sort`: (key, id)."""
+    return row[TASK_FIELDS.index(SORT_COLUMNS[sort])], row[0]
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,19 +315,47 @@ class UserTasks:
     def _scoped(self, statement: TaskStatement, **params: Any) -> Scoped:
         return Scoped(statement, {"owner": self.user_id, **params})
 
-    def first_page(self, limit: int) -> Scoped:
-        """The newest `limit` tasks."""
-        return self._scoped(_FIRST_PAGE, limit=limit)
+    def page(self, query: TaskListQuery, limit: int, after: tuple[Any, int] | None) -> Scoped:
+        """Up to `limit` tasks matching `query`, in its order, after the position `after`
+        ((sort key value, id) of the last task seen; None for the first page)."""
+        shape = ListShape(
+            status=query.status,
+            priorities=bool(query.priority),
+            tags=bool(query.tag),
+            due_before=query.due_before is not None,
+            due_after=query.due_after is not None,
+            overdue=query.overdue,
+            search=query.q is not None,
+            sort=query.sort,
+            direction=query.direction,
+            after=after is not None,
+        )
+        params = _list_params(query)
+        if after is not None:
+            params["after_key"], params["after_id"] = after
+        return self._scoped(_list(shape), limit=limit, **params)
 
-    def next_page(self, after: tuple[Any, int], limit: int) -> Scoped:
-        """The `limit` tasks older than `after` = (created_at, id) of the last one seen."""
-        return self._scoped(_NEXT_PAGE, after_created_at=after[0], after_id=after[1], limit=limit)
+    def tag_counts(self) -> Scoped:
+        """(tag, number of tasks) of every tag the user's tasks carry, by tag."""
+        return self._scoped(_TAG_COUNTS)
 
     def get(self, task_id: int) -> Scoped:
         return self._scoped(_GET, task_id=task_id)
 
-    def insert(self, title: str, description: str | None) -> Scoped:
-        return self._scoped(_INSERT, title=title, description=description)
+    def insert(self, columns: Mapping[str, Any]) -> Scoped:
+        """A new task with the given column values (see `WRITABLE`; `completed` excluded)."""
+        defaults = {"priority": DEFAULT_PRIORITY_LEVEL, "due_at": None, "due_all_day": False}
+        values = {**defaults, "tags": [], "recurrence": None, "description": None, **columns}
+        return self._scoped(_INSERT, **values)
+
+    def next_occurrence(self, task_id: int, due_at: datetime) -> Scoped:
+        """Insert the next occurrence of recurring task `task_id`, due at `due_at`, unless it
+        has one already (then no row comes back)."""
+        return self._scoped(_NEXT_OCCURRENCE, task_id=task_id, next_due_at=due_at)
+
+    def next_occurrence_id(self, task_id: int) -> Scoped:
+        """The id of the task created when `task_id` was completed, if any."""
+        return self._scoped(_NEXT_OCCURRENCE_ID, task_id=task_id)
 
     def update(self, task_id: int, changes: Mapping[str, Any]) -> Scoped:
         """Set the given columns (a subset of `UPDATABLE`) and touch `updated_at`."""

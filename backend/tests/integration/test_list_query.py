@@ -1,0 +1,244 @@
+"""The list's query parameters by example: filters, sort, pages, cursors, tags, isolation.
+
+tests/integration/test_list_model.py checks the same rules against a model on random data.
+"""
+
+from __future__ import annotations
+
+import base64
+
+import httpx
+import pytest
+
+from tests.support import bearer, sign
+
+pytestmark = pytest.mark.anyio
+
+TASKS = "/api/alice/tasks"
+
+
+async def create(
+    client: httpx.AsyncClient, title: str, user: str = "alice", **fields: object
+) -> dict:
+    response = await client.post(f"/api/{user}/tasks", json={"title": title, **fields})
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+async def titles(client: httpx.AsyncClient, url: str = TASKS, **params: object) -> list[str]:
+    response = await client.get(url, params=params)
+    assert response.status_code == 200, response.text
+    return [task["title"] for task in response.json()]
+
+
+async def test_filters_combine(client: httpx.AsyncClient) -> None:
+    await create(
+        client, "Buy milk", priority="high", tags=["home", "errand"], due_date="2026-12-01"
+    )
+    report = await create(
+        client,
+        "Write report",
+        description="Quarterly MILK figures",
+        priority="high",
+        tags=["work"],
+        due_date="2026-12-02T10:00:00Z",
+    )
+    await create(client, "Call mum", priority="low", tags=["home"])
+    await client.patch(f"{TASKS}/{report['id']}/complete")
+
+    assert await titles(client, q="milk") == ["Write report", "Buy milk"]
+    assert await titles(client, q="MILK", status="pending") == ["Buy milk"]
+    assert await titles(client, status="completed") == ["Write report"]
+    assert await titles(client, priority=["low", "high"], tag="home") == ["Call mum", "Buy milk"]
+    assert await titles(client, tag=["home", "errand"]) == ["Buy milk"]
+    assert await titles(client, tag="Home") == []  # tags match as spelled
+    assert await titles(client, due_before="2026-12-01") == ["Buy milk"]  # by the end of the day
+    assert await titles(client, due_after="2026-12-01") == ["Write report"]
+    assert await titles(client, due_before="2026-12-02T09:59:59Z") == ["Buy milk"]
+    assert await titles(client, q="50%_") == []  # pattern characters are literal
+    assert await titles(client, unknown="ignored") == ["Call mum", "Write report", "Buy milk"]
+
+
+async def test_overdue_means_pending_and_past_its_deadline(client: httpx.AsyncClient) -> None:
+    await create(client, "Past date", due_date="2020-01-01")
+    await create(client, "Past time", due_date="2020-01-01T00:00:00Z")
+    done = await create(client, "Past but done", due_date="2020-01-01")
+    await client.patch(f"{TASKS}/{done['id']}/complete")
+    await create(client, "Future", due_date="2999-01-01")
+    await create(client, "No deadline")
+
+    assert await titles(client, overdue="true") == ["Past time", "Past date"]
+    assert await titles(client, overdue="false") == ["No deadline", "Future", "Past but done"]
+
+
+async def test_sort_keys_and_their_default_orders(client: httpx.AsyncClient) -> None:
+    await create(client, "banana", priority="low", due_date="2026-12-02")
+    await create(client, "Apple", priority="high")
+    await create(client, "cherry", priority="high", due_date="2026-12-02T23:00:00Z")
+    await create(client, "date", due_date="2026-12-01T08:00:00+01:00")
+
+    assert await titles(client) == ["date", "cherry", "Apple", "banana"]
+    assert await titles(client, sort="created", order="asc") == [
+        "banana",
+        "Apple",
+        "cherry",
+        "date",
+    ]
+    assert await titles(client, sort="title") == ["Apple", "banana", "cherry", "date"]
+    assert await titles(client, sort="title", order="desc") == ["date", "cherry", "banana", "Apple"]
+    # A date is due by the end of its day: after every date-time of that day. None: last.
+    assert await titles(client, sort="due_date") == ["date", "cherry", "banana", "Apple"]
+    assert await titles(client, sort="due_date", order="desc") == [
+        "banana",
+        "cherry",
+        "date",
+        "Apple",
+    ]
+    # High first; ties broken by id in the same direction (newest first).
+    assert await titles(client, sort="priority") == ["cherry", "Apple", "date", "banana"]
+    assert await titles(client, sort="priority", order="asc") == [
+        "banana",
+        "date",
+        "Apple",
+        "cherry",
+    ]
+
+
+async def test_updated_sort_follows_the_last_change(client: httpx.AsyncClient) -> None:
+    first = await create(client, "first")
+    await create(client, "second")
+    await client.put(f"{TASKS}/{first['id']}", json={"priority": "low"})
+
+    assert await titles(client, sort="updated") == ["first", "second"]
+
+
+async def walk(client: httpx.AsyncClient, url: str, **params: object) -> tuple[list[str], int]:
+    """Every title over all pages, and the number of pages."""
+    seen: list[str] = []
+    response = await client.get(url, params=params)
+    pages = 0
+    while True:
+        assert response.status_code == 200, response.text
+        pages += 1
+        seen += [task["title"] for task in response.json()]
+        link = response.headers.get("link")
+        if link is None:
+            return seen, pages
+        target, rel = link.split("; ")
+        assert rel == 'rel="next"'
+        assert target.startswith("</api/alice/tasks?")
+        response = await client.get(target.strip("<>"))
+
+
+async def test_pages_follow_link_headers_to_the_unpaged_answer(client: httpx.AsyncClient) -> None:
+    for number in range(7):
+        await create(client, f"t{number}", priority=("low", "high")[number % 2])
+
+    for params in [
+        {},
+        {"sort": "title"},
+        {"sort": "priority", "order": "asc"},
+        {"sort": "due_date"},
+    ]:
+        everything = await titles(client, **params)
+        paged, pages = await walk(client, TASKS, limit=3, **params)
+        assert paged == everything
+        assert pages == 3
+    assert await walk(client, TASKS, limit=7) == (await titles(client), 1)  # no empty last page
+
+
+@pytest.mark.parametrize(
+    ("params", "status", "detail"),
+    [
+        ({"limit": 0}, 422, "limit"),
+        ({"limit": 1001}, 422, "limit"),
+        ({"limit": "ten"}, 422, "limit"),
+        ({"status": "done"}, 422, "status"),
+        ({"priority": "urgent"}, 422, "priority"),
+        ({"sort": "colour"}, 422, "sort"),
+        ({"order": "up"}, 422, "order"),
+        ({"overdue": "maybe"}, 422, "overdue"),
+        ({"due_before": "2026-12-01T10:00:00"}, 422, "due_before"),
+        ({"tag": "   "}, 422, "tag"),
+        ({"q": ""}, 422, "q"),
+        ({"q": "x" * 201}, 422, "q"),
+        ({"cursor": "garbage"}, 400, "cursor"),
+        ({"cursor": "x" * 1001}, 422, "cursor"),
+    ],
+)
+async def test_bad_parameters_are_a_problem_naming_them(
+    client: httpx.AsyncClient, params: dict, status: int, detail: str
+) -> None:
+    response = await client.get(TASKS, params=params)
+
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert detail in response.json()["detail"]
+
+
+async def test_cursors_are_bound_to_user_filters_and_sort(client: httpx.AsyncClient) -> None:
+    for number in range(3):
+        await create(client, f"alice {number}")
+        await create(client, f"bob {number}", user="bob")
+    link = (await client.get(TASKS, params={"limit": 1})).headers["link"]
+    cursor = link.split("cursor=")[1].split(">")[0]
+    payload, check = cursor.split(".")
+    tampered_payload = (
+        base64.urlsafe_b64encode(base64.urlsafe_b64decode(payload + "==").replace(b"]", b"0]"))
+        .decode()
+        .rstrip("=")
+    )
+
+    for url, params in [
+        ("/api/bob/tasks", {"limit": 1, "cursor": cursor}),  # another user's list
+        (TASKS, {"limit": 1, "cursor": cursor, "sort": "title"}),  # another sort
+        (TASKS, {"limit": 1, "cursor": cursor, "status": "pending"}),  # another filter
+        (TASKS, {"limit": 1, "cursor": f"{tampered_payload}.{check}"}),
+        (TASKS, {"limit": 1, "cursor": f"{payload}.{check[:-2]}AA"}),
+        (TASKS, {"limit": 1, "cursor": "e30.e30"}),
+    ]:
+        response = await client.get(url, params=params)
+        assert response.status_code == 400, (params, response.text)
+        assert "cursor is not valid" in response.json()["detail"]
+    # The same cursor with another page size is fine: the size is not part of the query.
+    response = await client.get(TASKS, params={"limit": 5, "cursor": cursor})
+    assert [task["title"] for task in response.json()] == ["alice 1", "alice 0"]
+
+
+async def test_tags_lists_each_tag_with_its_task_count(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/api/alice/tags")).json() == []
+    await create(client, "a", tags=["work", "Home"])
+    await create(client, "b", tags=["work"])
+    await create(client, "c", user="bob", tags=["work", "secret"])
+
+    assert (await client.get("/api/alice/tags")).json() == [
+        {"tag": "Home", "count": 1},
+        {"tag": "work", "count": 2},
+    ]
+    assert (await client.get("/api/bob/tags")).json() == [
+        {"tag": "secret", "count": 1},
+        {"tag": "work", "count": 1},
+    ]
+
+
+async def test_no_parameter_reaches_another_users_tasks(client: httpx.AsyncClient) -> None:
+    await create(client, "mine", tags=["shared"], due_date="2020-01-01", priority="high")
+    await create(
+        client, "theirs", user="bob", tags=["shared"], due_date="2020-01-01", priority="high"
+    )
+
+    for params in [
+        {},
+        {"tag": "shared"},
+        {"q": "theirs"},
+        {"q": "i"},
+        {"overdue": "true"},
+        {"priority": "high"},
+        {"due_before": "2030-01-01"},
+        {"sort": "due_date", "limit": 1},
+    ]:
+        seen = await titles(client, **params)
+        assert "theirs" not in seen, params
+    # A token for alice cannot read bob's list or tags at all.
+    for url in ("/api/bob/tags", "/api/bob/tasks?tag=shared&limit=1"):
+        assert (await client.get(url, headers=bearer(sign("alice")))).status_code == 403

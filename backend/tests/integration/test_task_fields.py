@@ -1,0 +1,242 @@
+"""Priority, due dates, tags and recurrence: what is accepted, stored and read back."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import psycopg
+import pytest
+
+from todo_api.models import TaskRead
+
+pytestmark = pytest.mark.anyio
+
+TASKS = "/api/alice/tasks"
+
+
+async def create(client: httpx.AsyncClient, title: str = "Task", **fields: object) -> dict:
+    response = await client.post(TASKS, json={"title": title, **fields})
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+async def test_a_task_created_with_todays_fields_gets_the_defaults(
+    client: httpx.AsyncClient,
+) -> None:
+    task = await create(client)
+
+    assert TaskRead.model_validate(task)
+    assert (task["priority"], task["due_date"], task["tags"], task["recurrence"]) == (
+        "medium",
+        None,
+        [],
+        None,
+    )
+
+
+async def test_every_field_reads_back_the_way_it_was_meant(client: httpx.AsyncClient) -> None:
+    task = await create(
+        client,
+        priority="high",
+        due_date="2026-12-01T17:00:00.123456+01:00",
+        tags=["  Work ", "home", "WORK", "errand"],
+        recurrence="RRULE:FREQ=WEEKLY;INTERVAL=2;BYDAY=MO,WE",
+    )
+
+    assert task["priority"] == "high"
+    assert task["due_date"] == "2026-12-01T16:00:00.123456Z"  # UTC, to the microsecond
+    assert task["tags"] == ["Work", "home", "errand"]  # trimmed, first spelling kept
+    assert task["recurrence"] == "FREQ=WEEKLY;INTERVAL=2;BYDAY=MO,WE"
+    assert (await client.get(f"{TASKS}/{task['id']}")).json() == task
+
+    all_day = await create(client, due_date="2026-12-01")
+    assert all_day["due_date"] == "2026-12-01"  # a date stays a date
+
+
+async def test_put_changes_and_clears_the_new_fields(client: httpx.AsyncClient) -> None:
+    task = await create(client, priority="low", due_date="2026-12-01", tags=["a"])
+    url = f"{TASKS}/{task['id']}"
+
+    changed = (await client.put(url, json={"priority": "high", "tags": ["b", "c"]})).json()
+    assert (changed["priority"], changed["tags"], changed["due_date"]) == (
+        "high",
+        ["b", "c"],
+        "2026-12-01",
+    )
+    cleared = (await client.put(url, json={"tags": [], "due_date": None})).json()
+    assert (cleared["tags"], cleared["due_date"], cleared["priority"]) == ([], None, "high")
+
+
+@pytest.mark.parametrize(
+    ("fields", "detail"),
+    [
+        ({"priority": "urgent"}, "priority"),
+        ({"priority": None}, "priority"),
+        ({"due_date": "2026-12-01T17:00:00"}, "needs an offset"),
+        ({"due_date": "2026-02-30"}, "not a calendar date"),
+        ({"due_date": "tomorrow"}, "due_date"),
+        ({"due_date": 20261201}, "due_date"),
+        ({"due_date": "0001-01-01T00:00:00+01:00"}, "years 1-9999"),
+        ({"tags": ["ok", "   "]}, "is blank"),
+        ({"tags": ["bad\x07bell"]}, "'bad\\x07bell' contains a control character"),
+        ({"tags": ["x" * 51]}, "longer than 50"),
+        ({"tags": [str(n) for n in range(21)]}, "tags"),
+        ({"tags": "work"}, "tags"),
+        ({"recurrence": "fortnightly", "due_date": "2026-12-01"}, "recurrence"),
+        ({"recurrence": "FREQ=HOURLY", "due_date": "2026-12-01"}, "recurrence"),
+        ({"recurrence": "FREQ=DAILY;COUNT=3", "due_date": "2026-12-01"}, "no COUNT or UNTIL"),
+        ({"recurrence": "daily"}, "a recurring task needs a due_date"),
+        ({"recurrence": "daily", "due_date": None}, "a recurring task needs a due_date"),
+    ],
+)
+async def test_bad_values_are_a_422_naming_the_field(
+    client: httpx.AsyncClient, fields: dict, detail: str
+) -> None:
+    response = await client.post(TASKS, json={"title": "Task", **fields})
+
+    assert response.status_code == 422, response.text
+    assert detail in response.json()["detail"]
+    assert (await client.get(TASKS)).json() == []
+
+
+async def test_recurrence_rules_that_depend_on_the_stored_task_are_a_409(
+    client: httpx.AsyncClient,
+) -> None:
+    plain = await create(client)
+    recurring = await create(client, due_date="2026-12-01", recurrence="daily")
+
+    for url, body in [
+        (f"{TASKS}/{plain['id']}", {"recurrence": "daily"}),
+        (f"{TASKS}/{recurring['id']}", {"due_date": None}),
+    ]:
+        response = await client.put(url, json=body)
+        assert response.status_code == 409, response.text
+        assert "needs a due_date" in response.json()["detail"]
+    assert (await client.get(f"{TASKS}/{recurring['id']}")).json() == recurring
+
+
+def test_the_database_refuses_what_the_api_refuses(admin_connection: psycopg.Connection) -> None:
+    admin_connection.execute("TRUNCATE users, tasks RESTART IDENTITY CASCADE")
+    admin_connection.execute("INSERT INTO users (id) VALUES ('alice')")
+    insert = "INSERT INTO tasks (user_id, title, {}) VALUES ('alice', 'x', %s)"
+    for column, value in [
+        ("priority", 4),
+        ("priority", 0),
+        ("tags", ["x" * 51]),
+        ("tags", [" padded"]),
+        ("tags", ["bell\x07"]),
+        ("tags", [str(n) for n in range(21)]),
+        ("tags", [None]),
+        ("recurrence", "daily"),  # without a due date
+        ("due_all_day", True),  # without a due date
+    ]:
+        with pytest.raises(psycopg.errors.CheckViolation):
+            admin_connection.execute(insert.format(column), (value,))
+    admin_connection.execute(insert.format("tags"), (["x" * 50] * 20,))
+
+
+# --- Recurrence -------------------------------------------------------------------------------
+
+
+async def complete(client: httpx.AsyncClient, task: dict, **body: object) -> httpx.Response:
+    response = await client.patch(f"{TASKS}/{task['id']}/complete", json=body or None)
+    assert response.status_code == 200, response.text
+    return response
+
+
+def next_link(response: httpx.Response) -> str:
+    target, rel = response.headers["link"].split("; ")
+    assert rel == 'rel="next-occurrence"'
+    return target.strip("<>")
+
+
+@pytest.mark.parametrize(
+    ("due", "rule", "following"),
+    [
+        ("2026-12-31", "daily", "2027-01-01"),
+        ("2026-12-01T09:30:00Z", "daily", "2026-12-02T09:30:00Z"),
+        ("2026-11-26", "weekly", "2026-12-03"),
+        ("2027-01-31", "monthly", "2027-02-28"),
+        ("2028-01-31", "monthly", "2028-02-29"),  # a leap year
+        ("2027-02-28", "monthly", "2027-03-28"),  # the series goes on from the clamped day
+        ("2028-02-29", "yearly", "2029-02-28"),
+        ("2027-01-31", "FREQ=MONTHLY", "2027-03-31"),  # RFC 5545: no February 31st
+        ("2027-02-28", "FREQ=MONTHLY;BYMONTHDAY=-1", "2027-03-31"),
+        ("2026-11-25", "FREQ=WEEKLY;INTERVAL=2;BYDAY=MO,WE", "2026-12-07"),
+        ("2026-11-23T08:00:00+01:00", "FREQ=WEEKLY;BYDAY=FR", "2026-11-27T07:00:00Z"),
+        ("2027-01-01", "FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=29", "2028-02-29"),
+    ],
+)
+async def test_completing_a_recurring_task_creates_the_next_occurrence(
+    client: httpx.AsyncClient, due: str, rule: str, following: str
+) -> None:
+    task = await create(
+        client, "Pay rent", description="d", priority="high", tags=["home"], due_date=due
+    )
+    task = (await client.put(f"{TASKS}/{task['id']}", json={"recurrence": rule})).json()
+
+    response = await complete(client, task)
+
+    assert response.json()["completed"] is True
+    assert response.json()["id"] == task["id"]
+    created = (await client.get(next_link(response))).json()
+    assert created["due_date"] == following
+    assert created["completed"] is False
+    same = ("title", "description", "priority", "tags", "recurrence")
+    assert {name: created[name] for name in same} == {name: task[name] for name in same}
+    assert len((await client.get(TASKS)).json()) == 2
+
+
+async def test_toggling_back_and_forth_or_via_put_creates_one_next_occurrence(
+    client: httpx.AsyncClient,
+) -> None:
+    task = await create(client, due_date="2026-12-01", recurrence="daily")
+    url = f"{TASKS}/{task['id']}"
+
+    first = next_link(await complete(client, task))
+    undone = await client.patch(f"{url}/complete")
+    assert undone.json()["completed"] is False
+    assert "link" not in undone.headers
+    assert (await client.get(first)).status_code == 200  # un-completing keeps it
+    again = await client.put(url, json={"completed": True})
+    assert next_link(again) == first
+    await client.patch(f"{url}/complete", json={"completed": False})
+    assert next_link(await complete(client, task)) == first
+    assert len((await client.get(TASKS)).json()) == 2
+
+
+async def test_a_plain_task_completes_without_a_next_occurrence(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await complete(client, await create(client, due_date="2026-12-01"))
+    assert "link" not in response.headers
+    assert len((await client.get(TASKS)).json()) == 1
+
+
+async def test_100_concurrent_completions_leave_exactly_one_next_occurrence(
+    client: httpx.AsyncClient,
+) -> None:
+    task = await create(client, due_date="2026-12-01", recurrence="weekly")
+    url = f"{TASKS}/{task['id']}/complete"
+
+    responses = await asyncio.gather(
+        *(client.patch(url, json={"completed": True}) for _ in range(100))
+    )
+
+    assert {response.status_code for response in responses} == {200}
+    assert len({next_link(response) for response in responses}) == 1
+    tasks = (await client.get(TASKS)).json()
+    assert sorted(t["due_date"] for t in tasks) == ["2026-12-01", "2026-12-08"]
+
+
+async def test_100_concurrent_toggles_create_one_next_occurrence(
+    client: httpx.AsyncClient,
+) -> None:
+    task = await create(client, due_date="2026-12-01", recurrence="daily")
+
+    await asyncio.gather(*(client.patch(f"{TASKS}/{task['id']}/complete") for _ in range(100)))
+
+    tasks = (await client.get(TASKS)).json()
+    assert sorted(t["due_date"] for t in tasks) == ["2026-12-01", "2026-12-02"]
+    assert [t["completed"] for t in tasks if t["id"] == task["id"]] == [False]  # 100 flips
