@@ -63,6 +63,9 @@ def seed(
     total = sum(count for _, count in plan)
     start = datetime.now(UTC) - timedelta(days=400)
     with psycopg.connect(libpq(url), autocommit=True) as connection:
+        # The migrations give the role a statement timeout for the app; a COPY of 300,000
+        # rows (maintaining the search indexes) may take longer.
+        connection.execute("SET statement_timeout = 0")
         with (
             connection.cursor() as cursor,
             cursor.copy("COPY users (id, email) FROM STDIN") as copy,

@@ -37,7 +37,6 @@ PRESETS: dict[str, relativedelta] = {
 # for a todo list and could expand without bound.
 _DAY = "(MO|TU|WE|TH|FR|SA|SU)"
 _PARTS = {
-    "INTERVAL": "[1-9][0-9]?",
     "BYDAY": f"([+-]?[1-5])?{_DAY}",
     "BYMONTHDAY": "-?([1-9]|[12][0-9]|3[01])",
     "BYMONTH": "([1-9]|1[0-2])",
@@ -46,7 +45,7 @@ _PARTS = {
 RRULE_PATTERN = (
     "^(daily|weekly|monthly|yearly|(RRULE:)?FREQ=(DAILY|WEEKLY|MONTHLY|YEARLY)("
     + "|".join(f";{name}={value}(,{value})*" for name, value in _PARTS.items())
-    + f"|;WKST={_DAY})*)$"
+    + f"|;INTERVAL=[1-9][0-9]?|;WKST={_DAY})*)$"
 )
 _RRULE = re.compile(RRULE_PATTERN)
 _UNITS = {"DAILY": 1, "WEEKLY": 7, "MONTHLY": 31, "YEARLY": 366}

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, StrictBool, model_validator
+from pydantic import BaseModel, ConfigDict, StrictBool, WithJsonSchema, model_validator
 from pydantic import Field as PydanticField
 from sqlalchemy import (
     BigInteger,
@@ -143,6 +143,9 @@ class Task(SQLModel, table=True):
     )
 
 
+_NULL = {"type": "null"}
+
+
 class TaskRead(BaseModel):
     """A task as the API returns it."""
 
@@ -154,7 +157,10 @@ class TaskRead(BaseModel):
     created_at: datetime
     updated_at: datetime
     priority: Priority
-    due_date: date | datetime | None = PydanticField(json_schema_extra=DUE_DATE_SCHEMA)
+    due_date: Annotated[
+        date | datetime | None,
+        WithJsonSchema({**DUE_DATE_SCHEMA, "anyOf": [*DUE_DATE_SCHEMA["anyOf"], _NULL]}),
+    ]
     tags: list[str]
     recurrence: str | None
 
@@ -194,7 +200,6 @@ class TaskCreate(BaseModel):
         return self
 
 
-_NULL = {"type": "null"}
 # Fields of `PUT` that may be left out but never sent as null.
 NOT_NULL = ("title", "completed", "priority", "tags")
 
