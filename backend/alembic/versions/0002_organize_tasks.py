@@ -2,9 +2,10 @@
 
 Additive and light on a large table: every new column is nullable or has a constant default
 (PostgreSQL 11+ adds those without rewriting the table), and the CHECK constraints only
-read the new columns, so the table is locked only for moments. The indexes are then built
-CONCURRENTLY, outside a transaction: the table stays readable and writable meanwhile (on
-100,000 tasks the search indexes take about a second to build).
+read the new columns, so the table is locked only for moments. Outside the transaction,
+the indexes are then built CONCURRENTLY and the constraints (added NOT VALID) validated,
+under locks that let reads and writes go on (on 100,000 tasks the search indexes take about
+a second to build).
 
 Revision ID: 0002
 Revises: 0001
@@ -39,6 +40,13 @@ AS $$
 $$
 """
 
+CHECKS = {
+    "priority_level": "priority BETWEEN 1 AND 3",
+    "tags_valid": "task_tags_are_valid(tags)",
+    "recurrence_length": "char_length(recurrence) BETWEEN 1 AND 200",
+    "recurrence_needs_due": "recurrence IS NULL OR due_at IS NOT NULL",
+    "all_day_needs_due": "due_at IS NOT NULL OR NOT due_all_day",
+}
 INDEXES = {
     "ix_tasks_user_id_due_key_id": "(user_id, coalesce(due_at, 'infinity'::timestamptz), id)",
     "ix_tasks_tags": "USING gin (tags)",
@@ -66,39 +74,43 @@ def upgrade() -> None:
     )
     op.add_column("tasks", sa.Column("recurrence", sa.Text(), nullable=True))
     op.add_column("tasks", sa.Column("previous_occurrence_id", sa.BigInteger(), nullable=True))
-    for name, condition in [
-        ("priority_level", "priority BETWEEN 1 AND 3"),
-        ("tags_valid", "task_tags_are_valid(tags)"),
-        ("recurrence_length", "char_length(recurrence) BETWEEN 1 AND 200"),
-        ("recurrence_needs_due", "recurrence IS NULL OR due_at IS NOT NULL"),
-        ("all_day_needs_due", "due_at IS NOT NULL OR NOT due_all_day"),
-    ]:
-        op.create_check_constraint(op.f(f"ck_tasks_{name}"), "tasks", condition)
-    op.create_foreign_key(
-        op.f("fk_tasks_previous_occurrence_id_tasks"),
-        "tasks",
-        "tasks",
-        ["previous_occurrence_id"],
-        ["id"],
-        ondelete="SET NULL",
-    )
-    op.create_unique_constraint(
-        op.f("uq_tasks_previous_occurrence_id"), "tasks", ["previous_occurrence_id"]
+    # NOT VALID: added at once under the brief lock of this transaction; validated below,
+    # outside it, under a lock that lets reads and writes go on.
+    for name, condition in CHECKS.items():
+        op.execute(
+            f"ALTER TABLE tasks ADD CONSTRAINT ck_tasks_{name} CHECK ({condition}) NOT VALID"
+        )
+    op.execute(
+        "ALTER TABLE tasks ADD CONSTRAINT fk_tasks_previous_occurrence_id_tasks FOREIGN KEY "
+        "(previous_occurrence_id) REFERENCES tasks (id) ON DELETE SET NULL NOT VALID"
     )
     # pg_trgm ships with PostgreSQL and is a trusted extension (13+): the database owner may
     # create it, on Neon too.
     op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
     with op.get_context().autocommit_block():
+        op.execute(
+            "CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS uq_tasks_previous_occurrence_id "
+            "ON tasks (previous_occurrence_id)"
+        )
         for name, definition in INDEXES.items():
             op.execute(f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON tasks {definition}")
+        op.execute(
+            "ALTER TABLE tasks ADD CONSTRAINT uq_tasks_previous_occurrence_id "
+            "UNIQUE USING INDEX uq_tasks_previous_occurrence_id"
+        )
+        for name in [
+            *(f"ck_tasks_{name}" for name in CHECKS),
+            "fk_tasks_previous_occurrence_id_tasks",
+        ]:
+            op.execute(f"ALTER TABLE tasks VALIDATE CONSTRAINT {name}")
 
 
 def downgrade() -> None:
+    op.drop_constraint(op.f("uq_tasks_previous_occurrence_id"), "tasks", type_="unique")
+    op.drop_constraint(op.f("fk_tasks_previous_occurrence_id_tasks"), "tasks", type_="foreignkey")
     with op.get_context().autocommit_block():
         for name in INDEXES:
             op.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
-    op.drop_constraint(op.f("uq_tasks_previous_occurrence_id"), "tasks", type_="unique")
-    op.drop_constraint(op.f("fk_tasks_previous_occurrence_id_tasks"), "tasks", type_="foreignkey")
     for name in (
         "previous_occurrence_id",
         "recurrence",

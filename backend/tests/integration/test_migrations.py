@@ -126,15 +126,20 @@ def test_organizing_fields_are_added_without_rewriting_or_blocking_a_large_table
         admin_connection.execute(SEED_100K)
         storage = admin_connection.execute("SELECT pg_relation_filenode('tasks')").fetchone()
         stalls: list[float] = []
+        errors: list[Exception] = []
         done = threading.Event()
 
         def write() -> None:
-            with psycopg.connect(libpq_url(migrated_database), autocommit=True) as writer:
-                while not done.is_set():
-                    started = time.perf_counter()
-                    writer.execute("INSERT INTO tasks (user_id, title) VALUES ('user-1', 'w')")
-                    stalls.append(time.perf_counter() - started)
-                    time.sleep(0.005)
+            url = libpq_url(migrated_database)
+            try:  # no prepared statements: the suite may run through PgBouncer
+                with psycopg.connect(url, autocommit=True, prepare_threshold=None) as writer:
+                    while not done.is_set():
+                        started = time.perf_counter()
+                        writer.execute("INSERT INTO tasks (user_id, title) VALUES ('user-1', 'w')")
+                        stalls.append(time.perf_counter() - started)
+                        time.sleep(0.005)
+            except Exception as error:
+                errors.append(error)
 
         writer = threading.Thread(target=write)
         writer.start()
@@ -150,7 +155,8 @@ def test_organizing_fields_are_added_without_rewriting_or_blocking_a_large_table
         assert (
             admin_connection.execute("SELECT pg_relation_filenode('tasks')").fetchone() == storage
         )
-        assert max(stalls) < 1.0
+        assert errors == []
+        assert max(stalls) < 0.25  # validating the constraints in the transaction: 0.37 s
         assert len(stalls) > 10  # the writer kept writing during the upgrade
         assert admin_connection.execute(
             "SELECT DISTINCT priority, due_at, due_all_day, tags, recurrence FROM tasks"
