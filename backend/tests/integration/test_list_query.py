@@ -242,3 +242,17 @@ async def test_no_parameter_reaches_another_users_tasks(client: httpx.AsyncClien
     # A token for alice cannot read bob's list or tags at all.
     for url in ("/api/bob/tags", "/api/bob/tasks?tag=shared&limit=1"):
         assert (await client.get(url, headers=bearer(sign("alice")))).status_code == 403
+
+
+async def test_another_users_recurring_task_cannot_be_completed_or_copied(
+    client: httpx.AsyncClient,
+) -> None:
+    theirs = await create(client, "theirs", user="bob", due_date="2026-12-01", recurrence="daily")
+
+    for method, body in [("PATCH", None), ("PATCH", {"completed": True})]:
+        url = f"{TASKS}/{theirs['id']}/complete"
+        assert (await client.request(method, url, json=body)).status_code == 404
+    put = await client.put(f"{TASKS}/{theirs['id']}", json={"completed": True})
+    assert put.status_code == 404
+    assert (await client.get(TASKS)).json() == []
+    assert [task["completed"] for task in (await client.get("/api/bob/tasks")).json()] == [False]

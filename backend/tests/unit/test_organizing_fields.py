@@ -1,0 +1,125 @@
+"""The organizing fields' rules as pure functions: tags, deadlines, recurrence, cursors."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from pydantic import TypeAdapter, ValidationError
+
+from todo_api.api.cursors import InvalidCursorError, decode_cursor, encode_cursor
+from todo_api.models.columns import due_columns, due_value
+from todo_api.models.fields import TAG_PATTERN, Tags, normalize_tag, parse_due
+from todo_api.models.recurrence import RRULE_PATTERN, next_due, normalize_recurrence
+from todo_api.models.task_query import TaskListQuery
+
+TAG = re.compile(TAG_PATTERN)
+RRULE = re.compile(RRULE_PATTERN)
+
+
+def _accepted(check: object, value: str) -> bool:
+    try:
+        check(value)  # type: ignore[operator]
+    except ValueError:
+        return False
+    return True
+
+
+@given(st.text(max_size=60) | st.sampled_from([" a ", "\u200b", "a\x85", "x" * 50, "x" * 51]))
+def test_the_tag_pattern_accepts_exactly_what_the_validator_accepts(value: str) -> None:
+    assert _accepted(normalize_tag, value) == bool(TAG.search(value)), repr(value)
+
+
+@given(
+    st.from_regex(RRULE, fullmatch=True)
+    | st.text(alphabet="FREQ=DAILYWEKMONTHBYSP;,0123456789-", max_size=40)
+)
+def test_every_rule_the_pattern_accepts_the_validator_accepts_too(value: str) -> None:
+    assert _accepted(normalize_recurrence, value) == bool(RRULE.search(value)), repr(value)
+
+
+def test_tags_are_trimmed_and_deduplicated_case_insensitively_keeping_order() -> None:
+    tags = TypeAdapter(Tags)
+    assert tags.validate_python([" Work", "home ", "WORK", "Home", "errand"]) == [
+        "Work",
+        "home",
+        "errand",
+    ]
+    with pytest.raises(ValidationError, match="'   ' is blank"):
+        tags.validate_python(["ok", "   "])
+    with pytest.raises(ValidationError):
+        tags.validate_python(["x"] * 21)
+
+
+@pytest.mark.parametrize(
+    ("text", "parsed"),
+    [
+        ("2026-12-01", date(2026, 12, 1)),
+        ("2026-12-01T17:00:00+01:00", datetime(2026, 12, 1, 16, tzinfo=UTC)),
+        ("2026-12-01t17:00:00.1234567z", datetime(2026, 12, 1, 17, 0, 0, 123456, tzinfo=UTC)),
+    ],
+)
+def test_deadlines_parse_to_a_date_or_a_utc_date_time(text: str, parsed: object) -> None:
+    assert parse_due(text) == parsed
+    assert type(parse_due(text)) is type(parsed)
+
+
+@pytest.mark.parametrize(
+    "text", ["2026-12-01T17:00:00", "2026-12-01 17:00", "2026-13-01", "1 Dec 2026", ""]
+)
+def test_deadlines_without_offset_or_out_of_shape_are_refused(text: str) -> None:
+    with pytest.raises(ValueError, match="date"):
+        parse_due(text)
+
+
+def test_a_date_is_stored_as_the_last_microsecond_of_its_day_and_read_back_as_a_date() -> None:
+    due_at, all_day = due_columns(date(9999, 12, 31))
+    assert due_at == datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
+    assert all_day is True
+    assert due_value(due_at, all_day) == date(9999, 12, 31)
+    moment = datetime(2026, 12, 1, 23, 59, 59, 999999, tzinfo=UTC)
+    assert due_value(*due_columns(moment)) == moment
+
+
+@pytest.mark.parametrize(
+    ("due", "rule", "following"),
+    [
+        (date(2027, 1, 31), "monthly", date(2027, 2, 28)),
+        (date(2028, 1, 31), "monthly", date(2028, 2, 29)),
+        (date(2028, 2, 29), "yearly", date(2029, 2, 28)),
+        (date(2027, 1, 31), "FREQ=MONTHLY", date(2027, 3, 31)),
+        (date(2027, 1, 30), "FREQ=MONTHLY;BYMONTHDAY=28,29,30,31;BYSETPOS=-1", date(2027, 1, 31)),
+        (date(2027, 1, 1), "FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=29", date(2028, 2, 29)),
+        (date(2027, 1, 1), "FREQ=MONTHLY;BYSETPOS=300", None),  # never: the series ends
+        (date(9999, 12, 31), "daily", None),  # past year 9999
+        (datetime(2026, 11, 30, 23, tzinfo=UTC), "weekly", datetime(2026, 12, 7, 23, tzinfo=UTC)),
+    ],
+)
+def test_next_due(due: date, rule: str, following: date | None) -> None:
+    assert next_due(due, normalize_recurrence(rule)) == following
+
+
+def test_rules_are_normalized() -> None:
+    assert normalize_recurrence("RRULE:FREQ=WEEKLY;BYDAY=MO,WE;INTERVAL=2") == (
+        "FREQ=WEEKLY;INTERVAL=2;BYDAY=MO,WE"
+    )
+    for refused in ("freq=daily", "FREQ=HOURLY", "FREQ=DAILY;COUNT=2", "Daily", "FREQ=DAILY;X=1"):
+        with pytest.raises(ValueError, match="must be daily"):
+            normalize_recurrence(refused)
+
+
+def test_cursors_round_trip_and_are_bound_to_user_and_query() -> None:
+    query = TaskListQuery(sort="due_date", tag=["work"])
+    for key in (None, datetime(2026, 12, 1, tzinfo=UTC)):
+        cursor = encode_cursor("alice", query, (key, 42))
+        assert decode_cursor("alice", query, cursor) == (key, 42)
+        assert decode_cursor("alice", query.model_copy(update={"limit": 5}), cursor) == (key, 42)
+        for user, other in [("bob", query), ("alice", TaskListQuery(sort="due_date"))]:
+            with pytest.raises(InvalidCursorError):
+                decode_cursor(user, other, cursor)
+    for garbage in ("", ".", "a.b.c", "!!.??", "e30.e30"):
+        with pytest.raises(InvalidCursorError):
+            decode_cursor("alice", query, garbage)
