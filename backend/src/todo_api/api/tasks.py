@@ -5,17 +5,17 @@ from __future__ import annotations
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Body, Depends, Query, Request, Response, status
+from fastapi import APIRouter, Body, Depends, Request, Response, status
 
 from todo_api.api.cursors import decode_cursor, encode_cursor
 from todo_api.api.deps import TaskServiceDep
 from todo_api.api.links import NEXT_OCCURRENCE_HEADER, NEXT_PAGE_HEADER, link
+from todo_api.api.list_query import ListQuery, list_parameters
 from todo_api.api.media_type import json_body
 from todo_api.api.paths import TaskIdPath, UserIdPath
 from todo_api.api.problems import problem_responses
 from todo_api.api.responses import json_response, task_dict, task_list_response, task_response
 from todo_api.models import TaskCompletion, TaskCreate, TaskRead, TaskUpdate
-from todo_api.models.task_query import TaskListQuery
 from todo_api.services.tasks import Changed
 
 router = APIRouter(
@@ -34,12 +34,10 @@ _WITH_TASK_ID = problem_responses(404, 422)
     summary="List the user's tasks: filter, sort, search, page",
     response_model=list[TaskRead],
     responses={200: {"headers": NEXT_PAGE_HEADER}, **problem_responses(400, 422)},
+    openapi_extra={"parameters": list_parameters()},
 )
 async def list_tasks(
-    request: Request,
-    user_id: UserIdPath,
-    query: Annotated[TaskListQuery, Query()],
-    tasks: TaskServiceDep,
+    request: Request, user_id: UserIdPath, query: ListQuery, tasks: TaskServiceDep
 ) -> Response:
     """The user's tasks as a bare JSON array (`[]` when none match), newest first unless
     `sort`/`order` say otherwise. Filters combine with AND. With `limit`, at most that many

@@ -38,11 +38,13 @@ from sqlalchemy import (
     or_,
     select,
     tuple_,
+    type_coerce,
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.sql.dml import ReturningDelete, ReturningInsert, ReturningUpdate
+from sqlalchemy.types import NullType
 from sqlmodel import col
 from sqlmodel.sql.expression import Select
 
@@ -68,7 +70,12 @@ TASK_FIELDS = (
     "tags",
     "recurrence",
 )
-TASK_COLUMNS: tuple[ColumnElement[Any], ...] = tuple(getattr(Task, name) for name in TASK_FIELDS)
+# `tags` comes back as psycopg decodes it (a list of str): SQLAlchemy's ARRAY result
+# processing would copy every array again in Python, 4 µs a row (40 ms on a 10,000-task list).
+TASK_COLUMNS: tuple[ColumnElement[Any], ...] = tuple(
+    type_coerce(col(Task.tags), NullType).label("tags") if name == "tags" else getattr(Task, name)
+    for name in TASK_FIELDS
+)
 
 # Statement types returning task rows (column tuples of any length).
 TaskSelect: TypeAlias = Select[*tuple[Any, ...]]
@@ -95,6 +102,10 @@ _TOGGLE: TaskUpdate = (
     .values(completed=not_(col(Task.completed)), updated_at=_TOUCH)
     .returning(*TASK_COLUMNS)
 )
+# Completions that cannot create a next occurrence, as one autocommit statement: the guards
+# leave a recurring task that would become completed alone (no row: take the transaction).
+_NOT_RECURRING = col(Task.recurrence).is_(None)
+_TOGGLE_UNLESS_RECURRING: TaskUpdate = _TOGGLE.where(or_(_NOT_RECURRING, col(Task.completed)))
 _DELETE: TaskDelete = delete(Task).where(_OWNED, _THIS_TASK).returning(col(Task.id))
 # The user row is upserted in a CTE, so a user's first write needs no extra round trip, and
 # concurrent first writes cannot fail: ON CONFLICT waits for the other insert.
@@ -159,18 +170,20 @@ _TAG_COUNTS: TaskSelect = (
 UPDATABLE = WRITABLE
 
 
-@lru_cache(maxsize=256)
-def _update(columns: tuple[str, ...]) -> TaskUpdate:
-    """UPDATE of exactly `columns` (one statement per combination, built on first use)."""
+@lru_cache(maxsize=512)
+def _update(columns: tuple[str, ...], unless_recurring: bool) -> TaskUpdate:
+    """UPDATE of exactly `columns` (one statement per combination, built on first use),
+    optionally only of a task without a recurrence."""
     assignments: dict[str, Any] = {
         name: bindparam(f"new_{name}", type_=_TYPES[name]) for name in columns
     }
-    return (
+    statement = (
         update(Task)
         .where(_OWNED, _THIS_TASK)
         .values(**assignments, updated_at=_TOUCH)
         .returning(*TASK_COLUMNS)
     )
+    return statement.where(_NOT_RECURRING) if unless_recurring else statement
 
 
 # --- Lists: filters, sort keys, keyset pages ------------------------------------------------
@@ -357,17 +370,24 @@ class UserTasks:
         """The id of the task created when `task_id` was completed, if any."""
         return self._scoped(_NEXT_OCCURRENCE_ID, task_id=task_id)
 
-    def update(self, task_id: int, changes: Mapping[str, Any]) -> Scoped:
-        """Set the given columns (a subset of `UPDATABLE`) and touch `updated_at`."""
+    def update(
+        self, task_id: int, changes: Mapping[str, Any], *, unless_recurring: bool = False
+    ) -> Scoped:
+        """Set the given columns (a subset of `UPDATABLE`) and touch `updated_at`; with
+        `unless_recurring`, only when the stored task has no recurrence."""
         columns = tuple(name for name in UPDATABLE if name in changes)
         if not columns or len(columns) != len(changes):
             raise ValueError(f"changes must be a non-empty subset of {UPDATABLE}")
         values = {f"new_{name}": changes[name] for name in columns}
-        return self._scoped(_update(columns), task_id=task_id, **values)
+        return self._scoped(_update(columns, unless_recurring), task_id=task_id, **values)
 
-    def toggle(self, task_id: int) -> Scoped:
-        """Flip `completed` in the database (`completed = NOT completed`): no lost toggles."""
-        return self._scoped(_TOGGLE, task_id=task_id)
+    def toggle(self, task_id: int, *, unless_recurring: bool = False) -> Scoped:
+        """Flip `completed` in the database (`completed = NOT completed`): no lost toggles.
+        With `unless_recurring`, a pending recurring task is left alone (no row comes back):
+        completing it needs the transaction that creates its next occurrence."""
+        return self._scoped(
+            _TOGGLE_UNLESS_RECURRING if unless_recurring else _TOGGLE, task_id=task_id
+        )
 
     def delete(self, task_id: int) -> Scoped:
         return self._scoped(_DELETE, task_id=task_id)

@@ -103,10 +103,14 @@ class TaskService:
 
     async def update(self, task_id: int, data: TaskUpdate) -> Changed:
         """Write the fields sent; sending `completed: true` completes the task (see below)."""
-        scoped = self._tasks.update(task_id, column_values(data.changes()))
-        if data.completed:
+        changes = column_values(data.changes())
+        scoped = self._tasks.update(task_id, changes)
+        if not data.completed or ("recurrence" in changes and changes["recurrence"] is None):
+            return Changed(self._found(await self._rows(scoped), task_id), None)
+        if "recurrence" in changes:  # completed and given a recurrence in one request
             return await self._complete(scoped, task_id)
-        return Changed(self._found(await self._rows(scoped), task_id), None)
+        plain = self._tasks.update(task_id, changes, unless_recurring=True)
+        return await self._complete(scoped, task_id, plain)
 
     async def set_completed(self, task_id: int, completed: bool | None) -> Changed:
         """Set `completed`, or flip it when `completed` is None.
@@ -115,18 +119,30 @@ class TaskService:
         and none is lost.
         """
         if completed is None:
-            return await self._complete(self._tasks.toggle(task_id), task_id)
+            plain = self._tasks.toggle(task_id, unless_recurring=True)
+            return await self._complete(self._tasks.toggle(task_id), task_id, plain)
         scoped = self._tasks.update(task_id, {"completed": completed})
         if completed:
-            return await self._complete(scoped, task_id)
+            plain = self._tasks.update(task_id, {"completed": True}, unless_recurring=True)
+            return await self._complete(scoped, task_id, plain)
         return Changed(self._found(await self._rows(scoped), task_id), None)
 
     async def delete(self, task_id: int) -> None:
         self._found(await self._rows(self._tasks.delete(task_id)), task_id)
 
-    async def _complete(self, scoped: Scoped, task_id: int) -> Changed:
+    async def _complete(self, scoped: Scoped, task_id: int, plain: Scoped | None = None) -> Changed:
         """Run `scoped` (which may complete the task) and, when it leaves a recurring task
-        completed, create its next occurrence, in one transaction."""
+        completed, create its next occurrence, in one transaction.
+
+        `plain` is the same change guarded to leave recurring tasks alone: tried first, as
+        one autocommit statement, it spares most completions the transaction's BEGIN and
+        COMMIT round trips. When it changes no row (a recurring task, or none at all), the
+        transaction decides.
+        """
+        if plain is not None:
+            rows = await self._rows(plain)
+            if rows:
+                return Changed(rows[0], None)
 
         async def work(connection: AsyncConnection) -> Changed:
             row = self._found(
