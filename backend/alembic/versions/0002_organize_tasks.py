@@ -49,9 +49,9 @@ CHECKS = {
 }
 INDEXES = {
     "ix_tasks_user_id_due_key_id": "(user_id, coalesce(due_at, 'infinity'::timestamptz), id)",
-    "ix_tasks_tags": "USING gin (tags)",
-    "ix_tasks_title_trgm": "USING gin (title gin_trgm_ops)",
-    "ix_tasks_description_trgm": "USING gin (description gin_trgm_ops)",
+    "ix_tasks_user_id_tags": "USING gin (user_id, tags)",
+    "ix_tasks_user_id_title_trgm": "USING gin (user_id, title gin_trgm_ops)",
+    "ix_tasks_user_id_description_trgm": "USING gin (user_id, description gin_trgm_ops)",
 }
 
 
@@ -84,9 +84,11 @@ def upgrade() -> None:
         "ALTER TABLE tasks ADD CONSTRAINT fk_tasks_previous_occurrence_id_tasks FOREIGN KEY "
         "(previous_occurrence_id) REFERENCES tasks (id) ON DELETE SET NULL NOT VALID"
     )
-    # pg_trgm ships with PostgreSQL and is a trusted extension (13+): the database owner may
-    # create it, on Neon too.
+    # pg_trgm (trigram search) and btree_gin (a GIN index keyed by user_id as well) ship with
+    # PostgreSQL and are trusted extensions (13+): the database owner may create them, on
+    # Neon too.
     op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+    op.execute("CREATE EXTENSION IF NOT EXISTS btree_gin")
     with op.get_context().autocommit_block():
         op.execute(
             "CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS uq_tasks_previous_occurrence_id "

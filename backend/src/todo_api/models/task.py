@@ -76,13 +76,15 @@ class Task(SQLModel, table=True):
             text("coalesce(due_at, 'infinity'::timestamptz)"),
             "id",
         ),
-        # `tag=` filters (containment, @>), and `q=` searches (ILIKE '%...%') through
-        # trigrams: without them a search reads every task of the user (9 ms for 10,000
-        # tasks, 0.3 ms with them; see specs plan.md).
-        Index("ix_tasks_tags", "tags", postgresql_using="gin"),
+        # `tag=` filters (containment, @>) and `q=` searches (ILIKE '%...%', through pg_trgm
+        # trigrams), keyed by user first (btree_gin): a word common to many users' tasks
+        # is still looked up among one user's only. A search matching 1 % of a 10,000-task
+        # user: 8.9 ms without an index, 1.2 ms with trigrams alone, 0.5 ms with these.
+        Index("ix_tasks_user_id_tags", "user_id", "tags", postgresql_using="gin"),
         *(
             Index(
-                f"ix_tasks_{name}_trgm",
+                f"ix_tasks_user_id_{name}_trgm",
+                "user_id",
                 name,
                 postgresql_using="gin",
                 postgresql_ops={name: "gin_trgm_ops"},
