@@ -8,17 +8,12 @@ import httpx
 import psycopg
 import pytest
 
+from tests.integration.test_tasks_api import create
 from todo_api.models import TaskRead
 
 pytestmark = pytest.mark.anyio
 
 TASKS = "/api/alice/tasks"
-
-
-async def create(client: httpx.AsyncClient, title: str = "Task", **fields: object) -> dict:
-    response = await client.post(TASKS, json={"title": title, **fields})
-    assert response.status_code == 201, response.text
-    return response.json()
 
 
 async def test_a_task_created_with_todays_fields_gets_the_defaults(

@@ -15,21 +15,16 @@ def link(target: URL | str, rel: str) -> str:
     return f'<{target}>; rel="{rel}"'
 
 
-NEXT_PAGE_HEADER: dict[str, Any] = {
-    "Link": {
-        "description": (
-            'With `limit`, while more tasks remain: `<url>; rel="next"`, the URL of the next '
-            "page (same parameters and an opaque `cursor`)."
-        ),
-        "schema": {"type": "string"},
-    }
-}
-NEXT_OCCURRENCE_HEADER: dict[str, Any] = {
-    "Link": {
-        "description": (
-            'When a recurring task is completed: `<url>; rel="next-occurrence"`, the URL '
-            "of the task created for its next due date."
-        ),
-        "schema": {"type": "string"},
-    }
-}
+def _link_header(description: str) -> dict[str, Any]:
+    """An OpenAPI response-header entry for `Link`."""
+    return {"Link": {"description": description, "schema": {"type": "string"}}}
+
+
+NEXT_PAGE_HEADER = _link_header(
+    'With `limit`, while more tasks remain: `<url>; rel="next"`, the URL of the next page '
+    "(same parameters and an opaque `cursor`)."
+)
+NEXT_OCCURRENCE_HEADER = _link_header(
+    'When a recurring task is completed: `<url>; rel="next-occurrence"`, the URL of the task '
+    "created for its next due date."
+)
