@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
@@ -104,16 +103,16 @@ class TaskListQuery(BaseModel):
     def direction(self) -> Order:
         return self.order or DEFAULT_ORDER[self.sort]
 
-    def due_bounds(self) -> tuple[date | datetime | None, date | datetime | None]:
-        return self.due_before, self.due_after
-
     def identity(self) -> list[object]:
         """What a cursor is bound to: every parameter but the page size and position."""
         return [
             self.status,
             sorted(set(self.priority)),
             sorted(set(self.tag)),
-            *(str(bound) if bound is not None else None for bound in self.due_bounds()),
+            *(
+                str(bound) if bound is not None else None
+                for bound in (self.due_before, self.due_after)
+            ),
             self.overdue,
             self.q,
             self.sort,

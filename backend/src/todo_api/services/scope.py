@@ -167,8 +167,6 @@ _TAG_COUNTS: TaskSelect = (
     .order_by(collate(_USED_TAGS.c.tag, "C"))
 )
 
-UPDATABLE = WRITABLE
-
 
 @lru_cache(maxsize=512)
 def _update(columns: tuple[str, ...], unless_recurring: bool) -> TaskUpdate:
@@ -373,11 +371,11 @@ class UserTasks:
     def update(
         self, task_id: int, changes: Mapping[str, Any], *, unless_recurring: bool = False
     ) -> Scoped:
-        """Set the given columns (a subset of `UPDATABLE`) and touch `updated_at`; with
+        """Set the given columns (a subset of `WRITABLE`) and touch `updated_at`; with
         `unless_recurring`, only when the stored task has no recurrence."""
-        columns = tuple(name for name in UPDATABLE if name in changes)
+        columns = tuple(name for name in WRITABLE if name in changes)
         if not columns or len(columns) != len(changes):
-            raise ValueError(f"changes must be a non-empty subset of {UPDATABLE}")
+            raise ValueError(f"changes must be a non-empty subset of {WRITABLE}")
         values = {f"new_{name}": changes[name] for name in columns}
         return self._scoped(_update(columns, unless_recurring), task_id=task_id, **values)
 
