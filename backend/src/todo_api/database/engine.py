@@ -14,12 +14,18 @@ Decisions (measured in specs/001-backend-task-api/plan.md):
   has been seen to run a DELETE in place of a SELECT. Unnamed statements (the default) are
   parsed and executed within one protocol exchange, safe behind any pooler.
 - Sessions run in UTC, so timestamps leave the API as UTC whatever the server's zone.
+- Results come in PostgreSQL's binary format: the server sends timestamps and arrays without
+  formatting them as text and psycopg reads them without parsing text (list of 50: +17 % req/s,
+  search +17 %, get one +15 %, create +8 %, side by side; plan.md). The values are the
+  same Python objects either way.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import psycopg
+from psycopg.pq import Format
 from sqlalchemy import event
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -32,6 +38,15 @@ def _use_utc(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("SET TIME ZONE 'UTC'")
     cursor.close()
+
+
+class BinaryResultsCursor(psycopg.AsyncCursor[Any]):
+    """A cursor that asks for every result in binary format (`cursor(binary=True)`, as the
+    default of the connections SQLAlchemy opens)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.format = Format.BINARY
 
 
 def create_engine(settings: Settings, url: URL) -> AsyncEngine:
@@ -50,6 +65,7 @@ def create_engine(settings: Settings, url: URL) -> AsyncEngine:
         connect_args={
             "connect_timeout": settings.db_connect_timeout,
             "prepare_threshold": settings.db_prepare_threshold,
+            "cursor_factory": BinaryResultsCursor,
         },
     )
     event.listen(engine.sync_engine, "connect", _use_utc)
