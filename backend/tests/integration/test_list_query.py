@@ -59,6 +59,20 @@ async def test_filters_combine(client: httpx.AsyncClient) -> None:
     assert await titles(client, unknown="ignored") == ["Call mum", "Write report", "Buy milk"]
 
 
+async def test_a_search_never_matches_across_title_and_description(
+    client: httpx.AsyncClient,
+) -> None:
+    """One index covers title, line break, description; a match must lie within one."""
+    await create(client, "Ends with milk", description="bread at the start")
+    await create(client, "Two\nlines", description="first\nsecond")
+
+    assert await titles(client, q="milk\nbread") == []
+    assert await titles(client, q="k\nb") == []
+    assert await titles(client, q="milk") == ["Ends with milk"]
+    assert await titles(client, q="o\nl") == ["Two\nlines"]  # within the title
+    assert await titles(client, q="FIRST\nS") == ["Two\nlines"]  # within the description
+
+
 async def test_overdue_means_pending_and_past_its_deadline(client: httpx.AsyncClient) -> None:
     await create(client, "Past date", due_date="2020-01-01")
     await create(client, "Past time", due_date="2020-01-01T00:00:00Z")

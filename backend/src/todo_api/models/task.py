@@ -20,6 +20,7 @@ from sqlalchemy import (
     Text,
     false,
     func,
+    literal_column,
     text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -41,6 +42,11 @@ from todo_api.models.fields import (
 from todo_api.models.recurrence import RECURRENCE_MAX, Recurrence
 
 GIN_STORAGE = {"gin_pending_list_limit": 128}
+# What `q=` searches: title and description as one text, so one index answers a search. The
+# newline between them keeps a match from spanning both (a search text never holds one).
+# The search condition must spell the same expression for PostgreSQL to use the index.
+# Spelled as PostgreSQL prints it back, so `alembic check` sees the index unchanged.
+SEARCH_TEXT = "((title || '\n') || coalesce(description, ''))"
 # `priority` is stored as its position in PRIORITIES, counted from 1.
 DEFAULT_PRIORITY_LEVEL = PRIORITIES.index(DEFAULT_PRIORITY) + 1
 
@@ -60,7 +66,9 @@ class Task(SQLModel, table=True):
         CheckConstraint(f"priority BETWEEN 1 AND {len(PRIORITIES)}", name="priority_level"),
         # Per-element rules need a function (a CHECK cannot hold a subquery); the migration
         # that added `tags` defines it.
-        CheckConstraint("task_tags_are_valid(tags)", name="tags_valid"),
+        # `tags = '{}'` first: the function is skipped for tasks without tags (a third of
+        # the time of validating this constraint on a table of untagged tasks).
+        CheckConstraint("tags = '{}' OR task_tags_are_valid(tags)", name="tags_valid"),
         CheckConstraint(
             f"char_length(recurrence) BETWEEN 1 AND {RECURRENCE_MAX}", name="recurrence_length"
         ),
@@ -77,10 +85,11 @@ class Task(SQLModel, table=True):
             text("coalesce(due_at, 'infinity'::timestamptz)"),
             "id",
         ),
-        # `tag=` filters (containment, @>) and `q=` searches (ILIKE '%...%', through pg_trgm
-        # trigrams), keyed by user first (btree_gin): a word common to many users' tasks
-        # is still looked up among one user's only. A search matching 1 % of a 10,000-task
-        # user: 8.9 ms without an index, 1.2 ms with trigrams alone, 0.5 ms with these.
+        # `tag=` filters (containment, @>) and `q=` searches (ILIKE '%...%' on SEARCH_TEXT,
+        # through pg_trgm trigrams), keyed by user first (btree_gin): a word common to many
+        # users' tasks is still looked up among one user's only. A search matching 1 % of a
+        # 10,000-task user: 8.9 ms without an index, 1.2 ms with trigrams alone, 0.5 ms
+        # with title and description indexed apart, 0.37 ms with this one index.
         # A small pending list (kB): a search reads it in full (migration 0002 says why).
         Index(
             "ix_tasks_user_id_tags",
@@ -89,16 +98,13 @@ class Task(SQLModel, table=True):
             postgresql_using="gin",
             postgresql_with=GIN_STORAGE,
         ),
-        *(
-            Index(
-                f"ix_tasks_user_id_{name}_trgm",
-                "user_id",
-                name,
-                postgresql_using="gin",
-                postgresql_ops={name: "gin_trgm_ops"},
-                postgresql_with=GIN_STORAGE,
-            )
-            for name in ("title", "description")
+        Index(
+            "ix_tasks_user_id_search_trgm",
+            "user_id",
+            literal_column(SEARCH_TEXT),
+            postgresql_using="gin",
+            postgresql_ops={SEARCH_TEXT: "gin_trgm_ops"},
+            postgresql_with=GIN_STORAGE,
         ),
     )
 

@@ -50,7 +50,7 @@ from sqlmodel.sql.expression import Select
 
 from todo_api.models import Task, User
 from todo_api.models.columns import due_instant, priority_level
-from todo_api.models.task import DEFAULT_PRIORITY_LEVEL
+from todo_api.models.task import DEFAULT_PRIORITY_LEVEL, SEARCH_TEXT
 from todo_api.models.task_query import TaskListQuery
 
 # The columns of a task as the service reads them. Selecting columns (not ORM objects) keeps
@@ -96,6 +96,7 @@ _TOUCH = func.greatest(func.clock_timestamp(), col(Task.updated_at) + timedelta(
 _SELECT: TaskSelect = Select(*TASK_COLUMNS).where(_OWNED)
 _GET = _SELECT.where(_THIS_TASK)
 _PAGE_LIMIT = bindparam("limit", type_=Integer)
+_SEARCH_TEXT = literal_column(SEARCH_TEXT, Text)  # spelled as the search index is
 _TOGGLE: TaskUpdate = (
     update(Task)
     .where(_OWNED, _THIS_TASK)
@@ -228,6 +229,9 @@ class ListShape:
     due_after: bool
     overdue: bool | None
     search: bool
+    search_spans_lines: bool
+    """The search text holds a line break, so it could match across the end of the title
+    and the start of the description in SEARCH_TEXT: those candidates are checked again."""
     sort: str
     direction: str
     after: bool
@@ -258,12 +262,14 @@ def _list(shape: ListShape) -> TaskSelect:
         statement = statement.where(or_(completed, due_at.is_(None), due_at >= _NOW))
     if shape.search:
         pattern = bindparam("pattern", type_=Text)
-        statement = statement.where(
-            or_(
-                col(Task.title).ilike(pattern, escape="\\"),
-                col(Task.description).ilike(pattern, escape="\\"),
+        statement = statement.where(_SEARCH_TEXT.ilike(pattern, escape="\\"))
+        if shape.search_spans_lines:
+            statement = statement.where(
+                or_(
+                    col(Task.title).ilike(pattern, escape="\\"),
+                    col(Task.description).ilike(pattern, escape="\\"),
+                )
             )
-        )
     column = SORT_COLUMNS[shape.sort]
     key = _sort_key(shape.sort, shape.direction, getattr(Task, column))
     ids = col(Task.id)
@@ -337,6 +343,7 @@ class UserTasks:
             due_after=query.due_after is not None,
             overdue=query.overdue,
             search=query.q is not None,
+            search_spans_lines=query.q is not None and "\n" in query.q,
             sort=query.sort,
             direction=query.direction,
             after=after is not None,
