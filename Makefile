@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 1
 
-.PHONY: run serve test lint typecheck pytest fuzz migrate openapi bench bench-smoke install install-dev clean
+.PHONY: run serve test lint typecheck pytest fuzz migrate openapi bench bench-smoke bench-compare install install-dev clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -71,6 +71,11 @@ bench: $(VENV)/.installed-bench
 ## The same, tiny and short (about 1 minute): checks the benchmark itself works.
 bench-smoke: $(VENV)/.installed-bench
 	$(BIN)/python bench/run.py --smoke
+
+## This tree side by side with an earlier version: make bench-compare REF=<git ref>
+## (alternated runs on one dataset, medians and ratios; about 8 minutes with the defaults).
+bench-compare: $(VENV)/.installed-bench
+	$(BIN)/python bench/compare.py $(REF) $(BENCH_ARGS)
 
 ## Write the OpenAPI contract of the app to specs/.
 openapi: install

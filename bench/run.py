@@ -128,9 +128,10 @@ def database(tmp: Path) -> Iterator[Any]:
 
 @contextmanager
 def server(
-    url: Any, secret: str, workers: int, pool_size: int
+    url: Any, secret: str, workers: int, pool_size: int, *, pythonpath: Path | None = None
 ) -> Iterator[tuple[str, psutil.Process]]:
-    """The production server command, on a free port; SIGTERM and wait on the way out."""
+    """The production server command, on a free port; SIGTERM and wait on the way out.
+    `pythonpath` serves another copy of the code (bench/compare.py)."""
     port = free_port()
     environment = {
         **os.environ,
@@ -139,6 +140,8 @@ def server(
         "BETTER_AUTH_SECRET": secret,
         "DB_POOL_SIZE": str(pool_size),
     }
+    if pythonpath is not None:
+        environment["PYTHONPATH"] = str(pythonpath)
     process = subprocess.Popen(
         [sys.executable, "-m", "todo_api", "serve", "--port", str(port), "--workers", str(workers)],
         cwd=tempfile.gettempdir(),  # no .env
