@@ -32,14 +32,14 @@ from run import (
     Profile,
     database,
     ensure_wrk,
+    lua_data,
     prime,
+    seed_profile,
     server,
-    write_lua_data,
     wrk,
 )
-from seed import migrate_fresh, seed
+from seed import migrate_fresh
 from todo_api.config import Settings
-from todo_api.security.issuer import issue_token
 
 # Scenarios that do not use up the dataset (delete does) and take 100 connections.
 DEFAULT_OPS = "list,get,create,update,toggle"
@@ -87,19 +87,8 @@ def main() -> int:
         database(Path(tmp)) as url,
     ):
         migrate_fresh(url, str(ROOT / "alembic.ini"))
-        dataset = seed(
-            url,
-            small_users=profile.small_users,
-            small_tasks=profile.small_tasks,
-            big_users=profile.big_users,
-            big_tasks=profile.big_tasks,
-        )
-        tokens = {
-            user.id: issue_token(settings, user.id, ttl_seconds=7200)
-            for user in dataset.small + dataset.big
-        }
-        data = Path(tmp) / "data.lua"
-        write_lua_data(data, dataset, tokens)
+        dataset = seed_profile(url, profile)
+        data, tokens = lua_data(Path(tmp), dataset, settings)
         sides = {"this tree": ROOT / "backend" / "src", args.ref: other / "backend" / "src"}
         rps: dict[tuple[str, str], list[float]] = {}
         p50: dict[tuple[str, str], list[float]] = {}

@@ -200,6 +200,27 @@ class RssSampler:
         self._thread.join()
 
 
+def seed_profile(url: Any, profile: Profile) -> Dataset:
+    return seed(
+        url,
+        small_users=profile.small_users,
+        small_tasks=profile.small_tasks,
+        big_users=profile.big_users,
+        big_tasks=profile.big_tasks,
+    )
+
+
+def lua_data(directory: Path, dataset: Dataset, settings: Settings) -> tuple[Path, dict[str, str]]:
+    """The users, their task ids and a token each, as the Lua file tasks.lua reads."""
+    tokens = {
+        user.id: issue_token(settings, user.id, ttl_seconds=7200)
+        for user in dataset.small + dataset.big
+    }
+    path = directory / "data.lua"
+    write_lua_data(path, dataset, tokens)
+    return path, tokens
+
+
 def write_lua_data(path: Path, dataset: Dataset, tokens: dict[str, str]) -> None:
     def entries(users: list[Any]) -> str:
         return ",\n".join(
@@ -368,21 +389,10 @@ def main() -> int:
         print(f"database: {url.render_as_string(hide_password=True)}")
         migrate_fresh(url, str(ROOT / "alembic.ini"))
         seeding = time.monotonic()
-        dataset = seed(
-            url,
-            small_users=profile.small_users,
-            small_tasks=profile.small_tasks,
-            big_users=profile.big_users,
-            big_tasks=profile.big_tasks,
-        )
+        dataset = seed_profile(url, profile)
         seed_seconds = time.monotonic() - seeding
         print(f"seeded {dataset.task_count:,} tasks in {seed_seconds:.1f} s")
-        tokens = {
-            user.id: issue_token(settings, user.id, ttl_seconds=7200)
-            for user in dataset.small + dataset.big
-        }
-        data = Path(tmp) / "data.lua"
-        write_lua_data(data, dataset, tokens)
+        data, tokens = lua_data(Path(tmp), dataset, settings)
 
         pool = args.pool_size
         print(f"1 worker, {profile.connections} connections, {profile.duration} s per scenario")
