@@ -63,6 +63,13 @@ INDEXES = {
 
 
 def upgrade() -> None:
+    # pg_trgm (trigram search) and btree_gin (a GIN index keyed by user_id as well) ship with
+    # PostgreSQL and are trusted extensions (13+): the database owner may create them, on
+    # Neon too. Created first, and committed, before any lock on `tasks`: the ALTER TABLEs
+    # below hold an exclusive lock until their commit, so that window holds nothing else.
+    with op.get_context().autocommit_block():
+        op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+        op.execute("CREATE EXTENSION IF NOT EXISTS btree_gin")
     op.execute(TAGS_ARE_VALID)
     op.add_column(
         "tasks",
@@ -91,11 +98,6 @@ def upgrade() -> None:
         "ALTER TABLE tasks ADD CONSTRAINT fk_tasks_previous_occurrence_id_tasks FOREIGN KEY "
         "(previous_occurrence_id) REFERENCES tasks (id) ON DELETE SET NULL NOT VALID"
     )
-    # pg_trgm (trigram search) and btree_gin (a GIN index keyed by user_id as well) ship with
-    # PostgreSQL and are trusted extensions (13+): the database owner may create them, on
-    # Neon too.
-    op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
-    op.execute("CREATE EXTENSION IF NOT EXISTS btree_gin")
     with op.get_context().autocommit_block():
         op.execute(
             "CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS uq_tasks_previous_occurrence_id "
