@@ -103,11 +103,15 @@ def main() -> int:
                 for op in ops:
                     order = list(bases) if rep % 2 == 0 else list(reversed(bases))
                     for side in order:
-                        threads = min(2, connections)
-                        wrk(bases[side], data, op, seconds=2, connections=connections,
-                            threads=threads)  # fmt: skip
-                        stats = wrk(bases[side], data, op, seconds=seconds,
-                                    connections=connections, threads=threads)  # fmt: skip
+                        for run_seconds in (2, seconds):  # a warm-up, then the measured run
+                            stats = wrk(
+                                bases[side],
+                                data,
+                                op,
+                                seconds=run_seconds,
+                                connections=connections,
+                                threads=profile.threads,
+                            )
                         assert stats["errors"]["status"] == 0, f"{op} on {side}: non-2xx answers"
                         rate = stats["requests"] / (stats["duration_us"] / 1e6)
                         rps.setdefault((op, side), []).append(rate)
