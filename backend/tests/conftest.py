@@ -72,7 +72,9 @@ def admin_connection(migrated_database: URL) -> Iterator[psycopg.Connection]:
 
 @pytest.fixture
 def clean_database(admin_connection: psycopg.Connection) -> psycopg.Connection:
-    admin_connection.execute("TRUNCATE users, tasks RESTART IDENTITY CASCADE")
+    admin_connection.execute(
+        "TRUNCATE users, tasks, task_tombstones, idempotency_keys RESTART IDENTITY CASCADE"
+    )
     return admin_connection
 
 

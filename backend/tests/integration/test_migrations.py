@@ -29,7 +29,9 @@ def test_upgrade_downgrade_upgrade_and_models_match(
     migrated_database: URL, admin_connection: psycopg.Connection
 ) -> None:
     config = alembic_config(migrated_database)
-    admin_connection.execute("TRUNCATE users, tasks RESTART IDENTITY CASCADE")
+    admin_connection.execute(
+        "TRUNCATE users, tasks, task_tombstones, idempotency_keys RESTART IDENTITY CASCADE"
+    )
 
     command.downgrade(config, "base")
     assert _tables(admin_connection) == {"alembic_version"}
@@ -57,7 +59,9 @@ def test_check_detects_a_schema_that_drifted(
 def test_database_enforces_the_limits_too(
     migrated_database: URL, admin_connection: psycopg.Connection
 ) -> None:
-    admin_connection.execute("TRUNCATE users, tasks RESTART IDENTITY CASCADE")
+    admin_connection.execute(
+        "TRUNCATE users, tasks, task_tombstones, idempotency_keys RESTART IDENTITY CASCADE"
+    )
     admin_connection.execute("INSERT INTO users (id) VALUES ('alice')")
     for title, description in [("", None), ("   ", None), ("x" * 201, None), ("ok", "d" * 1001)]:
         with pytest.raises(psycopg.errors.CheckViolation):
@@ -117,10 +121,12 @@ FROM generate_series(1, 100000) AS n;
 def test_organizing_fields_are_added_without_rewriting_or_blocking_a_large_table(
     migrated_database: URL, admin_connection: psycopg.Connection
 ) -> None:
-    """0002 on 100,000 tasks: the table keeps its storage (no rewrite), old rows read the
-    defaults, and a writer inserting all along is never held up for long."""
+    """0002 and 0003 on 100,000 tasks: the table keeps its storage (no rewrite), old rows
+    read the defaults, and a writer inserting all along is never held up for long."""
     config = alembic_config(migrated_database)
-    admin_connection.execute("TRUNCATE users, tasks RESTART IDENTITY CASCADE")
+    admin_connection.execute(
+        "TRUNCATE users, tasks, task_tombstones, idempotency_keys RESTART IDENTITY CASCADE"
+    )
     command.downgrade(config, "0001")
     try:
         admin_connection.execute(SEED_100K)
@@ -154,7 +160,7 @@ def test_organizing_fields_are_added_without_rewriting_or_blocking_a_large_table
             elapsed = time.perf_counter() - started
             done.set()
             writer.join()
-        print(f"0002 on 100,000 tasks: {elapsed:.2f} s, longest write stall {max(stalls):.3f} s")
+        print(f"0002+0003 on 100,000 tasks: {elapsed:.2f} s, longest stall {max(stalls):.3f} s")
 
         assert (
             admin_connection.execute("SELECT pg_relation_filenode('tasks')").fetchone() == storage
@@ -165,6 +171,11 @@ def test_organizing_fields_are_added_without_rewriting_or_blocking_a_large_table
         assert admin_connection.execute(
             "SELECT DISTINCT priority, due_at, due_all_day, tags, recurrence FROM tasks"
         ).fetchall() == [(2, None, False, [], None)]
+        # Tasks older than the changes feed carry transaction 1, which every snapshot saw.
+        old = admin_connection.execute(
+            "SELECT count(*) FROM tasks WHERE change_xid = '1' AND id <= 100000"
+        ).fetchone()
+        assert old == (100000,)
         invalid = admin_connection.execute(
             "SELECT count(*) FROM pg_index WHERE NOT indisvalid"
         ).fetchone()
@@ -176,5 +187,7 @@ def test_organizing_fields_are_added_without_rewriting_or_blocking_a_large_table
         assert small_pending_lists == (2,)  # every GIN index (searches read the list)
         command.check(config)
     finally:
-        admin_connection.execute("TRUNCATE users, tasks RESTART IDENTITY CASCADE")
+        admin_connection.execute(
+            "TRUNCATE users, tasks, task_tombstones, idempotency_keys RESTART IDENTITY CASCADE"
+        )
         command.upgrade(config, "head")

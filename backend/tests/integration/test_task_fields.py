@@ -112,7 +112,9 @@ async def test_recurrence_rules_that_depend_on_the_stored_task_are_a_409(
 
 
 def test_the_database_refuses_what_the_api_refuses(admin_connection: psycopg.Connection) -> None:
-    admin_connection.execute("TRUNCATE users, tasks RESTART IDENTITY CASCADE")
+    admin_connection.execute(
+        "TRUNCATE users, tasks, task_tombstones, idempotency_keys RESTART IDENTITY CASCADE"
+    )
     admin_connection.execute("INSERT INTO users (id) VALUES ('alice')")
     insert = "INSERT INTO tasks (user_id, title, {}) VALUES ('alice', 'x', %s)"
     for column, value in [

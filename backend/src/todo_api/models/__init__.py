@@ -3,7 +3,18 @@
 Importing this package registers every table on `SQLModel.metadata` (Alembic relies on it).
 """
 
+from todo_api.models.idempotency import IdempotencyKey
 from todo_api.models.task import Task, TaskCompletion, TaskCreate, TaskRead, TaskUpdate
+from todo_api.models.tombstone import TaskTombstone
 from todo_api.models.user import User
 
-__all__ = ["Task", "TaskCompletion", "TaskCreate", "TaskRead", "TaskUpdate", "User"]
+__all__ = [
+    "IdempotencyKey",
+    "Task",
+    "TaskCompletion",
+    "TaskCreate",
+    "TaskRead",
+    "TaskTombstone",
+    "TaskUpdate",
+    "User",
+]

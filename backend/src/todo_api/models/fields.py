@@ -17,6 +17,9 @@ DESCRIPTION_MAX = 1000
 USER_ID_MAX = 255
 EMAIL_MAX = 320
 BIGINT_MAX = 2**63 - 1
+# `Idempotency-Key`: 1-255 visible ASCII characters (as Stripe's and the IETF draft's keys).
+IDEMPOTENCY_KEY_MAX = 255
+IDEMPOTENCY_KEY_PATTERN = "^[!-~]+$"
 
 # A user id is whatever the frontend's auth system issued; we only refuse what cannot be a
 # path segment or would corrupt logs: control characters (NUL included) and "/".

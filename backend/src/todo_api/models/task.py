@@ -40,6 +40,7 @@ from todo_api.models.fields import (
     Title,
 )
 from todo_api.models.recurrence import RECURRENCE_MAX, Recurrence
+from todo_api.models.xid8 import CURRENT_XID, Xid8
 
 GIN_STORAGE = {"gin_pending_list_limit": 128}
 # What `q=` searches: title and description as one text, so one index answers a search. A
@@ -99,6 +100,8 @@ class Task(SQLModel, table=True):
             postgresql_using="gin",
             postgresql_with=GIN_STORAGE,
         ),
+        # The changes feed: a user's tasks written since a cursor (see models/xid8.py).
+        Index("ix_tasks_user_id_change_xid", "user_id", "change_xid"),
         Index(
             "ix_tasks_user_id_search_trgm",
             "user_id",
@@ -158,6 +161,12 @@ class Task(SQLModel, table=True):
             nullable=True,
             unique=True,
         ),
+    )
+    # The transaction that wrote this version of the task (every INSERT and UPDATE sets it;
+    # see models/xid8.py). Tasks written before the changes feed existed hold 1, a
+    # transaction every snapshot sees.
+    change_xid: str | None = Field(
+        default=None, sa_column=Column(Xid8(), nullable=False, server_default=CURRENT_XID)
     )
 
 
