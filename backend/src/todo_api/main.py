@@ -5,6 +5,7 @@ Run with `uvicorn todo_api.main:app` (see the README's `make run` / `make serve`
 
 from __future__ import annotations
 
+import asyncio
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,7 +17,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi_offline import FastAPIOffline
 
 from todo_api import __version__
-from todo_api.api import health, tags, tasks
+from todo_api.api import health, sync, tags, tasks
 from todo_api.api.admission import Admission, FifoSlots
 from todo_api.api.body_limit import BodyLimitMiddleware
 from todo_api.api.cors import add_cors
@@ -30,6 +31,7 @@ from todo_api.database.timeouts import client_deadline
 from todo_api.database.url import resolve_database_url
 from todo_api.security.jwks import JwksKeySet
 from todo_api.security.verifier import TokenVerifier
+from todo_api.services.housekeeping import Housekeeping
 from todo_api.services.users import UserProvisioner
 
 DESCRIPTION = """\
@@ -45,6 +47,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     engine = create_engine(settings, resolve_database_url(settings))
     app.state.database = Database(engine, client_deadline(settings.db_statement_timeout))
+    housekeeping = asyncio.create_task(Housekeeping(app.state.database).run())
     async with httpx.AsyncClient(timeout=settings.jwks_fetch_timeout_seconds) as http:
         app.state.token_verifier = TokenVerifier(settings, _key_set(settings, http))
         # Everything allocated so far lives as long as the process: move it out of the
@@ -54,6 +57,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         try:
             yield
         finally:
+            housekeeping.cancel()
             await engine.dispose()
             if settings.database_url is None:
                 release_embedded_server(settings.embedded_data_dir)
@@ -98,6 +102,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.router.redirect_slashes = False  # HttpSemanticsMiddleware serves `/path/` instead
     install_problem_handlers(app)
     app.include_router(health.router)
+    app.include_router(sync.router)  # before tasks: `/changes` is not a task id
     app.include_router(tasks.router)
     app.include_router(tags.router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]

@@ -75,3 +75,36 @@ async def test_wildcard_origin_never_allows_credentials(settings: Settings) -> N
         response = await http.options("/api/alice/tasks", headers=preflight(FRONTEND))
     assert response.headers["access-control-allow-origin"] == "*"
     assert "access-control-allow-credentials" not in response.headers
+
+
+async def test_preflights_allow_the_conditional_and_idempotency_headers(
+    anonymous_client: httpx.AsyncClient,
+) -> None:
+    headers = {
+        "Origin": FRONTEND,
+        "Access-Control-Request-Method": "PUT",
+        "Access-Control-Request-Headers": (
+            "authorization,content-type,if-match,if-none-match,idempotency-key,"
+            "x-requested-with,x-request-id"
+        ),
+    }
+    response = await anonymous_client.options("/api/alice/tasks/1", headers=headers)
+    assert response.status_code == 200
+    allowed = response.headers["access-control-allow-headers"].lower()
+    for header in ("if-match", "if-none-match", "idempotency-key", "x-requested-with"):
+        assert header in allowed
+
+
+async def test_browser_code_may_read_etag_location_and_link(
+    anonymous_client: httpx.AsyncClient,
+) -> None:
+    response = await anonymous_client.post(
+        "/api/alice/tasks",
+        json={"title": "x"},
+        headers={"Origin": FRONTEND, "Idempotency-Key": "k", **bearer(sign("alice"))},
+    )
+    exposed = {
+        name.strip().lower()
+        for name in response.headers["access-control-expose-headers"].split(",")
+    }
+    assert {"etag", "location", "link", "idempotent-replayed"} <= exposed

@@ -35,6 +35,7 @@ def test_operations_have_stable_ids_and_problem_responses() -> None:
         ("/ready", "get"): "ready",
         ("/api/{user_id}/tasks", "get"): "listTasks",
         ("/api/{user_id}/tasks", "post"): "createTask",
+        ("/api/{user_id}/tasks/changes", "get"): "listTaskChanges",
         ("/api/{user_id}/tasks/{task_id}", "get"): "getTask",
         ("/api/{user_id}/tasks/{task_id}", "put"): "updateTask",
         ("/api/{user_id}/tasks/{task_id}", "delete"): "deleteTask",

@@ -42,7 +42,21 @@ SCOPED_STATEMENTS: list[Callable[[UserTasks], Scoped]] = [
     lambda tasks: tasks.update(1, {"title": "x", "description": None, "completed": True}),
     lambda tasks: tasks.toggle(1),
     lambda tasks: tasks.delete(1),
+    lambda tasks: tasks.insert({"title": "title"}, ("key", b"f" * 32)),
+    lambda tasks: tasks.key_record("key"),
+    lambda tasks: tasks.digest(EVERY_FILTER, None, ("x", 5)),
+    lambda tasks: tasks.changes(None, None, 10),
+    lambda tasks: tasks.changes("5:9:6", 7, 10),
+    lambda tasks: tasks.update(1, {"title": "x"}, versions=[datetime.now(UTC)]),
+    lambda tasks: tasks.toggle(1, unless_recurring=True, versions=[datetime.now(UTC)]),
+    lambda tasks: tasks.delete(1, [datetime.now(UTC)]),
 ]
+# Tables holding rows of one user each, and how a statement may legitimately write one: the
+# owner itself, or the user_id of a row the same statement read through its owner filter.
+USER_TABLES = ("tasks", "task_tombstones", "idempotency_keys", "users")
+_OWNER_VALUE = re.compile(
+    r"^\(?(?:VALUES \()?(?:SELECT )?(%\(owner\)s|tasks\.user_id|deleted\.user_id)"
+)
 
 
 @pytest.mark.parametrize("build", SCOPED_STATEMENTS)
@@ -51,12 +65,20 @@ def test_every_statement_is_bound_to_its_user(build: Callable[[UserTasks], Scope
     sql = str(scoped.statement.compile(dialect=postgresql.dialect()))
 
     assert scoped.params["owner"] == "alice"
-    if sql.lstrip().startswith("WITH"):  # the insert writes the owner instead of filtering
-        assert re.search(r"INSERT INTO tasks \(user_id, .*VALUES \(%\(owner\)s", sql), sql
-    elif sql.lstrip().startswith("INSERT"):  # a copy of one of the user's own tasks
-        assert re.search(r"SELECT tasks\.user_id, .*WHERE tasks\.user_id = %\(owner\)s", sql, re.S)
-    else:
-        assert re.search(r"WHERE tasks\.user_id = %\(owner\)s", sql), sql
+    # Every read, update or delete of a user table filters on the owner before the next one.
+    reads = list(re.finditer(rf"\b(?:FROM|UPDATE) ({'|'.join(USER_TABLES)})\b", sql))
+    assert reads or "INSERT INTO" in sql, sql
+    for read, following in zip(reads, [*reads[1:], None][: len(reads)], strict=True):
+        segment = sql[read.end() : following.start() if following else None]
+        assert f"{read[1]}.user_id = %(owner)s" in segment, sql
+    # Every insert into a user table writes the owner (or the owner of a row read so).
+    for insert in re.finditer(rf"INSERT INTO ({'|'.join(USER_TABLES)}) \((\w+)[^)]*\) ", sql):
+        column = "id" if insert[1] == "users" else "user_id"
+        assert insert[2] in (column, "task_id"), sql
+        values = sql[insert.end() :]
+        if insert[2] == "task_id":  # a tombstone: (id, user_id) of the rows just deleted
+            values = values.replace("deleted.id, ", "", 1)
+        assert _OWNER_VALUE.match(values), sql
 
 
 def test_updates_refuse_columns_outside_the_updatable_set() -> None:

@@ -6,9 +6,19 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 ALLOWED_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
-ALLOWED_HEADERS = ["Authorization", "Content-Type"]
-# Response headers browsers may read; extend as the API adds headers (ETag, Link, ...).
-EXPOSED_HEADERS = ["Location", "Retry-After"]
+# Request headers browser code may send: auth, JSON bodies, conditional requests and
+# idempotency keys, and what fetch libraries commonly add.
+ALLOWED_HEADERS = [
+    "Authorization",
+    "Content-Type",
+    "If-Match",
+    "If-None-Match",
+    "Idempotency-Key",
+    "X-Requested-With",
+    "X-Request-ID",
+]
+# Response headers browser code may read (the CORS-safelisted ones need no mention).
+EXPOSED_HEADERS = ["ETag", "Location", "Link", "Retry-After", "Idempotent-Replayed"]
 
 
 def add_cors(app: FastAPI, origins: list[str]) -> None:

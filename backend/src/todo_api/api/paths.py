@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Path
 from pydantic import BeforeValidator
+from starlette.convertors import Convertor, register_url_convertor
 
 from todo_api.models.fields import BIGINT_MAX, USER_ID_MAX, USER_ID_PATTERN
 
@@ -33,3 +34,22 @@ TaskIdPath = Annotated[
     Path(ge=1, le=BIGINT_MAX, description="Id of the task (a positive 64-bit integer)."),
     BeforeValidator(_decimal_digits),
 ]
+
+
+class TaskIdSegment(Convertor[str]):
+    """The `{task_id}` path segment: anything but `changes`, which names the changes feed
+    (api/sync.py). So `PUT .../tasks/changes` is a 405 of that route, not a 422 about a
+    task id; any other segment reaches `TaskIdPath`'s validation (and its clear 422)."""
+
+    regex = r"(?!changes(?:/|$))[^/]+"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("task_id", TaskIdSegment())
+TASK_ID = "{task_id:task_id}"
+"""The route path segment of a task id (with `TaskIdSegment`)."""

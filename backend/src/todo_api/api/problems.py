@@ -21,10 +21,17 @@ from starlette.exceptions import HTTPException
 
 from todo_api.api.admission import BUSY_RETRY_AFTER_SECONDS, ServerBusyError
 from todo_api.api.cursors import InvalidCursorError
+from todo_api.api.etags import task_etag_of
 from todo_api.api.http_semantics import allowed_methods
+from todo_api.api.sync_cursors import ExpiredSyncCursorError
 from todo_api.database.runner import DatabaseTimeoutError
 from todo_api.security.errors import KeySetUnavailableError, TokenRejectedError
-from todo_api.services.tasks import TaskNotFoundError
+from todo_api.services.tasks import (
+    IdempotencyKeyBusyError,
+    IdempotencyKeyReusedError,
+    TaskChangedError,
+    TaskNotFoundError,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +45,8 @@ _TITLES = {
     405: "Method Not Allowed",
     408: "Request Timeout",
     409: "Conflict",
+    410: "Gone",
+    412: "Precondition Failed",
     413: "Content Too Large",
     415: "Unsupported Media Type",
     422: "Unprocessable Content",
@@ -137,6 +146,24 @@ async def _invalid_cursor(_request: Request, exc: Exception) -> Response:
     return problem_response(400, str(exc))
 
 
+async def _expired_cursor(_request: Request, exc: Exception) -> Response:
+    return problem_response(410, str(exc))
+
+
+async def _task_changed(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, TaskChangedError)
+    return problem_response(412, str(exc), headers={"ETag": task_etag_of(exc.current)})
+
+
+async def _key_reused(_request: Request, exc: Exception) -> Response:
+    error = {"loc": ["header", "Idempotency-Key"], "msg": str(exc), "type": "key_reused"}
+    return problem_response(422, str(exc), extra={"errors": [error]})
+
+
+async def _key_busy(_request: Request, exc: Exception) -> Response:
+    return problem_response(409, str(exc), headers={"Retry-After": "1"})
+
+
 # What a constraint a request can still run into means, said to the client. The API checks
 # every rule it can see in the request; these depend on the task as it is stored.
 _CONFLICTS = {
@@ -208,6 +235,10 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(HTTPException, _http_problem)
     app.add_exception_handler(TaskNotFoundError, _task_not_found)
     app.add_exception_handler(InvalidCursorError, _invalid_cursor)
+    app.add_exception_handler(ExpiredSyncCursorError, _expired_cursor)
+    app.add_exception_handler(TaskChangedError, _task_changed)
+    app.add_exception_handler(IdempotencyKeyReusedError, _key_reused)
+    app.add_exception_handler(IdempotencyKeyBusyError, _key_busy)
     app.add_exception_handler(TokenRejectedError, _token_rejected)
     app.add_exception_handler(KeySetUnavailableError, _keys_unavailable)
     app.add_exception_handler(ServerBusyError, _server_busy)

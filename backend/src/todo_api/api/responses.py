@@ -8,7 +8,7 @@ tests validate the responses of every operation against it.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -16,8 +16,10 @@ from fastapi import Response
 from fastapi.responses import StreamingResponse
 
 from todo_api.api.admission import FifoSlots
+from todo_api.api.etags import rows_digest, task_etag_of
 from todo_api.models.fields import PRIORITIES
-from todo_api.services.tasks import PAGE_SIZE
+from todo_api.models.task_query import TaskListQuery
+from todo_api.services.tasks import PAGE_SIZE, TaskRow, TaskService
 
 JSON_OPTIONS = orjson.OPT_UTC_Z
 
@@ -67,29 +69,44 @@ def json_response(
 
 
 def task_response(
-    row: Iterable[Any], status_code: int = 200, headers: Mapping[str, str] | None = None
+    row: Sequence[Any], status_code: int = 200, headers: Mapping[str, str] | None = None
 ) -> Response:
-    return json_response(task_dict(row), status_code, headers)
+    """The task as JSON, with its ETag."""
+    return json_response(
+        task_dict(row), status_code, {"ETag": task_etag_of(row), **(headers or {})}
+    )
 
 
 async def task_list_response(
-    pages: AsyncIterator[Sequence[Iterable[Any]]], bulk_lane: FifoSlots
+    tasks: TaskService,
+    query: TaskListQuery,
+    after: tuple[Any, int] | None,
+    etag: Callable[[str], str],
+    bulk_lane: FifoSlots,
 ) -> Response:
-    """A JSON array of every task the pages hold, streamed when there is more than one page.
+    """A JSON array of every task matching `query`, streamed when there is more than one page,
+    with the weak ETag `etag(digest)`.
 
     A list that fits in one page (nearly all of them) is a plain response with a
-    Content-Length. Longer ones are sent page by page, so memory stays bounded, and every
-    page after the first is read and encoded in the bulk lane, one page at a time per
-    worker, so that long lists share the loop politely with small requests. The first two
-    pages are read before the status line goes out: a database error is still a clean 503.
+    Content-Length, its ETag computed from its rows. Longer ones are sent page by page, so
+    memory stays bounded, and every page is read and encoded in the bulk lane, one page at a
+    time per worker, so that long lists share the loop politely with small requests.
+
+    A streamed list's ETag must be no newer than any page sent (else a later If-None-Match
+    could wrongly answer 304 for a page read before a change): the database computes the
+    digest first, and the pages are read again from the start after it. The first two pages
+    are read before the status line goes out: a database error is still a clean 503.
     """
-    first = await anext(pages, None) or ()
-    second = None
-    if len(first) == PAGE_SIZE:  # a shorter page is the last one: no query needed to know
-        async with bulk_lane:
-            second = await anext(pages, None)
-    if second is None:
-        return json_response([task_dict(row) for row in first])
+    first = await _next_page(tasks.pages(query, after))
+    if len(first) < PAGE_SIZE:  # a shorter page is the last one: no query needed to know
+        return _rows_response(first, etag)
+    async with bulk_lane:
+        digest = await tasks.digest(query, None, after)
+        pages = tasks.pages(query, after)
+        first = await _next_page(pages)
+        second = await _next_page(pages)
+    if not second:
+        return _rows_response(first, etag)
 
     async def body() -> AsyncIterator[bytes]:
         yield b"[" + _items(first)
@@ -98,14 +115,29 @@ async def task_list_response(
         yield chunk
         while True:
             async with bulk_lane:
-                page = await anext(pages, None)
-                if page is None:
+                page = await _next_page(pages)
+                if not page:
                     break
                 chunk = b"," + _items(page)
             yield chunk
         yield b"]"
 
-    return StreamingResponse(body(), media_type="application/json")
+    return StreamingResponse(body(), media_type="application/json", headers={"ETag": etag(digest)})
+
+
+async def _next_page(pages: AsyncIterator[Sequence[TaskRow]]) -> Sequence[TaskRow]:
+    """The next page, or () after the last (pages are never empty). Not `anext(pages, ())`:
+    with a default, an exception the generator raises surfaces as a SystemError (3.11)."""
+    try:
+        return await anext(pages)
+    except StopAsyncIteration:
+        return ()
+
+
+def _rows_response(rows: Sequence[Sequence[Any]], etag: Callable[[str], str]) -> Response:
+    return json_response(
+        [task_dict(row) for row in rows], headers={"ETag": etag(rows_digest(rows))}
+    )
 
 
 def _items(rows: Iterable[Iterable[Any]]) -> bytes:

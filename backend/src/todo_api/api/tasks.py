@@ -5,17 +5,31 @@ from __future__ import annotations
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Body, Depends, Request, Response, status
+from fastapi import APIRouter, Body, Depends, Header, Request, Response, status
 
 from todo_api.api.cursors import decode_cursor, encode_cursor
 from todo_api.api.deps import TaskServiceDep
+from todo_api.api.etags import (
+    ETAG_HEADER,
+    NOT_MODIFIED,
+    IfMatch,
+    IfNoneMatch,
+    list_etag,
+    none_match,
+    not_modified,
+    rows_digest,
+    task_etag_of,
+    versions_of,
+)
 from todo_api.api.links import NEXT_OCCURRENCE_HEADER, NEXT_PAGE_HEADER, link
 from todo_api.api.list_query import ListQuery, list_parameters
 from todo_api.api.media_type import json_body
-from todo_api.api.paths import TaskIdPath, UserIdPath
+from todo_api.api.paths import TASK_ID, TaskIdPath, UserIdPath
 from todo_api.api.problems import problem_responses
 from todo_api.api.responses import json_response, task_dict, task_list_response, task_response
 from todo_api.models import TaskCompletion, TaskCreate, TaskRead, TaskUpdate
+from todo_api.models.fields import IDEMPOTENCY_KEY_MAX, IDEMPOTENCY_KEY_PATTERN
+from todo_api.models.idempotency import IDEMPOTENCY_KEY_HOURS
 from todo_api.services.tasks import Changed
 
 router = APIRouter(
@@ -26,6 +40,25 @@ router = APIRouter(
 )
 
 _WITH_TASK_ID = problem_responses(404, 422)
+_ETAG = {"headers": ETAG_HEADER}
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=IDEMPOTENCY_KEY_MAX,
+        pattern=IDEMPOTENCY_KEY_PATTERN,
+        description=(
+            "Makes a retried create safe: a repeat with the same key and body within "
+            f"{IDEMPOTENCY_KEY_HOURS} h creates nothing and answers 201 with the task the "
+            "first request created (as it is now) and `Idempotent-Replayed: true`; the same "
+            "key with another body is a 422. A repeat sent while the first is still running "
+            "waits for it. Keys are per user: 1-255 visible ASCII characters (a UUID is a "
+            "good choice)."
+        ),
+    ),
+]
 
 
 @router.get(
@@ -33,20 +66,39 @@ _WITH_TASK_ID = problem_responses(404, 422)
     operation_id="listTasks",
     summary="List the user's tasks: filter, sort, search, page",
     response_model=list[TaskRead],
-    responses={200: {"headers": NEXT_PAGE_HEADER}, **problem_responses(400, 422)},
+    responses={
+        200: {"headers": {**NEXT_PAGE_HEADER, **ETAG_HEADER}},
+        **NOT_MODIFIED,
+        **problem_responses(400, 422),
+    },
     openapi_extra={"parameters": list_parameters()},
 )
 async def list_tasks(
-    request: Request, user_id: UserIdPath, query: ListQuery, tasks: TaskServiceDep
+    request: Request,
+    user_id: UserIdPath,
+    query: ListQuery,
+    tasks: TaskServiceDep,
+    if_none_match: IfNoneMatch = None,
 ) -> Response:
     """The user's tasks as a bare JSON array (`[]` when none match), newest first unless
     `sort`/`order` say otherwise. Filters combine with AND. With `limit`, at most that many
-    and a `Link: <url>; rel="next"` header while more remain; without it, every match."""
+    and a `Link: <url>; rel="next"` header while more remain; without it, every match.
+
+    The weak `ETag` identifies this exact answer; sent back in `If-None-Match`, it gets a
+    304 with no body while the answer is unchanged."""
     after = decode_cursor(user_id, query, query.cursor) if query.cursor else None
+
+    def etag(digest: str) -> str:
+        return list_etag(user_id, query, digest)
+
+    if if_none_match is not None:
+        current = etag(await tasks.digest(query, query.limit, after))
+        if none_match(if_none_match, current):
+            return not_modified(current)
     if query.limit is None:
-        return await task_list_response(tasks.pages(query, after), request.app.state.bulk_lane)
+        return await task_list_response(tasks, query, after, etag, request.app.state.bulk_lane)
     page = await tasks.page(query, query.limit, after)
-    headers = {}
+    headers = {"ETag": etag(rows_digest(page.rows))}
     if page.next_after is not None:
         cursor = encode_cursor(user_id, query, page.next_after)
         headers["Link"] = link(request.url.include_query_params(cursor=cursor), "next")
@@ -62,42 +114,63 @@ async def list_tasks(
     responses={
         201: {
             "headers": {
-                "Location": {"description": "URL of the new task", "schema": {"type": "string"}}
+                "Location": {"description": "URL of the new task", "schema": {"type": "string"}},
+                **ETAG_HEADER,
+                "Idempotent-Replayed": {
+                    "description": "`true` when an Idempotency-Key repeat created nothing.",
+                    "schema": {"type": "string", "enum": ["true"]},
+                },
             }
         },
-        **problem_responses(400, 408, 413, 415, 422),
+        **problem_responses(400, 404, 408, 409, 413, 415, 422),
     },
 )
 async def create_task(
-    request: Request, user_id: UserIdPath, body: TaskCreate, tasks: TaskServiceDep
+    request: Request,
+    user_id: UserIdPath,
+    body: TaskCreate,
+    tasks: TaskServiceDep,
+    idempotency_key: IdempotencyKey = None,
 ) -> Response:
-    """Create a task for the user. The server sets `id`, `completed` and the timestamps."""
-    task = task_dict(await tasks.create(body))
-    location = _task_path(request, user_id, task["id"])
-    return json_response(task, status.HTTP_201_CREATED, {"Location": location})
+    """Create a task for the user. The server sets `id`, `completed` and the timestamps.
+
+    With `Idempotency-Key`, a repeat of the request creates nothing (see the header); 404
+    when the task the key created has since been deleted."""
+    created = await tasks.create(body, idempotency_key)
+    headers = {"Location": _task_path(request, user_id, created.row[0])}
+    if created.replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return task_response(created.row, status.HTTP_201_CREATED, headers)
 
 
 @router.get(
-    "/{task_id}",
+    f"/{TASK_ID}",
     name="getTask",
     operation_id="getTask",
     summary="Get one task",
     response_model=TaskRead,
-    responses=_WITH_TASK_ID,
+    responses={200: _ETAG, **NOT_MODIFIED, **_WITH_TASK_ID},
 )
-async def get_task(task_id: TaskIdPath, tasks: TaskServiceDep) -> Response:
-    """The task, or 404 when it does not exist or belongs to someone else."""
-    return task_response(await tasks.get(task_id))
+async def get_task(
+    task_id: TaskIdPath, tasks: TaskServiceDep, if_none_match: IfNoneMatch = None
+) -> Response:
+    """The task, or 404 when it does not exist or belongs to someone else. 304 with no
+    body when `If-None-Match` holds its current `ETag`."""
+    row = await tasks.get(task_id)
+    etag = task_etag_of(row)
+    if none_match(if_none_match, etag):
+        return not_modified(etag)
+    return task_response(row)
 
 
 @router.put(
-    "/{task_id}",
+    f"/{TASK_ID}",
     operation_id="updateTask",
     summary="Update a task",
     response_model=TaskRead,
     responses={
-        200: {"headers": NEXT_OCCURRENCE_HEADER},
-        **problem_responses(400, 404, 408, 409, 413, 415, 422),
+        200: {"headers": {**NEXT_OCCURRENCE_HEADER, **ETAG_HEADER}},
+        **problem_responses(400, 404, 408, 409, 412, 413, 415, 422),
     },
 )
 async def update_task(
@@ -106,35 +179,41 @@ async def update_task(
     task_id: TaskIdPath,
     body: TaskUpdate,
     tasks: TaskServiceDep,
+    if_match: IfMatch = None,
 ) -> Response:
     """Change the fields sent; fields left out keep their value, `null` clears `description`,
     `due_date` and `recurrence`, `[]` clears `tags`. `completed: true` on a recurring task
-    creates its next occurrence, as `PATCH .../complete` does."""
-    return _changed_response(request, user_id, await tasks.update(task_id, body))
+    creates its next occurrence, as `PATCH .../complete` does. With `If-Match`, 412 when the
+    task has changed since."""
+    changed = await tasks.update(task_id, body, versions_of(if_match))
+    return _changed_response(request, user_id, changed)
 
 
 @router.delete(
-    "/{task_id}",
+    f"/{TASK_ID}",
     operation_id="deleteTask",
     summary="Delete a task",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
-    responses=_WITH_TASK_ID,
+    responses={**_WITH_TASK_ID, **problem_responses(412)},
 )
-async def delete_task(task_id: TaskIdPath, tasks: TaskServiceDep) -> Response:
-    """Delete the task; 204 with no body. Deleting it again is a 404."""
-    await tasks.delete(task_id)
+async def delete_task(
+    task_id: TaskIdPath, tasks: TaskServiceDep, if_match: IfMatch = None
+) -> Response:
+    """Delete the task; 204 with no body. Deleting it again is a 404. With `If-Match`, 412
+    when the task has changed since."""
+    await tasks.delete(task_id, versions_of(if_match))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.patch(
-    "/{task_id}/complete",
+    f"/{TASK_ID}/complete",
     operation_id="toggleTaskCompletion",
     summary="Toggle (or set) completion",
     response_model=TaskRead,
     responses={
-        200: {"headers": NEXT_OCCURRENCE_HEADER},
-        **problem_responses(400, 404, 408, 413, 415, 422),
+        200: {"headers": {**NEXT_OCCURRENCE_HEADER, **ETAG_HEADER}},
+        **problem_responses(400, 404, 408, 412, 413, 415, 422),
     },
 )
 async def toggle_task_completion(
@@ -143,15 +222,18 @@ async def toggle_task_completion(
     task_id: TaskIdPath,
     tasks: TaskServiceDep,
     body: Annotated[TaskCompletion | None, Body()] = None,
+    if_match: IfMatch = None,
 ) -> Response:
     """No body (or `{}`) flips `completed`; `{"completed": true|false}` sets it.
 
     Completing a recurring task creates its next occurrence (same fields, the rule's next
     `due_date`) once: completing it again, after un-completing it or concurrently, creates
     no second one. The response is the completed task; a `Link` header with
-    `rel="next-occurrence"` names the next one."""
+    `rel="next-occurrence"` names the next one. With `If-Match`, 412 when the task has
+    changed since."""
     completed = body.completed if body is not None else None
-    return _changed_response(request, user_id, await tasks.set_completed(task_id, completed))
+    changed = await tasks.set_completed(task_id, completed, versions_of(if_match))
+    return _changed_response(request, user_id, changed)
 
 
 def _changed_response(request: Request, user_id: str, changed: Changed) -> Response:

@@ -10,9 +10,13 @@ tuples in `TASK_FIELDS` order), which the API layer serializes without re-valida
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import AsyncIterator, Sequence
+from datetime import datetime
 from typing import Any, NamedTuple, TypeAlias
 
+import orjson
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from todo_api.database.runner import Database
@@ -39,6 +43,71 @@ class TaskNotFoundError(LookupError):
     def __init__(self, task_id: int) -> None:
         super().__init__(f"Task {task_id} not found")
         self.task_id = task_id
+
+
+class TaskChangedError(Exception):
+    """`If-Match` named versions the task no longer has: nothing was written."""
+
+    def __init__(self, current: TaskRow) -> None:
+        super().__init__(
+            f"Task {current[0]} has changed since the version in If-Match; nothing was "
+            "written. GET it again (the ETag of this response is its current version) and "
+            "retry if the change still makes sense"
+        )
+        self.current = current
+
+
+class IdempotencyKeyReusedError(ValueError):
+    """The user sent this idempotency key before, with another request body."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Idempotency-Key was already used with a different request body: send a new key "
+            "for a new task, or the same body to get the task the key created"
+        )
+
+
+class IdempotencyKeyBusyError(Exception):
+    """The key's first request could not be told apart from this one: retry."""
+
+    def __init__(self) -> None:
+        super().__init__("Idempotency-Key is being used by another request: retry shortly")
+
+
+class ReplayedTaskDeletedError(TaskNotFoundError):
+    """The idempotency key's task was created, then deleted."""
+
+    def __init__(self, task_id: int) -> None:
+        super().__init__(task_id)
+        self.args = (
+            f"Task {task_id}, created earlier with this Idempotency-Key, has since been deleted",
+        )
+
+
+class UnknownSnapshotError(LookupError):
+    """A changes cursor names transactions this database never had (it was taken from
+    another database, or a backup was restored since)."""
+
+
+# A versions condition (`If-Match`): the task is written only at one of these `updated_at`s.
+Versions: TypeAlias = Sequence[datetime] | None
+
+
+class Created(NamedTuple):
+    row: TaskRow
+    replayed: bool
+    """The idempotency key had created this task before: nothing was created now."""
+
+
+class ChangesPage(NamedTuple):
+    snapshot: str
+    """The snapshot the page was read in (`pg_current_snapshot()` as text)."""
+    at: datetime
+    """When it was read (the database's clock)."""
+    changed: Sequence[TaskRow]
+    deleted: Sequence[int]
+    last_id: int | None
+    """The id the next page continues after, None on the last page."""
 
 
 class Page(NamedTuple):
@@ -90,6 +159,31 @@ class TaskService:
         rows = rows[:limit]
         return Page(rows, sort_position(rows[-1], query.sort))
 
+    async def digest(
+        self, query: TaskListQuery, limit: int | None, after: tuple[Any, int] | None = None
+    ) -> str:
+        """The digest of what `page` (or, with no limit, `pages`) would return now: see
+        api/etags.py. Reads two columns and returns one row, however long the list."""
+        ((digest,),) = await self._rows(self._tasks.digest(query, limit, after))
+        return str(digest)
+
+    async def changes(self, since: str | None, after_id: int | None, limit: int) -> ChangesPage:
+        """Up to `limit` tasks written or deleted since the snapshot `since` (every task
+        without it), by id after `after_id`, all read in one snapshot."""
+        try:
+            rows = await self._rows(self._tasks.changes(since, after_id, limit + 1))
+        except DataError:  # PostgreSQL refuses a snapshot of transactions it never had
+            raise UnknownSnapshotError from None
+        snapshot, at = rows[0][0], rows[0][1]
+        items = [row[2:] for row in rows if row[2] is not None]
+        last_id = None
+        if len(items) > limit:
+            items = items[:limit]
+            last_id = items[-1][0]
+        changed = [item[:-1] for item in items if not item[-1]]
+        deleted = [item[0] for item in items if item[-1]]
+        return ChangesPage(snapshot, at, changed, deleted, last_id)
+
     async def tag_counts(self) -> Sequence[TaskRow]:
         """(tag, number of tasks carrying it) for each of the user's tags, by tag."""
         return await self._rows(self._tasks.tag_counts())
@@ -97,40 +191,81 @@ class TaskService:
     async def get(self, task_id: int) -> TaskRow:
         return self._found(await self._rows(self._tasks.get(task_id)), task_id)
 
-    async def create(self, data: TaskCreate) -> TaskRow:
-        (row,) = await self._rows(self._tasks.insert(column_values(data.model_dump())))
-        return row
+    async def create(self, data: TaskCreate, idempotency_key: str | None = None) -> Created:
+        """Create the task. With an idempotency key the user has used before (within its
+        lifetime) for the same request, nothing is created: the task it created is returned
+        (`replayed`). A concurrent create with the same key waits for the first (on the
+        key's primary key) and then does the same; a different request is refused."""
+        values = column_values(data.model_dump())
+        if idempotency_key is None:
+            (row,) = await self._rows(self._tasks.insert(values))
+            return Created(row, replayed=False)
+        # The request as it would be stored: bodies that differ only in spelling (key order,
+        # a tag repeated in another case, a deadline's offset) are the same request.
+        fingerprint = hashlib.sha256(orjson.dumps(values, option=orjson.OPT_SORT_KEYS)).digest()
+        try:
+            rows = await self._rows(self._tasks.insert(values, (idempotency_key, fingerprint)))
+        except IntegrityError as error:
+            if _constraint(error) != "pk_idempotency_keys":
+                raise
+            rows = ()  # a concurrent create with the key committed first
+        if rows:
+            return Created(rows[0], replayed=False)
+        records = await self._rows(self._tasks.key_record(idempotency_key))
+        if not records:  # only if the key expired and was removed between the two statements
+            raise IdempotencyKeyBusyError
+        stored_fingerprint, task_id = records[0]
+        if bytes(stored_fingerprint) != fingerprint:
+            raise IdempotencyKeyReusedError
+        rows = await self._rows(self._tasks.get(task_id))
+        if not rows:
+            raise ReplayedTaskDeletedError(task_id)
+        return Created(rows[0], replayed=True)
 
-    async def update(self, task_id: int, data: TaskUpdate) -> Changed:
-        """Write the fields sent; sending `completed: true` completes the task (see below)."""
+    async def update(self, task_id: int, data: TaskUpdate, versions: Versions = None) -> Changed:
+        """Write the fields sent; sending `completed: true` completes the task (see below).
+        With `versions`, only if the task is at one of them (else TaskChangedError)."""
         changes = column_values(data.changes())
-        scoped = self._tasks.update(task_id, changes)
+        scoped = self._tasks.update(task_id, changes, versions=versions)
         if not data.completed or ("recurrence" in changes and changes["recurrence"] is None):
-            return Changed(self._found(await self._rows(scoped), task_id), None)
+            return Changed(await self._written(await self._rows(scoped), task_id, versions), None)
         if "recurrence" in changes:  # completed and given a recurrence in one request
-            return await self._complete(scoped, task_id)
-        plain = self._tasks.update(task_id, changes, unless_recurring=True)
-        return await self._complete(scoped, task_id, plain)
+            return await self._complete(scoped, task_id, versions)
+        plain = self._tasks.update(task_id, changes, unless_recurring=True, versions=versions)
+        return await self._complete(scoped, task_id, versions, plain)
 
-    async def set_completed(self, task_id: int, completed: bool | None) -> Changed:
-        """Set `completed`, or flip it when `completed` is None.
+    async def set_completed(
+        self, task_id: int, completed: bool | None, versions: Versions = None
+    ) -> Changed:
+        """Set `completed`, or flip it when `completed` is None; with `versions`, only if the
+        task is at one of them.
 
         The flip is computed by the database, so concurrent toggles serialize on the row lock
         and none is lost.
         """
+        tasks = self._tasks
         if completed is None:
-            plain = self._tasks.toggle(task_id, unless_recurring=True)
-            return await self._complete(self._tasks.toggle(task_id), task_id, plain)
-        scoped = self._tasks.update(task_id, {"completed": completed})
+            plain = tasks.toggle(task_id, unless_recurring=True, versions=versions)
+            scoped = tasks.toggle(task_id, versions=versions)
+            return await self._complete(scoped, task_id, versions, plain)
+        scoped = tasks.update(task_id, {"completed": completed}, versions=versions)
         if completed:
-            plain = self._tasks.update(task_id, {"completed": True}, unless_recurring=True)
-            return await self._complete(scoped, task_id, plain)
-        return Changed(self._found(await self._rows(scoped), task_id), None)
+            plain = tasks.update(
+                task_id, {"completed": True}, unless_recurring=True, versions=versions
+            )
+            return await self._complete(scoped, task_id, versions, plain)
+        return Changed(await self._written(await self._rows(scoped), task_id, versions), None)
 
-    async def delete(self, task_id: int) -> None:
-        self._found(await self._rows(self._tasks.delete(task_id)), task_id)
+    async def delete(self, task_id: int, versions: Versions = None) -> None:
+        """Delete the task (its tombstone tells the changes feed); with `versions`, only if
+        it is at one of them."""
+        await self._written(
+            await self._rows(self._tasks.delete(task_id, versions)), task_id, versions
+        )
 
-    async def _complete(self, scoped: Scoped, task_id: int, plain: Scoped | None = None) -> Changed:
+    async def _complete(
+        self, scoped: Scoped, task_id: int, versions: Versions, plain: Scoped | None = None
+    ) -> Changed:
         """Run `scoped` (which may complete the task) and, when it leaves a recurring task
         completed, create its next occurrence, in one transaction.
 
@@ -163,7 +298,12 @@ class TaskService:
                     return Changed(row, created[0])
             return Changed(row, None)
 
-        return await self._database.transaction(work)
+        try:
+            return await self._database.transaction(work)
+        except TaskNotFoundError:
+            if versions is None:
+                raise
+            raise await self._not_written(task_id) from None
 
     async def _rows(self, scoped: Scoped) -> Sequence[TaskRow]:
         """Run one statement within the database deadline (see `Database.rows`)."""
@@ -174,3 +314,22 @@ class TaskService:
         if not rows:
             raise TaskNotFoundError(task_id)
         return rows[0]
+
+    async def _written(self, rows: Sequence[TaskRow], task_id: int, versions: Versions) -> TaskRow:
+        """The row a write returned; when none came back, why (see `_not_written`)."""
+        if rows:
+            return rows[0]
+        if versions is None:
+            raise TaskNotFoundError(task_id)
+        raise await self._not_written(task_id)
+
+    async def _not_written(self, task_id: int) -> Exception:
+        """Why a write conditioned on versions changed nothing: the task is at another
+        version (TaskChangedError, carrying it) or does not exist."""
+        rows = await self._rows(self._tasks.get(task_id))
+        return TaskChangedError(rows[0]) if rows else TaskNotFoundError(task_id)
+
+
+def _constraint(error: IntegrityError) -> str | None:
+    """The name of the constraint a statement violated."""
+    return getattr(getattr(error.orig, "diag", None), "constraint_name", None)

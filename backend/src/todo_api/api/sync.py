@@ -1,0 +1,95 @@
+"""`GET /api/{user_id}/tasks/changes`: the changes feed, for clients that keep a local copy."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Response
+
+from todo_api.api.deps import TaskServiceDep
+from todo_api.api.media_type import json_body
+from todo_api.api.paths import UserIdPath
+from todo_api.api.problems import problem_responses
+from todo_api.api.responses import json_response, task_dict
+from todo_api.api.sync_cursors import (
+    ExpiredSyncCursorError,
+    SyncPosition,
+    decode_sync_cursor,
+    encode_sync_cursor,
+    snapshot_bounds,
+)
+from todo_api.models.changes import TaskChanges
+from todo_api.models.tombstone import CURSOR_MAX_AGE_DAYS, TOMBSTONE_DAYS
+from todo_api.services.tasks import UnknownSnapshotError
+
+CHANGES_PAGE_MAX = 1000
+CURSOR_MAX = 1000
+
+CHANGES_DESCRIPTION = f"""Tasks created, written or deleted since the cursor `since`;
+without it, every task (a first sync). Following the cursors never misses a change,
+including one committed while the previous answer was being read; a task may come
+again after a later change (apply it again: it is its current state).
+
+While `has_more` is true, call again at once with the new cursor. Deletions are
+remembered {TOMBSTONE_DAYS} days and a cursor is valid {CURSOR_MAX_AGE_DAYS} days;
+an older one gets 410: sync again without `since` and replace the local copy."""
+
+router = APIRouter(
+    prefix="/api/{user_id}/tasks",
+    tags=["tasks"],
+    responses=problem_responses(401, 403, 503),
+    dependencies=[Depends(json_body)],
+)
+
+
+@router.get(
+    "/changes",
+    operation_id="listTaskChanges",
+    summary="What changed since a cursor (delta sync)",
+    description=CHANGES_DESCRIPTION,
+    response_model=TaskChanges,
+    responses=problem_responses(400, 410, 422),
+)
+async def list_task_changes(
+    user_id: UserIdPath,
+    tasks: TaskServiceDep,
+    since: Annotated[
+        str | None,
+        Query(
+            max_length=CURSOR_MAX,
+            description="The `cursor` of the previous answer; absent: every task.",
+        ),
+    ] = None,
+    limit: Annotated[
+        int,
+        Query(ge=1, le=CHANGES_PAGE_MAX, description="At most this many changes per answer."),
+    ] = CHANGES_PAGE_MAX,
+) -> Response:
+    """The changes feed; its description is `CHANGES_DESCRIPTION`."""
+    position = (
+        decode_sync_cursor(user_id, since) if since else SyncPosition(since=None, since_at=None)
+    )
+    try:
+        page = await tasks.changes(position.since, position.after_id, limit)
+    except UnknownSnapshotError:
+        raise ExpiredSyncCursorError from None
+    if position.since is not None:
+        # A snapshot from beyond this database's transactions was taken elsewhere (a
+        # restored backup, another database): its changes cannot be computed from here.
+        since_xmin, _ = snapshot_bounds(position.since)
+        if since_xmin > snapshot_bounds(page.snapshot)[1]:
+            raise ExpiredSyncCursorError
+    anchor = position.anchor or page.snapshot
+    anchor_at = position.anchor_at or page.at
+    if page.last_id is None:
+        following = SyncPosition(since=anchor, since_at=anchor_at)
+    else:
+        following = SyncPosition(position.since, position.since_at, anchor, anchor_at, page.last_id)
+    return json_response(
+        {
+            "changed": [task_dict(row) for row in page.changed],
+            "deleted": page.deleted,
+            "cursor": encode_sync_cursor(user_id, following),
+            "has_more": page.last_id is not None,
+        }
+    )

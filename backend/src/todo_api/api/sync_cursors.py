@@ -1,0 +1,152 @@
+"""Cursors of the changes feed (`GET /api/{user_id}/tasks/changes`).
+
+A cursor holds the database snapshot the client is in sync with (`since`, with the time it
+was taken) and, while a long answer is read in pages, the snapshot of the first page
+(`anchor`) and the last id sent. When the last page is sent, the next cursor's `since` is the
+anchor: anything written after the first page began is sent again next time (a task sent
+twice is harmless, a missed one is not).
+
+As with list cursors (api/cursors.py) a digest binds the cursor to its user and detects
+edits; it is no secret. The snapshot text is checked here too, so an edited one cannot reach
+the database.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import orjson
+
+from todo_api.api.cursors import InvalidCursorError
+from todo_api.models.tombstone import CURSOR_MAX_AGE_DAYS
+
+SYNC_CURSOR_VERSION = 1
+_CHECK_BYTES = 16
+_SNAPSHOT = re.compile(r"(\d{1,19}):(\d{1,19}):((?:\d{1,19},)*\d{1,19})?")
+_XID_MAX = 2**63 - 1
+CURSOR_MAX_AGE = timedelta(days=CURSOR_MAX_AGE_DAYS)
+
+
+class InvalidSyncCursorError(InvalidCursorError):
+    """The cursor was not issued by this feed for this user, or was altered."""
+
+    def __init__(self) -> None:
+        ValueError.__init__(
+            self,
+            "cursor is not valid: send the `cursor` of the last answer unchanged, or start "
+            "again without `since`",
+        )
+
+
+class ExpiredSyncCursorError(Exception):
+    """The cursor is older than the deletions the server remembers (or from another
+    database): the client must sync again from the start."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            f"cursor has expired (cursors are valid for {CURSOR_MAX_AGE_DAYS} days): sync "
+            "again without `since` and replace the local copy with the answer"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SyncPosition:
+    since: str | None
+    """The snapshot the client is in sync with (None: it has nothing yet)."""
+    since_at: datetime | None
+    anchor: str | None = None
+    """The snapshot of the first page of an answer still being paged."""
+    anchor_at: datetime | None = None
+    after_id: int | None = None
+
+
+def snapshot_bounds(snapshot: str) -> tuple[int, int]:
+    """(xmin, xmax) of a snapshot in `pg_current_snapshot()`'s text form."""
+    xmin, xmax, _ = snapshot.split(":")
+    return int(xmin), int(xmax)
+
+
+def _valid_snapshot(snapshot: object) -> bool:
+    if not isinstance(snapshot, str):
+        return False
+    match = _SNAPSHOT.fullmatch(snapshot)
+    if not match:
+        return False
+    xmin, xmax = int(match[1]), int(match[2])
+    running = [int(xid) for xid in match[3].split(",")] if match[3] else []
+    return (
+        1 <= xmin <= xmax <= _XID_MAX
+        and all(xmin <= xid < xmax for xid in running)
+        and running == sorted(set(running))
+    )
+
+
+def _b64encode(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _check(user_id: str, payload: bytes) -> bytes:
+    return hashlib.sha256(orjson.dumps(["changes", user_id]) + payload).digest()[:_CHECK_BYTES]
+
+
+def encode_sync_cursor(user_id: str, position: SyncPosition) -> str:
+    payload = orjson.dumps(
+        [
+            SYNC_CURSOR_VERSION,
+            position.since,
+            position.since_at,
+            position.anchor,
+            position.anchor_at,
+            position.after_id,
+        ],
+        option=orjson.OPT_UTC_Z,
+    )
+    return f"{_b64encode(payload)}.{_b64encode(_check(user_id, payload))}"
+
+
+def decode_sync_cursor(user_id: str, cursor: str, now: datetime | None = None) -> SyncPosition:
+    """The position `encode_sync_cursor` wrote: InvalidSyncCursorError for anything else,
+    ExpiredSyncCursorError when its `since` is older than `CURSOR_MAX_AGE`."""
+    try:
+        payload_text, check_text = cursor.split(".")
+        payload = base64.urlsafe_b64decode(payload_text + "=" * (-len(payload_text) % 4))
+        check = base64.urlsafe_b64decode(check_text + "=" * (-len(check_text) % 4))
+        version, since, since_at, anchor, anchor_at, after_id = orjson.loads(payload)
+    except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError):
+        raise InvalidSyncCursorError from None
+    if not hmac.compare_digest(check, _check(user_id, payload)) or version != (SYNC_CURSOR_VERSION):
+        raise InvalidSyncCursorError
+    position = SyncPosition(since, _instant(since_at), anchor, _instant(anchor_at), after_id)
+    if not (
+        (since is None or _valid_snapshot(since))
+        and (since is None) == (position.since_at is None)
+        and (anchor is None or _valid_snapshot(anchor))
+        and (anchor is None) == (position.anchor_at is None) == (after_id is None)
+        and (after_id is None or (type(after_id) is int and 0 <= after_id <= _XID_MAX))
+    ):
+        raise InvalidSyncCursorError
+    if position.since_at is not None and position.since_at < (now or datetime.now(UTC)) - (
+        CURSOR_MAX_AGE
+    ):
+        raise ExpiredSyncCursorError
+    return position
+
+
+def _instant(value: object) -> datetime | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidSyncCursorError
+    try:
+        instant = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidSyncCursorError from None
+    if instant.tzinfo is None:
+        raise InvalidSyncCursorError
+    return instant
