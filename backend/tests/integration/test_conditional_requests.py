@@ -236,3 +236,25 @@ async def test_a_long_streamed_list_has_the_etag_its_304_checks(
     )
     response = await client.get("/api/alice/tasks", headers={"If-None-Match": etag})
     assert response.status_code == 200
+
+
+async def test_a_page_etag_changes_when_a_next_page_appears(client: httpx.AsyncClient) -> None:
+    """Oldest first, a new task lands after the first page: the page's tasks are the same,
+    but now a `Link: rel="next"` goes with them, so the answer (and its ETag) changed."""
+    await _task(client, title="first")
+    query = {"sort": "created", "order": "asc", "limit": 1}
+    page = await client.get("/api/alice/tasks", params=query)
+    assert "link" not in page.headers
+    await _task(client, title="second")
+
+    again = await client.get(
+        "/api/alice/tasks", params=query, headers={"If-None-Match": page.headers["etag"]}
+    )
+    assert again.status_code == 200
+    assert again.json() == page.json()
+    assert 'rel="next"' in again.headers["link"]
+    assert again.headers["etag"] != page.headers["etag"]
+    unchanged = await client.get(
+        "/api/alice/tasks", params=query, headers={"If-None-Match": again.headers["etag"]}
+    )
+    assert unchanged.status_code == 304

@@ -92,13 +92,15 @@ async def list_tasks(
         return list_etag(user_id, query, digest)
 
     if if_none_match is not None:
-        current = etag(await tasks.digest(query, query.limit, after))
+        # With `limit`, of one row more, as the page reads: whether a next page exists.
+        read = None if query.limit is None else query.limit + 1
+        current = etag(await tasks.digest(query, read, after))
         if none_match(if_none_match, current):
             return not_modified(current)
     if query.limit is None:
         return await task_list_response(tasks, query, after, etag, request.app.state.bulk_lane)
     page = await tasks.page(query, query.limit, after)
-    headers = {"ETag": etag(rows_digest(page.rows))}
+    headers = {"ETag": etag(rows_digest(page.read))}
     if page.next_after is not None:
         cursor = encode_cursor(user_id, query, page.next_after)
         headers["Link"] = link(request.url.include_query_params(cursor=cursor), "next")

@@ -114,6 +114,9 @@ class Page(NamedTuple):
     rows: Sequence[TaskRow]
     next_after: tuple[Any, int] | None
     """Where the next page starts ((sort key, id) of the last row), None on the last page."""
+    read: Sequence[TaskRow]
+    """What the statement read: `rows` and, if there is one, the first row after them
+    (which tells whether a next page exists: a list's ETag covers it)."""
 
 
 class Changed(NamedTuple):
@@ -153,11 +156,11 @@ class TaskService:
         self, query: TaskListQuery, limit: int, after: tuple[Any, int] | None = None
     ) -> Page:
         """At most `limit` tasks matching `query` after the position `after`."""
-        rows = await self._rows(self._tasks.page(query, limit + 1, after))
-        if len(rows) <= limit:
-            return Page(rows, None)
-        rows = rows[:limit]
-        return Page(rows, sort_position(rows[-1], query.sort))
+        read = await self._rows(self._tasks.page(query, limit + 1, after))
+        if len(read) <= limit:
+            return Page(read, None, read)
+        rows = read[:limit]
+        return Page(rows, sort_position(rows[-1], query.sort), read)
 
     async def digest(
         self, query: TaskListQuery, limit: int | None, after: tuple[Any, int] | None = None
