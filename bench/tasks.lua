@@ -6,10 +6,13 @@ local data = dofile(os.getenv("BENCH_DATA"))
 local op = os.getenv("BENCH_OP")
 local offset = tonumber(os.getenv("BENCH_OFFSET") or "0")
 local threads = 0
+local all_threads = {}
 
 function setup(thread)
   thread:set("index", threads)
+  thread:set("unexpected", 0)
   threads = threads + 1
+  table.insert(all_threads, thread)
 end
 
 local small, big = data.small, data.big
@@ -30,6 +33,22 @@ ops.list = function() local u = pick(small); return wrk.format("GET", tasks_of(u
 ops.get = function() local u = pick(small); return wrk.format("GET", one_of(u), headers(u)) end
 ops.create = function()
   local u = pick(small); return wrk.format("POST", tasks_of(u), headers(u), body_create)
+end
+-- The list again with the ETag the user has (written into the data file by run.py): a 304.
+ops.list304 = function()
+  local u = pick(small)
+  local h = headers(u)
+  h["If-None-Match"] = u.etag
+  return wrk.format("GET", tasks_of(u), h)
+end
+-- A create with a key of its own, as a client that retries safely sends every create.
+local keys_sent = 0
+ops.create_key = function()
+  local u = pick(small)
+  local h = headers(u)
+  keys_sent = keys_sent + 1
+  h["Idempotency-Key"] = string.format("bench-%d-%d-%d", index, keys_sent, math.random(1e9))
+  return wrk.format("POST", tasks_of(u), h, body_create)
 end
 ops.update = function()
   local u = pick(small); return wrk.format("PUT", one_of(u), headers(u), body_update)
@@ -56,6 +75,8 @@ ops.walk = function()
   return wrk.format("GET", next_path, headers(walker))
 end
 function response(status, response_headers, body)
+  -- A conditional list must be a 304: a 200 would mean the ETag (or the list) changed.
+  if op == "list304" and status ~= 304 then unexpected = unexpected + 1 end
   if op == "walk" then
     local link = response_headers["Link"] or response_headers["link"]
     next_path = link and string.match(link, "<([^>]+)>") or nil
@@ -98,12 +119,14 @@ end
 
 function done(summary, latency, requests)
   local e = summary.errors
+  local unexpected_total = 0
+  for _, thread in ipairs(all_threads) do unexpected_total = unexpected_total + thread:get("unexpected") end
   io.write(string.format(
-    'BENCH_JSON {"requests": %d, "duration_us": %d, "bytes": %d, ' ..
+    'BENCH_JSON {"requests": %d, "duration_us": %d, "bytes": %d, "unexpected": %d, ' ..
     '"errors": {"connect": %d, "read": %d, "write": %d, "status": %d, "timeout": %d}, ' ..
     '"latency_ms": {"mean": %.3f, "p50": %.3f, "p90": %.3f, "p95": %.3f, "p99": %.3f, ' ..
     '"p99_9": %.3f, "p99_95": %.3f, "max": %.3f}}\n',
-    summary.requests, summary.duration, summary.bytes,
+    summary.requests, summary.duration, summary.bytes, unexpected_total,
     e.connect, e.read, e.write, e.status, e.timeout,
     latency.mean / 1000, latency:percentile(50) / 1000, latency:percentile(90) / 1000,
     latency:percentile(95) / 1000, latency:percentile(99) / 1000,
