@@ -225,7 +225,7 @@ def lua_data(directory: Path, dataset: Dataset, settings: Settings) -> tuple[Pat
 def write_lua_data(
     path: Path, dataset: Dataset, tokens: dict[str, str], etags: dict[str, str] | None = None
 ) -> None:
-    """The Lua data file; with `etags`, each small user's list ETag too (for `list304`)."""
+    """The Lua data file; with `etags`, each user's list ETag too (for the 304 scenarios)."""
 
     def entries(users: list[Any]) -> str:
         return ",\n".join(
@@ -259,7 +259,7 @@ def prime(base: str, dataset: Dataset, tokens: dict[str, str]) -> None:
 
 
 def list_etags(base: str, dataset: Dataset, tokens: dict[str, str]) -> dict[str, str]:
-    """The current ETag of each small user's list, for the If-None-Match scenario."""
+    """The current ETag of each user's full list, for the If-None-Match scenarios."""
 
     async def run() -> dict[str, str]:
         limit = asyncio.Semaphore(20)
@@ -271,7 +271,8 @@ def list_etags(base: str, dataset: Dataset, tokens: dict[str, str]) -> dict[str,
                     response = await client.get(f"/api/{user.id}/tasks", headers=headers)
                     return user.id, response.headers["etag"]
 
-            return dict(await asyncio.gather(*(one(user) for user in dataset.small)))
+            users = dataset.small + dataset.big
+            return dict(await asyncio.gather(*(one(user) for user in users)))
 
     return asyncio.run(run())
 
@@ -456,6 +457,18 @@ def main() -> int:
                     process,
                     data,
                     "biglist",
+                    profile,
+                    1,
+                    connections=1,
+                )
+            )
+            results.append(
+                scenario(
+                    f"full list ({profile.big_tasks:,} tasks), unchanged (304), one at a time",
+                    base,
+                    process,
+                    conditional,
+                    "biglist304",
                     profile,
                     1,
                     connections=1,
