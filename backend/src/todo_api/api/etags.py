@@ -18,10 +18,10 @@ import struct
 from collections.abc import Iterable, Sequence
 from contextlib import suppress
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Any
 
 import orjson
-from fastapi import Header, Response
+from fastapi import Response
 
 from todo_api.models.task_query import TaskListQuery
 
@@ -31,28 +31,6 @@ _TASK_ETAG = re.compile(r'"(-?[0-9a-f]{1,16})"')
 _ID_AND_VERSION = struct.Struct(">qq")  # int8send(id) || timestamptz_send(updated_at)
 _ID, _UPDATED_AT = 0, 6  # positions in TASK_FIELDS
 
-IfMatch = Annotated[
-    str | None,
-    Header(
-        alias="If-Match",
-        description=(
-            "Write only if the task is still at this version: its `ETag` from an earlier "
-            "response (several, comma-separated, allowed; `*` is no condition). When the "
-            "task has changed since, nothing is written and the answer is 412 with the "
-            "current `ETag`."
-        ),
-    ),
-]
-IfNoneMatch = Annotated[
-    str | None,
-    Header(
-        alias="If-None-Match",
-        description=(
-            "The `ETag` of the answer the client already has: when it is still current, "
-            "the answer is 304 with no body."
-        ),
-    ),
-]
 ETAG_HEADER = {
     "ETag": {
         "description": "The version of this answer, for If-Match / If-None-Match.",

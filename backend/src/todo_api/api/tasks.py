@@ -5,21 +5,27 @@ from __future__ import annotations
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Body, Depends, Header, Request, Response, status
+from fastapi import APIRouter, Body, Depends, Request, Response, status
 
 from todo_api.api.cursors import decode_cursor, encode_cursor
 from todo_api.api.deps import TaskServiceDep
 from todo_api.api.etags import (
     ETAG_HEADER,
     NOT_MODIFIED,
-    IfMatch,
-    IfNoneMatch,
     list_etag,
     none_match,
     not_modified,
     rows_digest,
     task_etag_of,
     versions_of,
+)
+from todo_api.api.headers import (
+    IDEMPOTENCY_KEY,
+    IF_MATCH,
+    IF_NONE_MATCH,
+    idempotency_key,
+    if_match,
+    if_none_match,
 )
 from todo_api.api.links import NEXT_OCCURRENCE_HEADER, NEXT_PAGE_HEADER, link
 from todo_api.api.list_query import ListQuery, list_parameters
@@ -28,8 +34,6 @@ from todo_api.api.paths import TASK_ID, TaskIdPath, UserIdPath
 from todo_api.api.problems import problem_responses
 from todo_api.api.responses import json_response, task_dict, task_list_response, task_response
 from todo_api.models import TaskCompletion, TaskCreate, TaskRead, TaskUpdate
-from todo_api.models.fields import IDEMPOTENCY_KEY_MAX, IDEMPOTENCY_KEY_PATTERN
-from todo_api.models.idempotency import IDEMPOTENCY_KEY_HOURS
 from todo_api.services.tasks import Changed
 
 router = APIRouter(
@@ -42,24 +46,6 @@ router = APIRouter(
 _WITH_TASK_ID = problem_responses(404, 422)
 _ETAG = {"headers": ETAG_HEADER}
 
-IdempotencyKey = Annotated[
-    str | None,
-    Header(
-        alias="Idempotency-Key",
-        min_length=1,
-        max_length=IDEMPOTENCY_KEY_MAX,
-        pattern=IDEMPOTENCY_KEY_PATTERN,
-        description=(
-            "Makes a retried create safe: a repeat with the same key and body within "
-            f"{IDEMPOTENCY_KEY_HOURS} h creates nothing and answers 201 with the task the "
-            "first request created (as it is now) and `Idempotent-Replayed: true`; the same "
-            "key with another body is a 422. A repeat sent while the first is still running "
-            "waits for it. Keys are per user: 1-255 visible ASCII characters (a UUID is a "
-            "good choice)."
-        ),
-    ),
-]
-
 
 @router.get(
     "",
@@ -71,14 +57,10 @@ IdempotencyKey = Annotated[
         **NOT_MODIFIED,
         **problem_responses(400, 422),
     },
-    openapi_extra={"parameters": list_parameters()},
+    openapi_extra={"parameters": [*list_parameters(), IF_NONE_MATCH]},
 )
 async def list_tasks(
-    request: Request,
-    user_id: UserIdPath,
-    query: ListQuery,
-    tasks: TaskServiceDep,
-    if_none_match: IfNoneMatch = None,
+    request: Request, user_id: UserIdPath, query: ListQuery, tasks: TaskServiceDep
 ) -> Response:
     """The user's tasks as a bare JSON array (`[]` when none match), newest first unless
     `sort`/`order` say otherwise. Filters combine with AND. With `limit`, at most that many
@@ -91,11 +73,12 @@ async def list_tasks(
     def etag(digest: str) -> str:
         return list_etag(user_id, query, digest)
 
-    if if_none_match is not None:
+    conditional = if_none_match(request)
+    if conditional is not None:
         # With `limit`, of one row more, as the page reads: whether a next page exists.
         read = None if query.limit is None else query.limit + 1
         current = etag(await tasks.digest(query, read, after))
-        if none_match(if_none_match, current):
+        if none_match(conditional, current):
             return not_modified(current)
     if query.limit is None:
         return await task_list_response(tasks, query, after, etag, request.app.state.bulk_lane)
@@ -126,19 +109,16 @@ async def list_tasks(
         },
         **problem_responses(400, 404, 408, 409, 413, 415, 422),
     },
+    openapi_extra={"parameters": [IDEMPOTENCY_KEY]},
 )
 async def create_task(
-    request: Request,
-    user_id: UserIdPath,
-    body: TaskCreate,
-    tasks: TaskServiceDep,
-    idempotency_key: IdempotencyKey = None,
+    request: Request, user_id: UserIdPath, body: TaskCreate, tasks: TaskServiceDep
 ) -> Response:
     """Create a task for the user. The server sets `id`, `completed` and the timestamps.
 
     With `Idempotency-Key`, a repeat of the request creates nothing (see the header); 404
     when the task the key created has since been deleted."""
-    created = await tasks.create(body, idempotency_key)
+    created = await tasks.create(body, idempotency_key(request))
     headers = {"Location": _task_path(request, user_id, created.row[0])}
     if created.replayed:
         headers["Idempotent-Replayed"] = "true"
@@ -152,15 +132,14 @@ async def create_task(
     summary="Get one task",
     response_model=TaskRead,
     responses={200: _ETAG, **NOT_MODIFIED, **_WITH_TASK_ID},
+    openapi_extra={"parameters": [IF_NONE_MATCH]},
 )
-async def get_task(
-    task_id: TaskIdPath, tasks: TaskServiceDep, if_none_match: IfNoneMatch = None
-) -> Response:
+async def get_task(request: Request, task_id: TaskIdPath, tasks: TaskServiceDep) -> Response:
     """The task, or 404 when it does not exist or belongs to someone else. 304 with no
     body when `If-None-Match` holds its current `ETag`."""
     row = await tasks.get(task_id)
     etag = task_etag_of(row)
-    if none_match(if_none_match, etag):
+    if none_match(if_none_match(request), etag):
         return not_modified(etag)
     return task_response(row)
 
@@ -174,6 +153,7 @@ async def get_task(
         200: {"headers": {**NEXT_OCCURRENCE_HEADER, **ETAG_HEADER}},
         **problem_responses(400, 404, 408, 409, 412, 413, 415, 422),
     },
+    openapi_extra={"parameters": [IF_MATCH]},
 )
 async def update_task(
     request: Request,
@@ -181,13 +161,12 @@ async def update_task(
     task_id: TaskIdPath,
     body: TaskUpdate,
     tasks: TaskServiceDep,
-    if_match: IfMatch = None,
 ) -> Response:
     """Change the fields sent; fields left out keep their value, `null` clears `description`,
     `due_date` and `recurrence`, `[]` clears `tags`. `completed: true` on a recurring task
     creates its next occurrence, as `PATCH .../complete` does. With `If-Match`, 412 when the
     task has changed since."""
-    changed = await tasks.update(task_id, body, versions_of(if_match))
+    changed = await tasks.update(task_id, body, versions_of(if_match(request)))
     return _changed_response(request, user_id, changed)
 
 
@@ -198,13 +177,12 @@ async def update_task(
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
     responses={**_WITH_TASK_ID, **problem_responses(412)},
+    openapi_extra={"parameters": [IF_MATCH]},
 )
-async def delete_task(
-    task_id: TaskIdPath, tasks: TaskServiceDep, if_match: IfMatch = None
-) -> Response:
+async def delete_task(request: Request, task_id: TaskIdPath, tasks: TaskServiceDep) -> Response:
     """Delete the task; 204 with no body. Deleting it again is a 404. With `If-Match`, 412
     when the task has changed since."""
-    await tasks.delete(task_id, versions_of(if_match))
+    await tasks.delete(task_id, versions_of(if_match(request)))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -217,6 +195,7 @@ async def delete_task(
         200: {"headers": {**NEXT_OCCURRENCE_HEADER, **ETAG_HEADER}},
         **problem_responses(400, 404, 408, 412, 413, 415, 422),
     },
+    openapi_extra={"parameters": [IF_MATCH]},
 )
 async def toggle_task_completion(
     request: Request,
@@ -224,7 +203,6 @@ async def toggle_task_completion(
     task_id: TaskIdPath,
     tasks: TaskServiceDep,
     body: Annotated[TaskCompletion | None, Body()] = None,
-    if_match: IfMatch = None,
 ) -> Response:
     """No body (or `{}`) flips `completed`; `{"completed": true|false}` sets it.
 
@@ -234,7 +212,7 @@ async def toggle_task_completion(
     `rel="next-occurrence"` names the next one. With `If-Match`, 412 when the task has
     changed since."""
     completed = body.completed if body is not None else None
-    changed = await tasks.set_completed(task_id, completed, versions_of(if_match))
+    changed = await tasks.set_completed(task_id, completed, versions_of(if_match(request)))
     return _changed_response(request, user_id, changed)
 
 
