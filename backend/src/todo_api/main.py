@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import gc
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from typing import Any
 
 import httpx
@@ -23,6 +23,7 @@ from todo_api.api.body_limit import BodyLimitMiddleware
 from todo_api.api.cors import add_cors
 from todo_api.api.http_semantics import HttpSemanticsMiddleware
 from todo_api.api.problems import install_problem_handlers, problem_schemas
+from todo_api.api.responses import LongLists
 from todo_api.config import Settings, get_settings
 from todo_api.database.embedded import release_embedded_server
 from todo_api.database.engine import create_engine
@@ -58,6 +59,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             yield
         finally:
             housekeeping.cancel()
+            with suppress(asyncio.CancelledError):
+                await housekeeping
             await engine.dispose()
             if settings.database_url is None:
                 release_embedded_server(settings.embedded_data_dir)
@@ -92,6 +95,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings.max_concurrent_requests, settings.admission_timeout_seconds
     )
     app.state.bulk_lane = FifoSlots(2)
+    app.state.long_lists = LongLists()
     app.add_middleware(
         BodyLimitMiddleware,
         max_bytes=settings.max_body_bytes,

@@ -8,6 +8,7 @@ tests validate the responses of every operation against it.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -77,12 +78,34 @@ def task_response(
     )
 
 
+class LongLists:
+    """The users whose last full list took more than one page (at most `size`, the least
+    recently seen forgotten first): their next full list most likely will too."""
+
+    def __init__(self, size: int = 10_000) -> None:
+        self._users: OrderedDict[str, None] = OrderedDict()
+        self._size = size
+
+    def __contains__(self, user_id: str) -> bool:
+        return user_id in self._users
+
+    def remember(self, user_id: str, long: bool) -> None:
+        if not long:
+            self._users.pop(user_id, None)
+            return
+        self._users[user_id] = None
+        self._users.move_to_end(user_id)
+        if len(self._users) > self._size:
+            self._users.popitem(last=False)
+
+
 async def task_list_response(
     tasks: TaskService,
     query: TaskListQuery,
     after: tuple[Any, int] | None,
     etag: Callable[[str], str],
     bulk_lane: FifoSlots,
+    long_lists: LongLists,
 ) -> Response:
     """A JSON array of every task matching `query`, streamed when there is more than one page,
     with the weak ETag `etag(digest)`.
@@ -94,16 +117,30 @@ async def task_list_response(
 
     A streamed list's ETag must be no newer than any page sent (else a later If-None-Match
     could wrongly answer 304 for a page read before a change): the database computes the
-    digest first, and the pages are read again from the start after it. The first two pages
-    are read before the status line goes out: a database error is still a clean 503.
+    digest first, and the pages are read after it. Whether a list is long is known only
+    once its first page is read, which then is read again after the digest; for a user
+    whose last full list was long (`long_lists`) the digest comes first at once. The first
+    two pages are read before the status line goes out: a database error is still a clean
+    503.
     """
-    first = await _next_page(tasks.pages(query, after))
-    if len(first) < PAGE_SIZE:  # a shorter page is the last one: no query needed to know
-        return _rows_response(first, etag)
-    async with bulk_lane:
-        digest = await tasks.digest(query, None, after)
-        pages = tasks.pages(query, after)
+    user_id = tasks.user_id
+    digest = None
+    pages = tasks.pages(query, after)
+    if user_id in long_lists:  # most likely long again: the digest first, no page read twice
+        async with bulk_lane:
+            digest = await tasks.digest(query, None, after)
+            first = await _next_page(pages)
+    else:
         first = await _next_page(pages)
+    if len(first) < PAGE_SIZE:  # a shorter page is the last one: no query needed to know
+        long_lists.remember(user_id, long=False)
+        return _rows_response(first, etag)
+    long_lists.remember(user_id, long=True)
+    async with bulk_lane:
+        if digest is None:
+            digest = await tasks.digest(query, None, after)
+            pages = tasks.pages(query, after)
+            first = await _next_page(pages)
         second = await _next_page(pages)
     if not second:
         return _rows_response(first, etag)

@@ -81,7 +81,10 @@ async def list_tasks(
         if none_match(conditional, current):
             return not_modified(current)
     if query.limit is None:
-        return await task_list_response(tasks, query, after, etag, request.app.state.bulk_lane)
+        state = request.app.state
+        return await task_list_response(
+            tasks, query, after, etag, state.bulk_lane, state.long_lists
+        )
     page = await tasks.page(query, query.limit, after)
     headers = {"ETag": etag(rows_digest(page.read))}
     if page.next_after is not None:

@@ -131,6 +131,7 @@ class TaskService:
     def __init__(self, database: Database, user_id: str) -> None:
         self._database = database
         self._tasks = UserTasks(user_id)
+        self.user_id = user_id
 
     async def pages(
         self,
