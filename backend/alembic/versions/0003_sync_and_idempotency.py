@@ -6,6 +6,8 @@ For conditional requests, idempotent creates and the changes feed (issue 9):
   given its real default; its index is built CONCURRENTLY, outside the transaction.
 - `task_tombstones`: deleted tasks, for the changes feed.
 - `idempotency_keys`: which task a create with an `Idempotency-Key` made.
+- `ix_tasks_user_id_created_at_id` gains `INCLUDE (updated_at)`, so the digest behind a
+  list's ETag reads the index only: built CONCURRENTLY under a new name, then swapped in.
 
 Revision ID: 0003
 Revises: 0002
@@ -79,10 +81,23 @@ def upgrade() -> None:
             "CREATE INDEX CONCURRENTLY IF NOT EXISTS ix_tasks_user_id_change_xid "
             "ON tasks (user_id, change_xid)"
         )
+        _swap_list_index("INCLUDE (updated_at)")
+
+
+def _swap_list_index(include: str) -> None:
+    """Rebuild the list index (user_id, created_at, id) with `include`, without blocking
+    writers: build a copy CONCURRENTLY, drop the old one CONCURRENTLY, rename the copy."""
+    op.execute("DROP INDEX CONCURRENTLY IF EXISTS ix_tasks_list_swap")
+    op.execute(
+        f"CREATE INDEX CONCURRENTLY ix_tasks_list_swap ON tasks (user_id, created_at, id) {include}"
+    )
+    op.execute("DROP INDEX CONCURRENTLY IF EXISTS ix_tasks_user_id_created_at_id")
+    op.execute("ALTER INDEX ix_tasks_list_swap RENAME TO ix_tasks_user_id_created_at_id")
 
 
 def downgrade() -> None:
     with op.get_context().autocommit_block():
+        _swap_list_index("")
         op.execute("DROP INDEX CONCURRENTLY IF EXISTS ix_tasks_user_id_change_xid")
     op.drop_table("idempotency_keys")
     op.drop_table("task_tombstones")

@@ -78,7 +78,15 @@ class Task(SQLModel, table=True):
         CheckConstraint("due_at IS NOT NULL OR NOT due_all_day", name="all_day_needs_due"),
         # Serves every query of the service: the user's tasks, newest first (scanned
         # backwards), and the owner check of single-task lookups alongside the primary key.
-        Index("ix_tasks_user_id_created_at_id", "user_id", "created_at", "id"),
+        # With `updated_at` included, a list's ETag digest (id, updated_at in list order) is
+        # an index-only scan: 10,000 tasks in 2.9 ms instead of 11-13 (see migration 0003).
+        Index(
+            "ix_tasks_user_id_created_at_id",
+            "user_id",
+            "created_at",
+            "id",
+            postgresql_include=["updated_at"],
+        ),
         # The list sorted by deadline, soonest first, tasks without one last (the sort key
         # of services/scope.py): the first page is read off the index.
         Index(
