@@ -171,8 +171,9 @@ class Settings(DatabaseSettings):
         le=300,
         description="A request that waited this long for its turn gets 503 with Retry-After.",
     )
+    # A Next.js dev server is opened as either name; each is its own origin to a browser.
     cors_origins: Annotated[list[str], NoDecode] = Field(
-        default_factory=lambda: ["http://localhost:3000"]
+        default_factory=lambda: ["http://localhost:3000", "http://127.0.0.1:3000"]
     )
 
     @field_validator("cors_origins", "jwt_hmac_algorithms", "jwt_jwks_algorithms", mode="before")

@@ -108,3 +108,12 @@ async def test_browser_code_may_read_etag_location_and_link(
         for name in response.headers["access-control-expose-headers"].split(",")
     }
     assert {"etag", "location", "link", "idempotent-replayed"} <= exposed
+
+
+@pytest.mark.parametrize("origin", ["http://localhost:3000", "http://127.0.0.1:3000"])
+async def test_a_next_js_dev_server_under_either_name_is_allowed_by_default(
+    anonymous_client: httpx.AsyncClient, origin: str
+) -> None:
+    response = await anonymous_client.options("/api/alice/tasks", headers=preflight(origin))
+    assert response.status_code == 200
+    assert response.headers["access-control-allow-origin"] == origin
