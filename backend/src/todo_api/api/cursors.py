@@ -35,11 +35,12 @@ class InvalidCursorError(ValueError):
         )
 
 
-def _b64encode(data: bytes) -> str:
+def b64encode(data: bytes) -> str:
+    """base64url without padding (cursors travel in URLs)."""
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
-def _b64decode(text: str) -> bytes:
+def b64decode(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
@@ -53,14 +54,14 @@ def encode_cursor(user_id: str, query: TaskListQuery, after: tuple[Any, int]) ->
     if isinstance(key, datetime):
         key = key.isoformat()
     payload = orjson.dumps([CURSOR_VERSION, key, task_id])
-    return f"{_b64encode(payload)}.{_b64encode(_check(user_id, query, payload))}"
+    return f"{b64encode(payload)}.{b64encode(_check(user_id, query, payload))}"
 
 
 def decode_cursor(user_id: str, query: TaskListQuery, cursor: str) -> tuple[Any, int]:
     """The position `encode_cursor` wrote; InvalidCursorError for anything else."""
     try:
         payload_text, check_text = cursor.split(".")
-        payload, check = _b64decode(payload_text), _b64decode(check_text)
+        payload, check = b64decode(payload_text), b64decode(check_text)
     except (ValueError, binascii.Error):
         raise InvalidCursorError from None
     if not hmac.compare_digest(check, _check(user_id, query, payload)):

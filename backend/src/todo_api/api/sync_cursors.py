@@ -13,7 +13,6 @@ the database.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import hashlib
 import hmac
@@ -23,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 
-from todo_api.api.cursors import InvalidCursorError
+from todo_api.api.cursors import InvalidCursorError, b64decode, b64encode
 from todo_api.models.tombstone import CURSOR_MAX_AGE_DAYS
 
 SYNC_CURSOR_VERSION = 1
@@ -87,10 +86,6 @@ def _valid_snapshot(snapshot: object) -> bool:
     )
 
 
-def _b64encode(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
 def _check(user_id: str, payload: bytes) -> bytes:
     return hashlib.sha256(orjson.dumps(["changes", user_id]) + payload).digest()[:_CHECK_BYTES]
 
@@ -107,7 +102,7 @@ def encode_sync_cursor(user_id: str, position: SyncPosition) -> str:
         ],
         option=orjson.OPT_UTC_Z,
     )
-    return f"{_b64encode(payload)}.{_b64encode(_check(user_id, payload))}"
+    return f"{b64encode(payload)}.{b64encode(_check(user_id, payload))}"
 
 
 def decode_sync_cursor(user_id: str, cursor: str, now: datetime | None = None) -> SyncPosition:
@@ -115,8 +110,7 @@ def decode_sync_cursor(user_id: str, cursor: str, now: datetime | None = None) -
     ExpiredSyncCursorError when its `since` is older than `CURSOR_MAX_AGE`."""
     try:
         payload_text, check_text = cursor.split(".")
-        payload = base64.urlsafe_b64decode(payload_text + "=" * (-len(payload_text) % 4))
-        check = base64.urlsafe_b64decode(check_text + "=" * (-len(check_text) % 4))
+        payload, check = b64decode(payload_text), b64decode(check_text)
         version, since, since_at, anchor, anchor_at, after_id = orjson.loads(payload)
     except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError):
         raise InvalidSyncCursorError from None
