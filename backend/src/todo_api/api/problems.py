@@ -24,6 +24,7 @@ from todo_api.api.cursors import InvalidCursorError
 from todo_api.api.etags import task_etag_of
 from todo_api.api.http_semantics import allowed_methods
 from todo_api.api.sync_cursors import ExpiredSyncCursorError
+from todo_api.database.errors import constraint_name
 from todo_api.database.runner import DatabaseTimeoutError
 from todo_api.security.errors import KeySetUnavailableError, TokenRejectedError
 from todo_api.services.tasks import (
@@ -222,8 +223,9 @@ async def _database_error(request: Request, exc: Exception) -> Response:
     if exc.connection_invalidated:
         return await _database_unavailable(request, exc)
     if isinstance(exc, IntegrityError):
-        constraint = getattr(getattr(exc.orig, "diag", None), "constraint_name", None)
-        detail = _CONFLICTS.get(constraint or "", "The request conflicts with the current state")
+        detail = _CONFLICTS.get(
+            constraint_name(exc) or "", "The request conflicts with the current state"
+        )
         return problem_response(409, detail)
     logger.exception("database error")
     return problem_response(500, "Internal server error")

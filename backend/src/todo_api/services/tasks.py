@@ -19,6 +19,7 @@ import orjson
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from todo_api.database.errors import constraint_name
 from todo_api.database.runner import Database
 from todo_api.models import TaskCreate, TaskUpdate
 from todo_api.models.columns import column_values, due_instant, due_value
@@ -210,7 +211,7 @@ class TaskService:
         try:
             rows = await self._rows(self._tasks.insert(values, (idempotency_key, fingerprint)))
         except IntegrityError as error:
-            if _constraint(error) != "pk_idempotency_keys":
+            if constraint_name(error) != "pk_idempotency_keys":
                 raise
             rows = ()  # a concurrent create with the key committed first
         if rows:
@@ -332,8 +333,3 @@ class TaskService:
         version (TaskChangedError, carrying it) or does not exist."""
         rows = await self._rows(self._tasks.get(task_id))
         return TaskChangedError(rows[0]) if rows else TaskNotFoundError(task_id)
-
-
-def _constraint(error: IntegrityError) -> str | None:
-    """The name of the constraint a statement violated."""
-    return getattr(getattr(error.orig, "diag", None), "constraint_name", None)
