@@ -106,7 +106,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.router.redirect_slashes = False  # HttpSemanticsMiddleware serves `/path/` instead
     install_problem_handlers(app)
     app.include_router(health.router)
-    app.include_router(sync.router)  # before tasks: `/changes` is not a task id
+    app.include_router(sync.router)
     app.include_router(tasks.router)
     app.include_router(tags.router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]

@@ -106,6 +106,7 @@ async def task_list_response(
     etag: Callable[[str], str],
     bulk_lane: FifoSlots,
     long_lists: LongLists,
+    digest: str | None = None,
 ) -> Response:
     """A JSON array of every task matching `query`, streamed when there is more than one page,
     with the weak ETag `etag(digest)`.
@@ -119,14 +120,13 @@ async def task_list_response(
     could wrongly answer 304 for a page read before a change): the database computes the
     digest first, and the pages are read after it. Whether a list is long is known only
     once its first page is read, which then is read again after the digest; for a user
-    whose last full list was long (`long_lists`) the digest comes first at once. The first
-    two pages are read before the status line goes out: a database error is still a clean
-    503.
+    whose last full list was long (`long_lists`) the digest comes first at once, and a
+    `digest` the caller already took (for If-None-Match) is used as it is. The first two
+    pages are read before the status line goes out: a database error is still a clean 503.
     """
     user_id = tasks.user_id
-    digest = None
     pages = tasks.pages(query, after)
-    if user_id in long_lists:  # most likely long again: the digest first, no page read twice
+    if digest is None and user_id in long_lists:  # likely long again: the digest first
         async with bulk_lane:
             digest = await tasks.digest(query, None, after)
             first = await _next_page(pages)

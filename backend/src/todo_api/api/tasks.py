@@ -73,17 +73,18 @@ async def list_tasks(
     def etag(digest: str) -> str:
         return list_etag(user_id, query, digest)
 
+    digest = None
     conditional = if_none_match(request)
     if conditional is not None:
         # With `limit`, of one row more, as the page reads: whether a next page exists.
         read = None if query.limit is None else query.limit + 1
-        current = etag(await tasks.digest(query, read, after))
-        if none_match(conditional, current):
-            return not_modified(current)
+        digest = await tasks.digest(query, read, after)
+        if none_match(conditional, etag(digest)):
+            return not_modified(etag(digest))
     if query.limit is None:
         state = request.app.state
         return await task_list_response(
-            tasks, query, after, etag, state.bulk_lane, state.long_lists
+            tasks, query, after, etag, state.bulk_lane, state.long_lists, digest
         )
     page = await tasks.page(query, query.limit, after)
     headers = {"ETag": etag(rows_digest(page.read))}
