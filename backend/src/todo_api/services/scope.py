@@ -175,13 +175,16 @@ _TYPES: dict[str, Any] = {
     "tags": ARRAY(Text),
     "recurrence": Text,
 }
+# The columns a new task's values are given for (it starts not completed).
+_INSERTED = tuple(name for name in WRITABLE if name != "completed")
+_ENSURE_USER = pg_insert(User).values(id=_OWNER).on_conflict_do_nothing().cte("ensure_user")
 _INSERT: TaskInsert = (
     insert(Task)
     .values(
         user_id=_OWNER,
-        **{name: bindparam(name, type_=_TYPES[name]) for name in WRITABLE if name != "completed"},
+        **{name: bindparam(name, type_=_TYPES[name]) for name in _INSERTED},
     )
-    .add_cte(pg_insert(User).values(id=_OWNER).on_conflict_do_nothing().cte("ensure_user"))
+    .add_cte(_ENSURE_USER)
     .returning(*TASK_COLUMNS)
 )
 # A create with an `Idempotency-Key`: the task and the key row in one statement. A key the
@@ -193,10 +196,10 @@ _KEY_OWNED = and_(col(IdempotencyKey.user_id) == _OWNER, col(IdempotencyKey.key)
 _NEW_TASK = (
     pg_insert(Task)
     .from_select(
-        ["user_id", *(name for name in WRITABLE if name != "completed")],
+        ["user_id", *_INSERTED],
         select(
             _OWNER,
-            *(bindparam(name, type_=_TYPES[name]) for name in WRITABLE if name != "completed"),
+            *(bindparam(name, type_=_TYPES[name]) for name in _INSERTED),
         ).where(~exists().where(_KEY_OWNED)),
     )
     .returning(*TASK_COLUMNS)
@@ -204,7 +207,7 @@ _NEW_TASK = (
 )
 _INSERT_ONCE: TaskSelect = (
     Select(*(_NEW_TASK.c[name] for name in TASK_FIELDS))
-    .add_cte(pg_insert(User).values(id=_OWNER).on_conflict_do_nothing().cte("ensure_user"))
+    .add_cte(_ENSURE_USER)
     .add_cte(
         insert(IdempotencyKey)
         .from_select(
@@ -440,8 +443,11 @@ def _like_pattern(text: str) -> str:
     return f"%{escaped}%"
 
 
-def _list_params(query: TaskListQuery) -> dict[str, Any]:
+def _list_params(query: TaskListQuery, after: tuple[Any, int] | None) -> dict[str, Any]:
+    """The parameters of a list statement: the filters' values and the page's position."""
     params: dict[str, Any] = {}
+    if after is not None:
+        params["after_key"], params["after_id"] = after
     if query.priority:
         params["priorities"] = sorted({priority_level(name) for name in query.priority})
     if query.tag:
@@ -480,9 +486,7 @@ class UserTasks:
     def page(self, query: TaskListQuery, limit: int, after: tuple[Any, int] | None) -> Scoped:
         """Up to `limit` tasks matching `query`, in its order, after the position `after`
         ((sort key value, id) of the last task seen; None for the first page)."""
-        params = _list_params(query)
-        if after is not None:
-            params["after_key"], params["after_id"] = after
+        params = _list_params(query, after)
         return self._scoped(_list(self._shape(query, after)), limit=limit, **params)
 
     @staticmethod
@@ -506,9 +510,8 @@ class UserTasks:
     ) -> Scoped:
         """The digest of (id, updated_at) of exactly the tasks `page` would return (every
         match when `limit` is None), in the same order: one row, one column."""
-        scoped = self.page(query, 0, after)
-        params = {**scoped.params, "limit": limit}
-        return Scoped(_list_digest(self._shape(query, after)), params)
+        params = _list_params(query, after)
+        return self._scoped(_list_digest(self._shape(query, after)), limit=limit, **params)
 
     def changes(self, since: str | None, after_id: int | None, limit: int) -> Scoped:
         """Up to `limit` tasks written or deleted since the snapshot `since` (all tasks
