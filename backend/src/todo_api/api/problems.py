@@ -7,7 +7,7 @@ Frontends read `data.detail` and show it; FastAPI's default list-shaped `detail`
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
@@ -109,25 +109,38 @@ def _location(loc: Sequence[Any]) -> str:
     return ".".join(parts)
 
 
-def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
-    # The offending input is not echoed back: it may be huge or hold a secret.
+def field_errors(errors: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Pydantic's errors as a client reads them: where, what, which rule.
+
+    The offending input is not echoed back: it may be huge or hold a secret."""
     return [
         {
             "loc": list(error["loc"]),
             "msg": error["msg"].removeprefix("Value error, "),
             "type": error["type"],
         }
-        for error in exc.errors()
+        for error in errors
     ]
+
+
+def validation_summary(
+    errors: Sequence[Mapping[str, Any]], location: Callable[[Sequence[Any]], str] = _location
+) -> str:
+    """The `detail` of a validation failure: `where: what` of the first five errors (the MCP
+    tools say the same, with their own `location`)."""
+    parts = []
+    for error in errors[:5]:
+        where = location(error["loc"])
+        parts.append(f"{where}: {error['msg']}" if where else error["msg"])
+    return "; ".join(parts) or "Invalid request"
 
 
 async def _validation_problem(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
-    errors = _field_errors(exc)
+    errors = field_errors(exc.errors())
     if any(error["type"] == "json_invalid" for error in errors):
         return problem_response(400, "Request body is not valid JSON")
-    summary = "; ".join(f"{_location(error['loc'])}: {error['msg']}" for error in errors[:5])
-    return problem_response(422, summary or "Invalid request", extra={"errors": errors})
+    return problem_response(422, validation_summary(errors), extra={"errors": errors})
 
 
 async def _http_problem(request: Request, exc: Exception) -> Response:
@@ -175,6 +188,13 @@ _CONFLICTS = {
 }
 
 
+def conflict_detail(exc: IntegrityError) -> str:
+    """What the constraint `exc` ran into means, in words for the client."""
+    return _CONFLICTS.get(
+        constraint_name(exc) or "", "The request conflicts with the current state"
+    )
+
+
 # The characters RFC 6750 allows in `error_description` (printable ASCII but `"` and `\`).
 _DESCRIPTION_CHARS = frozenset(chr(c) for c in range(0x20, 0x7F)) - {'"', "\\"}
 
@@ -195,27 +215,36 @@ async def _token_rejected(_request: Request, exc: Exception) -> Response:
     return problem_response(401, exc.reason, headers={"WWW-Authenticate": challenge})
 
 
+# What a 503 says, by cause: the client may retry after a short pause.
+BUSY = "The server is busy; retry shortly"
+DATABASE_TIMEOUT = "The database did not answer in time; retry shortly"
+DATABASE_UNAVAILABLE = "The database is unavailable; retry shortly"
+KEYS_UNAVAILABLE = "Token signing keys cannot be fetched; retry shortly"
+# Errors that mean the database is down or unreachable (not that the request is wrong).
+DATABASE_DOWN = (OperationalError, InterfaceError, PoolTimeoutError, OSError)
+
+
 def _unavailable(detail: str, exc: Exception, retry_after: int = RETRY_AFTER_SECONDS) -> Response:
-    """503 for a dependency that is down or slow; the client may retry after a short pause."""
+    """503 for a dependency that is down or slow."""
     logger.warning("%s: %s", detail, exc)
     headers = {"Retry-After": str(retry_after)}
-    return problem_response(503, f"{detail}; retry shortly", headers=headers)
+    return problem_response(503, detail, headers=headers)
 
 
 async def _server_busy(_request: Request, exc: Exception) -> Response:
-    return _unavailable("The server is busy", exc, BUSY_RETRY_AFTER_SECONDS)
+    return _unavailable(BUSY, exc, BUSY_RETRY_AFTER_SECONDS)
 
 
 async def _database_timeout(_request: Request, exc: Exception) -> Response:
-    return _unavailable("The database did not answer in time", exc)
+    return _unavailable(DATABASE_TIMEOUT, exc)
 
 
 async def _keys_unavailable(_request: Request, exc: Exception) -> Response:
-    return _unavailable("Token signing keys cannot be fetched", exc)
+    return _unavailable(KEYS_UNAVAILABLE, exc)
 
 
 async def _database_unavailable(_request: Request, exc: Exception) -> Response:
-    return _unavailable("The database is unavailable", exc)
+    return _unavailable(DATABASE_UNAVAILABLE, exc)
 
 
 async def _database_error(request: Request, exc: Exception) -> Response:
@@ -223,10 +252,7 @@ async def _database_error(request: Request, exc: Exception) -> Response:
     if exc.connection_invalidated:
         return await _database_unavailable(request, exc)
     if isinstance(exc, IntegrityError):
-        detail = _CONFLICTS.get(
-            constraint_name(exc) or "", "The request conflicts with the current state"
-        )
-        return problem_response(409, detail)
+        return problem_response(409, conflict_detail(exc))
     logger.exception("database error")
     return problem_response(500, "Internal server error")
 
@@ -245,7 +271,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(KeySetUnavailableError, _keys_unavailable)
     app.add_exception_handler(ServerBusyError, _server_busy)
     app.add_exception_handler(DatabaseTimeoutError, _database_timeout)
-    for unavailable in (OperationalError, InterfaceError, PoolTimeoutError, OSError):
+    for unavailable in DATABASE_DOWN:
         app.add_exception_handler(unavailable, _database_unavailable)
     app.add_exception_handler(DBAPIError, _database_error)
 

@@ -25,6 +25,16 @@ DEFAULT_ORDER: dict[str, Order] = {
 }
 
 
+# One `tag=` value: a tag as tasks carry it (trimmed), matched exactly.
+TagFilter = Annotated[
+    str, StringConstraints(pattern=TAG_PATTERN, strict=True), AfterValidator(normalize_tag)
+]
+# `q=`: text searched for in the title and the description.
+SearchText = Annotated[
+    str, StringConstraints(min_length=1, max_length=QUERY_MAX, pattern=NO_NUL_PATTERN)
+]
+
+
 class TaskListQuery(BaseModel):
     """Every parameter is optional; none at all gives the whole list, newest first."""
 
@@ -34,13 +44,7 @@ class TaskListQuery(BaseModel):
     priority: list[Priority] = Field(
         default_factory=list, description="Repeatable: tasks of any of these priorities."
     )
-    tag: list[
-        Annotated[
-            str,
-            StringConstraints(pattern=TAG_PATTERN, strict=True),
-            AfterValidator(normalize_tag),
-        ]
-    ] = Field(
+    tag: list[TagFilter] = Field(
         default_factory=list,
         description="Repeatable: tasks carrying all of these tags (matched exactly as spelled).",
     )
@@ -62,12 +66,9 @@ class TaskListQuery(BaseModel):
             "of its day, UTC); `false`: every other task."
         ),
     )
-    q: (
-        Annotated[
-            str, StringConstraints(min_length=1, max_length=QUERY_MAX, pattern=NO_NUL_PATTERN)
-        ]
-        | None
-    ) = Field(None, description="Case-insensitive text to find in the title or the description.")
+    q: SearchText | None = Field(
+        None, description="Case-insensitive text to find in the title or the description."
+    )
     sort: SortKey = Field(
         "created",
         description=(
