@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 import socket
@@ -16,6 +17,7 @@ from urllib.parse import unquote
 
 import httpx
 import jwt
+import uvicorn
 from alembic.config import Config
 from fastapi import FastAPI
 from sqlalchemy.engine import URL
@@ -141,3 +143,23 @@ def _ready(base: str) -> bool:
         return httpx.get(f"{base}/ready").status_code == 200
     except httpx.TransportError:
         return False
+
+
+@asynccontextmanager
+async def serving(app: FastAPI) -> AsyncIterator[str]:
+    """`app` served over real HTTP by uvicorn in this event loop (lifespan included), for
+    clients that bring their own HTTP stack. Yields the base URL."""
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
+    task = asyncio.create_task(server.serve())
+    try:
+        while not server.started:
+            if task.done():
+                task.result()  # raises what stopped the server
+            await asyncio.sleep(0.02)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task

@@ -30,6 +30,7 @@ from todo_api.database.engine import create_engine
 from todo_api.database.runner import Database
 from todo_api.database.timeouts import client_deadline
 from todo_api.database.url import resolve_database_url
+from todo_api.mcp_server.endpoint import mount_mcp
 from todo_api.security.jwks import JwksKeySet
 from todo_api.security.verifier import TokenVerifier
 from todo_api.services.housekeeping import Housekeeping
@@ -44,12 +45,15 @@ Errors are RFC 9457 problem details with a string `detail`.
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Open the engine at startup and dispose of its pool at shutdown."""
+    """Open the engine (and the MCP transport) at startup; close them at shutdown."""
     settings: Settings = app.state.settings
     engine = create_engine(settings, resolve_database_url(settings))
     app.state.database = Database(engine, client_deadline(settings.db_statement_timeout))
     housekeeping = asyncio.create_task(Housekeeping(app.state.database).run())
-    async with httpx.AsyncClient(timeout=settings.jwks_fetch_timeout_seconds) as http:
+    async with (
+        httpx.AsyncClient(timeout=settings.jwks_fetch_timeout_seconds) as http,
+        app.state.mcp_transport,
+    ):
         app.state.token_verifier = TokenVerifier(settings, _key_set(settings, http))
         # Everything allocated so far lives as long as the process: move it out of the
         # collector's sight, so each full collection scans request garbage only.
@@ -109,6 +113,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(sync.router)
     app.include_router(tasks.router)
     app.include_router(tags.router)
+    app.state.mcp_transport = mount_mcp(app, settings)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

@@ -117,3 +117,14 @@ async def test_a_next_js_dev_server_under_either_name_is_allowed_by_default(
     response = await anonymous_client.options("/api/alice/tasks", headers=preflight(origin))
     assert response.status_code == 200
     assert response.headers["access-control-allow-origin"] == origin
+
+
+async def test_a_browser_based_agent_may_call_mcp(anonymous_client: httpx.AsyncClient) -> None:
+    headers = {
+        "Origin": FRONTEND,
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization,content-type,mcp-protocol-version",
+    }
+    response = await anonymous_client.options("/mcp", headers=headers)
+    assert response.status_code == 200
+    assert "mcp-protocol-version" in response.headers["access-control-allow-headers"].lower()

@@ -7,7 +7,8 @@ from fastapi.middleware.cors import CORSMiddleware
 
 ALLOWED_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 # Request headers browser code may send: auth, JSON bodies, conditional requests and
-# idempotency keys, and what fetch libraries commonly add.
+# idempotency keys, what fetch libraries commonly add, and the MCP clients' protocol version
+# (`/mcp` from a browser-based agent).
 ALLOWED_HEADERS = [
     "Authorization",
     "Content-Type",
@@ -16,6 +17,7 @@ ALLOWED_HEADERS = [
     "Idempotency-Key",
     "X-Requested-With",
     "X-Request-ID",
+    "MCP-Protocol-Version",
 ]
 # Response headers browser code may read (the CORS-safelisted ones need no mention).
 EXPOSED_HEADERS = ["ETag", "Location", "Link", "Retry-After", "Idempotent-Replayed"]
