@@ -80,6 +80,7 @@ bench-compare: $(VENV)/.installed-bench
 ## Write the OpenAPI contract of the app to specs/.
 openapi: install
 	$(BIN)/python -m todo_api openapi > specs/001-backend-task-api/contracts/openapi.json
+	$(BIN)/python -m todo_api mcp-tools > specs/001-backend-task-api/contracts/mcp-tools.json
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov

@@ -2,6 +2,7 @@
 
 - `token USER`: print a signed development token for USER (uses BETTER_AUTH_SECRET).
 - `openapi`: print the app's OpenAPI document (what specs/.../openapi.json must equal).
+- `mcp-tools`: print the tools `/mcp` lists (what specs/.../mcp-tools.json must equal).
 - `dev-setup`: prepare a development checkout (`.env` with a random secret).
 - `serve`: the server (production: N workers, no access log; `--reload` for development).
 """
@@ -25,6 +26,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     token.add_argument("--email", default=None, help="an `email` claim to include")
     token.add_argument("--ttl", type=int, default=3600, help="seconds until it expires")
     commands.add_parser("openapi", help="print the OpenAPI document as JSON")
+    commands.add_parser("mcp-tools", help="print the MCP tools of /mcp as JSON")
     commands.add_parser("dev-setup", help="create .env with a development secret if missing")
     serve = commands.add_parser("serve", help="run the production server")
     serve.add_argument("--host", default="127.0.0.1")
@@ -48,6 +50,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from todo_api.cli.openapi import openapi_json
 
         sys.stdout.write(openapi_json())
+    elif args.command == "mcp-tools":
+        from todo_api.cli.mcp_tools import mcp_tools_json
+
+        sys.stdout.write(mcp_tools_json())
     elif args.command == "serve":
         from todo_api.cli.serve import serve as run_server
 
