@@ -426,6 +426,9 @@ def main() -> int:
         with server(url, secret, 1, pool) as (base, process):
             prime(base, dataset, tokens)
             results.append(scenario("list 50 tasks", base, process, data, "list", profile, 1))
+            results.append(
+                scenario("MCP list_tasks (50 tasks)", base, process, data, "mcp_list", profile, 1)
+            )
             # The same lists asked again with the ETag each user already has: 304s. Taken
             # now, before any scenario writes.
             conditional = Path(tmp) / "data-etags.lua"

@@ -52,6 +52,16 @@ ops.create_key = function()
   h["Idempotency-Key"] = string.format("bench-%d-%d-%d", index, keys_sent, math.random(1e9))
   return wrk.format("POST", tasks_of(u), h, body_create)
 end
+-- The MCP tool an agent calls most, mirroring "list": one stateless POST to /mcp.
+local body_mcp_list =
+  '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"list_tasks","arguments":{"limit":50}}}'
+ops.mcp_list = function()
+  local u = pick(small)
+  local h = headers(u)
+  h["Accept"] = "application/json, text/event-stream"
+  h["MCP-Protocol-Version"] = "2025-11-25"
+  return wrk.format("POST", "/mcp", h, body_mcp_list)
+end
 ops.update = function()
   local u = pick(small); return wrk.format("PUT", one_of(u), headers(u), body_update)
 end
@@ -79,6 +89,10 @@ end
 function response(status, response_headers, body)
   -- A conditional list must be a 304: a 200 would mean the ETag (or the list) changed.
   if (op == "list304" or op == "biglist304") and status ~= 304 then
+    unexpected = unexpected + 1
+  end
+  -- A tool error is a 200 too: only a successful call counts.
+  if op == "mcp_list" and not string.find(body, '"isError":false', 1, true) then
     unexpected = unexpected + 1
   end
   if op == "walk" then
