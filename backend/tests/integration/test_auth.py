@@ -102,6 +102,41 @@ async def test_other_authorization_schemes_are_a_missing_token(
     assert response.json()["detail"] == "Missing bearer token"
 
 
+async def test_a_session_cookie_instead_of_a_token_is_told_this_api_reads_no_cookies(
+    anonymous_client: httpx.AsyncClient,
+) -> None:
+    cookie = {"Cookie": "better-auth.session_token=abc.def"}
+    response = await anonymous_client.get("/api/alice/tasks", headers=cookie)
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == "Bearer"
+    assert response.json()["detail"].startswith("Missing bearer token: this API reads no cookies")
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/api/auth/get-session"),
+        ("POST", "/api/auth/sign-in/email"),
+        ("GET", "/api/auth/jwks"),
+    ],
+)
+async def test_sign_in_routes_asked_of_this_api_point_to_the_frontend(
+    anonymous_client: httpx.AsyncClient, method: str, path: str
+) -> None:
+    response = await anonymous_client.request(method, path)
+    assert response.status_code == 404
+    detail = response.json()["detail"]
+    assert detail.startswith("This API has no /api/auth routes")
+    assert "Connect your Better Auth frontend" in detail
+
+
+async def test_a_user_named_auth_still_gets_their_tasks(client: httpx.AsyncClient) -> None:
+    created = await client.post("/api/auth/tasks", json={"title": "mine"})
+    assert created.status_code == 201
+    missing = await client.get("/api/auth/tasks/999999")
+    assert missing.json()["detail"] == "Task 999999 not found"
+
+
 @pytest.mark.parametrize(("token", "reason"), BAD_TOKENS)
 @pytest.mark.parametrize("operation", OPERATIONS)
 async def test_bad_tokens_are_401_saying_why(

@@ -25,12 +25,22 @@ bearer_scheme = HTTPBearer(
 )
 
 
+# Said to a browser that sent cookies but no token (a frontend that expected a session
+# cookie to work here). Cookies would make every request forgeable from other sites (CSRF).
+NO_COOKIES = (
+    "Missing bearer token: this API reads no cookies. Send the JWT from your frontend's "
+    "auth as `Authorization: Bearer <jwt>`"
+)
+
+
 async def authenticated(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
 ) -> Principal:
     """The caller, from a verified bearer token; 401 otherwise."""
     if credentials is None:
+        if "cookie" in request.headers:
+            raise TokenRejectedError(NO_COOKIES, invalid_token=False)
         raise TokenRejectedError("Missing bearer token", invalid_token=False)
     verifier: TokenVerifier = request.app.state.token_verifier
     return await verifier.verify(credentials.credentials)

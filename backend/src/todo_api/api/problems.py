@@ -143,9 +143,20 @@ async def _validation_problem(_request: Request, exc: Exception) -> Response:
     return problem_response(422, validation_summary(errors), extra={"errors": errors})
 
 
+# Frontends built on Better Auth serve its routes at /api/auth/* themselves; a developer who
+# points them at this API gets this instead of a bare "Not Found".
+AUTH_ROUTES_HINT = (
+    "This API has no /api/auth routes: sign-in (Better Auth) runs in your frontend, which "
+    "sends this API the JWT it issues as `Authorization: Bearer <jwt>`. See the README, "
+    '"Connect your Better Auth frontend"'
+)
+
+
 async def _http_problem(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     detail = exc.detail if isinstance(exc.detail, str) else status_title(exc.status_code)
+    if exc.status_code == 404 and request.url.path.startswith("/api/auth/"):
+        detail = AUTH_ROUTES_HINT
     headers = exc.headers
     if exc.status_code == 405:
         headers = {"Allow": ", ".join(allowed_methods(request.app.router.routes, request.scope))}
