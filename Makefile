@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 1
 
-.PHONY: run serve test lint typecheck pytest fuzz migrate openapi bench bench-smoke bench-compare install install-dev clean
+.PHONY: run serve test lint typecheck pytest fuzz migrate openapi client bench bench-smoke bench-compare install install-dev clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -76,6 +76,10 @@ bench-smoke: $(VENV)/.installed-bench
 ## (alternated runs on one dataset, medians and ratios; about 8 minutes with the defaults).
 bench-compare: $(VENV)/.installed-bench
 	$(BIN)/python bench/compare.py $(REF) $(BENCH_ARGS)
+
+## The typed TypeScript client's npm packages, from its lockfile (needs Node.js and npm).
+client:
+	cd specs/001-backend-task-api/client && npm ci --no-audit --no-fund
 
 ## Write the OpenAPI contract of the app to specs/.
 openapi: install
