@@ -97,7 +97,12 @@ def free_port() -> int:
 
 @contextmanager
 def running_server(
-    url: URL, cwd: Path, *, serve: bool = False, env: dict[str, str] | None = None
+    url: URL,
+    cwd: Path,
+    *,
+    serve: bool = False,
+    env: dict[str, str] | None = None,
+    workers: int = 1,
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """The app in its own process, configured by environment only (cwd has no .env).
 
@@ -114,6 +119,7 @@ def running_server(
     }
     if serve:
         command = [sys.executable, "-m", "todo_api", "serve", "--port", str(port)]
+        command += ["--workers", str(workers)]
     else:
         command = [sys.executable, "-m", "uvicorn", "todo_api.main:app", "--port", str(port)]
     # Output goes to a file: a pipe nobody drains while the server runs would fill up with
@@ -163,3 +169,17 @@ async def serving(app: FastAPI) -> AsyncIterator[str]:
     finally:
         server.should_exit = True
         await task
+
+
+def metric_value(exposition: str, name: str, **labels: str) -> float:
+    """The value of one sample in Prometheus text format (0 when it is absent)."""
+    wanted = ",".join(f'{key}="{value}"' for key, value in sorted(labels.items()))
+    for line in exposition.splitlines():
+        if line.startswith("#") or " " not in line:
+            continue
+        sample, value = line.rsplit(" ", 1)
+        sample_name, _, label_text = sample.partition("{")
+        found = ",".join(sorted(label_text.rstrip("}").split(","))) if label_text else ""
+        if sample_name == name and found == wanted:
+            return float(value)
+    return 0.0

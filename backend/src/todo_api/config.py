@@ -171,6 +171,22 @@ class Settings(DatabaseSettings):
         le=300,
         description="A request that waited this long for its turn gets 503 with Retry-After.",
     )
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="`json`: one JSON object per log line (for log collectors); `text`: "
+        "readable lines.",
+    )
+    log_requests: bool = Field(
+        default=True, description="One log line per request (method, route, status, time)."
+    )
+    metrics_enabled: bool = Field(
+        default=True, description="Serve `GET /metrics` (Prometheus) and record requests."
+    )
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="When set, `/metrics` needs `Authorization: Bearer <token>`. In "
+        "production `/metrics` is served only with a token.",
+    )
     # A Next.js dev server is opened as either name; each is its own origin to a browser.
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["http://localhost:3000", "http://127.0.0.1:3000"]

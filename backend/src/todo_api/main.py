@@ -16,13 +16,15 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi_offline import FastAPIOffline
 
-from todo_api import __version__
-from todo_api.api import health, sync, tags, tasks
+from todo_api import __version__, metrics
+from todo_api.api import health, metrics_endpoint, sync, tags, tasks
 from todo_api.api.admission import Admission, FifoSlots
 from todo_api.api.body_limit import BodyLimitMiddleware
 from todo_api.api.cors import add_cors
 from todo_api.api.http_semantics import HttpSemanticsMiddleware
+from todo_api.api.metrics_endpoint import sample
 from todo_api.api.problems import install_problem_handlers, problem_schemas
+from todo_api.api.request_log import RequestLogMiddleware
 from todo_api.api.responses import LongLists
 from todo_api.config import Settings, get_settings
 from todo_api.database.embedded import release_embedded_server
@@ -30,11 +32,14 @@ from todo_api.database.engine import create_engine
 from todo_api.database.runner import Database
 from todo_api.database.timeouts import client_deadline
 from todo_api.database.url import resolve_database_url
+from todo_api.logs import configure_logging
 from todo_api.mcp_server.endpoint import mount_mcp
 from todo_api.security.jwks import JwksKeySet
 from todo_api.security.verifier import TokenVerifier
 from todo_api.services.housekeeping import Housekeeping
 from todo_api.services.users import UserProvisioner
+
+GAUGE_INTERVAL_SECONDS = 1.0
 
 DESCRIPTION = """\
 Tasks of each user live under `/api/{user_id}/tasks`. Every `/api` request needs
@@ -50,6 +55,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     engine = create_engine(settings, resolve_database_url(settings))
     app.state.database = Database(engine, client_deadline(settings.db_statement_timeout))
     housekeeping = asyncio.create_task(Housekeeping(app.state.database).run())
+    gauges = asyncio.create_task(_sample_gauges(app)) if settings.metrics_enabled else None
     async with (
         httpx.AsyncClient(timeout=settings.jwks_fetch_timeout_seconds) as http,
         app.state.mcp_transport,
@@ -62,12 +68,23 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         try:
             yield
         finally:
-            housekeeping.cancel()
-            with suppress(asyncio.CancelledError):
-                await housekeeping
+            for task in (housekeeping, gauges):
+                if task is not None:
+                    task.cancel()
+                    with suppress(asyncio.CancelledError):
+                        await task
+            metrics.process_exiting()
             await engine.dispose()
             if settings.database_url is None:
                 release_embedded_server(settings.embedded_data_dir)
+
+
+async def _sample_gauges(app: FastAPI) -> None:
+    """Keep this worker's gauges current (each scrape may be answered by another worker)."""
+    state = app.state
+    while True:
+        sample(state.database, state.admission.waiting)
+        await asyncio.sleep(GAUGE_INTERVAL_SECONDS)
 
 
 def _key_set(settings: Settings, http: httpx.AsyncClient) -> JwksKeySet | None:
@@ -85,6 +102,7 @@ def _key_set(settings: Settings, http: httpx.AsyncClient) -> JwksKeySet | None:
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app; tests pass their own `Settings`, production reads the environment."""
     settings = settings or get_settings()
+    configure_logging(settings)
     # FastAPIOffline serves the Swagger UI and ReDoc assets from the package itself, so
     # /docs and /redoc render without internet access.
     app: FastAPI = FastAPIOffline(
@@ -105,11 +123,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_bytes=settings.max_body_bytes,
         timeout=settings.body_timeout_seconds,
     )
+    if settings.log_requests or settings.metrics_enabled:
+        app.add_middleware(
+            RequestLogMiddleware, log=settings.log_requests, count=settings.metrics_enabled
+        )
     add_cors(app, settings.cors_origins)  # error responses get CORS headers too
     app.add_middleware(HttpSemanticsMiddleware)
     app.router.redirect_slashes = False  # HttpSemanticsMiddleware serves `/path/` instead
     install_problem_handlers(app)
     app.include_router(health.router)
+    if settings.metrics_enabled:
+        app.include_router(metrics_endpoint.router)
     app.include_router(sync.router)
     app.include_router(tasks.router)
     app.include_router(tags.router)

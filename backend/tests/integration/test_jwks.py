@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import serialization
 from fastapi import FastAPI
 
 from tests.jwks_server import JwksServer, SigningKey, serve_jwks
-from tests.support import bearer, sign
+from tests.support import bearer, metric_value, sign
 from todo_api.config import Settings
 from todo_api.main import create_app
 
@@ -91,6 +91,21 @@ async def test_keys_are_cached_between_requests(
     for _ in range(20):
         assert (await get_tasks(http, keys["EdDSA"].sign(claims()))).status_code == 200
     assert jwks.requests == 1
+
+
+async def test_key_fetches_are_counted_in_the_metrics(
+    http: httpx.AsyncClient, jwks: JwksServer, keys: dict[str, SigningKey]
+) -> None:
+    fetches = "todo_api_jwks_fetches_total"
+    before = (await http.get("/metrics")).text
+    await get_tasks(http, keys["EdDSA"].sign(claims()))
+    await get_tasks(http, keys["EdDSA"].sign(claims(), kid="unknown"))  # a refetch
+    after = (await http.get("/metrics")).text
+    assert jwks.requests == 2
+    fetched = metric_value(after, fetches, outcome="ok") - metric_value(
+        before, fetches, outcome="ok"
+    )
+    assert fetched == 2
 
 
 async def test_a_rotated_key_is_picked_up_without_a_restart(

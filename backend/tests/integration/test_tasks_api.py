@@ -192,6 +192,7 @@ async def test_unknown_task_is_a_404_problem(
         "title": "Not Found",
         "status": 404,
         "detail": "Task 123456 not found",
+        "request_id": response.headers["x-request-id"],
     }
 
 

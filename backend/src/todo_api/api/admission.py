@@ -43,6 +43,10 @@ class FifoSlots:
         self._free = slots
         self._waiters: deque[asyncio.Future[None]] = deque()
 
+    @property
+    def waiting(self) -> int:
+        return len(self._waiters)
+
     async def acquire(self, patience: float | None = None) -> None:
         """Take a slot, waiting at most `patience` seconds (then `TimeoutError`)."""
         if self._free > 0 and not self._waiters:
@@ -82,6 +86,11 @@ class Admission:
     def __init__(self, max_concurrent: int, timeout: float) -> None:
         self._slots = FifoSlots(max_concurrent)
         self._timeout = timeout
+
+    @property
+    def waiting(self) -> int:
+        """Requests waiting for a turn now."""
+        return self._slots.waiting
 
     async def __aenter__(self) -> None:
         try:

@@ -13,7 +13,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from todo_api.api.paths import UserIdPath
 from todo_api.security.errors import TokenRejectedError
-from todo_api.security.principal import Principal
+from todo_api.security.principal import PRINCIPAL, Principal
 from todo_api.security.verifier import TokenVerifier
 
 # auto_error=False: we answer missing tokens ourselves, as a problem document. The scheme
@@ -43,7 +43,9 @@ async def authenticated(
             raise TokenRejectedError(NO_COOKIES, invalid_token=False)
         raise TokenRejectedError("Missing bearer token", invalid_token=False)
     verifier: TokenVerifier = request.app.state.token_verifier
-    return await verifier.verify(credentials.credentials)
+    principal = await verifier.verify(credentials.credentials)
+    request.scope[PRINCIPAL] = principal  # for the request log (`api/request_log.py`)
+    return principal
 
 
 CurrentPrincipal = Annotated[Principal, Depends(authenticated)]

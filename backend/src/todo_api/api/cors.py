@@ -20,7 +20,7 @@ ALLOWED_HEADERS = [
     "MCP-Protocol-Version",
 ]
 # Response headers browser code may read (the CORS-safelisted ones need no mention).
-EXPOSED_HEADERS = ["ETag", "Location", "Link", "Retry-After", "Idempotent-Replayed"]
+EXPOSED_HEADERS = ["ETag", "Location", "Link", "Retry-After", "Idempotent-Replayed", "X-Request-ID"]
 
 
 def add_cors(app: FastAPI, origins: list[str]) -> None:

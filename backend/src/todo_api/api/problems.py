@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException
@@ -26,6 +26,7 @@ from todo_api.api.http_semantics import allowed_methods
 from todo_api.api.sync_cursors import ExpiredSyncCursorError
 from todo_api.database.errors import constraint_name
 from todo_api.database.runner import DatabaseTimeoutError
+from todo_api.logs import REQUEST_ID
 from todo_api.security.errors import KeySetUnavailableError, TokenRejectedError
 from todo_api.services.tasks import (
     IdempotencyKeyBusyError,
@@ -79,6 +80,10 @@ class Problem(BaseModel):
     title: str
     status: int
     detail: str
+    request_id: str | None = Field(
+        default=None,
+        description="The request's `X-Request-ID`: quote it when reporting a problem.",
+    )
 
 
 class ValidationProblem(Problem):
@@ -96,6 +101,9 @@ def problem_response(
 ) -> Response:
     body = {"type": "about:blank", "title": status_title(status), "status": status}
     body["detail"] = detail
+    request_id = REQUEST_ID.get()
+    if request_id is not None:
+        body["request_id"] = request_id
     if extra:
         body.update(extra)
     return Response(

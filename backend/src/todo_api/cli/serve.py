@@ -9,6 +9,9 @@ proxy), N worker processes, and a graceful shutdown that lets in-flight requests
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from functools import partial
 
 import uvicorn
@@ -21,6 +24,12 @@ GRACEFUL_SHUTDOWN_SECONDS = 20
 
 def serve(host: str, port: int, workers: int, *, reload: bool = False) -> None:
     settings = get_settings()
+    metrics_dir = None
+    if workers > 1 and not reload and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Each worker writes its metrics here; /metrics adds them up (see metrics.py). The
+        # workers inherit the variable, and read it before anything imports the metrics.
+        metrics_dir = tempfile.mkdtemp(prefix="todo-api-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     protocol = partial(
         LimitedHttpToolsProtocol,
         max_header_bytes=settings.max_header_bytes,
@@ -39,3 +48,5 @@ def serve(host: str, port: int, workers: int, *, reload: bool = False) -> None:
         proxy_headers=True,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
     )
+    if metrics_dir is not None:
+        shutil.rmtree(metrics_dir, ignore_errors=True)

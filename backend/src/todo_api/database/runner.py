@@ -33,6 +33,18 @@ class Database:
     def __init__(self, engine: AsyncEngine, deadline: float) -> None:
         self.engine = engine
         self.deadline = deadline
+        self.in_flight = 0
+        """Statements and transactions running or waiting for a connection (for metrics)."""
+
+    @property
+    def waiting(self) -> int:
+        """About how many statements wait for a pooled connection now."""
+        return max(0, self.in_flight - self.in_use)
+
+    @property
+    def in_use(self) -> int:
+        """Connections checked out of the pool now."""
+        return int(self.engine.pool.checkedout())  # type: ignore[attr-defined]
 
     async def rows(
         self,
@@ -59,6 +71,8 @@ class Database:
 
     async def _bounded(self, work: Coroutine[Any, Any, T], deadline: float | None) -> T:
         task = asyncio.ensure_future(work)
+        self.in_flight += 1
+        task.add_done_callback(self._finished)
         try:
             return await asyncio.wait_for(asyncio.shield(task), deadline or self.deadline)
         except TimeoutError:
@@ -67,6 +81,9 @@ class Database:
         except asyncio.CancelledError:  # the request itself was cancelled
             _abandon(task)
             raise
+
+    def _finished(self, _task: asyncio.Future[Any]) -> None:
+        self.in_flight -= 1
 
     async def _in_transaction(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
         async with self.engine.connect() as connection:

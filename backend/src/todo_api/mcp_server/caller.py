@@ -9,11 +9,8 @@ from typing import Any
 from mcp.server.mcpserver import Context
 from starlette.requests import Request
 
-from todo_api.security.principal import Principal
+from todo_api.security.principal import PRINCIPAL, Principal
 from todo_api.services.tasks import TaskService
-
-PRINCIPAL = "todo_api.principal"
-"""The ASGI scope key under which `endpoint.py` leaves the verified caller."""
 
 
 def _request(ctx: Context[Any, Any]) -> Request:

@@ -23,8 +23,8 @@ from starlette.types import Receive, Scope, Send
 
 from todo_api.api.auth import authenticated, bearer_scheme
 from todo_api.config import Settings
-from todo_api.mcp_server.caller import PRINCIPAL
 from todo_api.mcp_server.server import build_server
+from todo_api.security.principal import PRINCIPAL
 
 MCP_PATH = "/mcp"
 

@@ -24,6 +24,7 @@ import httpx
 from jwt import PyJWK, PyJWKSet
 from jwt.exceptions import PyJWKError, PyJWKSetError
 
+from todo_api.metrics import JWKS_FETCHES
 from todo_api.security.errors import KeySetUnavailableError, TokenRejectedError
 
 logger = logging.getLogger(__name__)
@@ -97,7 +98,10 @@ class JwksKeySet:
                 self._keys = await self._fetch()
             except (httpx.HTTPError, TimeoutError, ValueError, PyJWKError, PyJWKSetError) as exc:
                 # Keep the keys we had: a key server outage must not log everybody out.
+                JWKS_FETCHES.labels("failed").inc()
                 logger.warning("fetching signing keys from %s failed: %s", self.url, exc)
+            else:
+                JWKS_FETCHES.labels("ok").inc()
 
     async def _fetch(self) -> dict[str | None, PyJWK]:
         self.fetch_count += 1

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+PRINCIPAL = "todo_api.principal"
+"""The ASGI scope key under which authentication leaves the verified caller (for the tools
+of `/mcp` and the request log)."""
+
 
 @dataclass(frozen=True, slots=True)
 class Principal:
