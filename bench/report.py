@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import statistics
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +75,13 @@ def targets(rows: list[dict[str, Any]]) -> list[tuple[str, str, bool]]:
             checks.append(
                 (f"{query}, alone: p50 < 20 ms", f"{alone['p50_ms']:.1f} ms", alone["p50_ms"] < 20)
             )
+    on = [row["rps"] for row in rows if row["scenario"].endswith("request log and metrics on")]
+    off = [row["rps"] for row in rows if row["scenario"].endswith("request log and metrics off")]
+    if on and off:
+        cost = 1 - statistics.median(on) / statistics.median(off)
+        checks.append(
+            ("request log and metrics: <= 5 % of get one", f"{100 * cost:.1f} %", cost <= 0.05)
+        )
     for scenario in ("get one task", "mixed 60/20/10/5/5"):
         one, two = _find(rows, scenario, 1), _find(rows, scenario, 2)
         if one and two:

@@ -19,6 +19,7 @@ import secrets
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -129,10 +130,17 @@ def database(tmp: Path) -> Iterator[Any]:
 
 @contextmanager
 def server(
-    url: Any, secret: str, workers: int, pool_size: int, *, pythonpath: Path | None = None
+    url: Any,
+    secret: str,
+    workers: int,
+    pool_size: int,
+    *,
+    pythonpath: Path | None = None,
+    env: dict[str, str] | None = None,
 ) -> Iterator[tuple[str, psutil.Process]]:
     """The production server command, on a free port; SIGTERM and wait on the way out.
-    `pythonpath` serves another copy of the code (bench/compare.py)."""
+    `pythonpath` serves another copy of the code (bench/compare.py); `env` adds settings.
+    Its log (a line per request) goes to a file: a pipe nobody reads would fill and stall it."""
     port = free_port()
     environment = {
         **os.environ,
@@ -140,37 +148,49 @@ def server(
         "DATABASE_URL": url.render_as_string(hide_password=False),
         "BETTER_AUTH_SECRET": secret,
         "DB_POOL_SIZE": str(pool_size),
+        **(env or {}),
     }
     if pythonpath is not None:
         environment["PYTHONPATH"] = str(pythonpath)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "todo_api", "serve", "--port", str(port), "--workers", str(workers)],
-        cwd=tempfile.gettempdir(),  # no .env
-        env=environment,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"server did not start:\n{process.stderr.read().decode()}")  # type: ignore[union-attr]
-            time.sleep(0.2)
-        time.sleep(0.5 * workers)  # let every worker finish its startup
-        yield base, psutil.Process(process.pid)
-    finally:
-        process.send_signal(signal.SIGTERM)
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "todo_api",
+                "serve",
+                "--port",
+                str(port),
+                "--workers",
+                str(workers),
+            ],
+            cwd=tempfile.gettempdir(),  # no .env
+            env=environment,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+        base = f"http://127.0.0.1:{port}"
         try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if httpx.get(f"{base}/ready", timeout=2).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if process.poll() is not None or time.monotonic() > deadline:
+                    log.seek(0)
+                    raise RuntimeError(f"server did not start:\n{log.read().decode()[-4000:]}")
+                time.sleep(0.2)
+            time.sleep(0.5 * workers)  # let every worker finish its startup
+            yield base, psutil.Process(process.pid)
+        finally:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
 
 
 class RssSampler:
@@ -392,6 +412,37 @@ def big_lists_with_small_requests(
     return big, small
 
 
+# Request log and metrics switched off: what they cost is get one's throughput without them.
+QUIET = {"LOG_REQUESTS": "false", "METRICS_ENABLED": "false"}
+
+
+def observability_cost(
+    url: Any,
+    secret: str,
+    pool: int,
+    dataset: Dataset,
+    tokens: dict[str, str],
+    data: Path,
+    profile: Profile,
+    rounds: int = 2,
+) -> list[Result]:
+    """Get one with the request log and metrics on, then off, alternated `rounds` times
+    (a fresh server each time), and what they cost: 1 - median on / median off."""
+    print(f"1 worker, get one task: request log and metrics on / off, {rounds} rounds")
+    results: list[Result] = []
+    for _ in range(rounds):
+        for label, env in (("on", {}), ("off", QUIET)):
+            with server(url, secret, 1, pool, env=env) as (base, process):
+                prime(base, dataset, tokens)
+                name = f"get one task, request log and metrics {label}"
+                results.append(scenario(name, base, process, data, "get", profile, 1))
+    on = statistics.median(r.rps for r in results if r.name.endswith(" on"))
+    off = statistics.median(r.rps for r in results if r.name.endswith(" off"))
+    cost = 100 * (1 - on / off)
+    print(f"  request log and metrics cost {cost:.1f} % of get one ({on:.0f} / {off:.0f} req/s)")
+    return results
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--smoke", action="store_true", help="tiny dataset, 1 s per scenario")
@@ -506,6 +557,7 @@ def main() -> int:
             prime(base, dataset, tokens)
             results.append(scenario("get one task", base, process, data, "get", profile, 2))
             results.append(scenario("mixed 60/20/10/5/5", base, process, data, "mixed", profile, 2))
+        results.extend(observability_cost(url, secret, pool, dataset, tokens, data, profile))
         print("1 worker, deletes (each seeded task once)")
         with server(url, secret, 1, pool) as (base, process):
             prime(base, dataset, tokens)

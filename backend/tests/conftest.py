@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator, Iterator
 from contextlib import ExitStack
+from pathlib import Path
 
 import httpx
 import psycopg
@@ -21,7 +22,7 @@ from fastapi import FastAPI
 from sqlalchemy.engine import URL
 
 from tests.pgbouncer import running_pgbouncer
-from tests.support import PathUserAuth, alembic_config, libpq_url, make_settings
+from tests.support import PathUserAuth, alembic_config, libpq_url, make_settings, running_server
 from todo_api.config import Settings
 from todo_api.database.embedded import start_embedded_server
 from todo_api.database.url import normalize_database_url
@@ -111,3 +112,12 @@ async def client(running_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
         transport=transport, base_url="http://test", auth=PathUserAuth()
     ) as http:
         yield http
+
+
+@pytest.fixture
+def live_server(
+    migrated_database: URL, clean_database: psycopg.Connection, tmp_path: Path
+) -> Iterator[str]:
+    """The app in a process of its own (plain uvicorn) over empty tables: its base URL."""
+    with running_server(migrated_database, tmp_path) as (base, _process):
+        yield base

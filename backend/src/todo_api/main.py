@@ -132,11 +132,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.router.redirect_slashes = False  # HttpSemanticsMiddleware serves `/path/` instead
     install_problem_handlers(app)
     app.include_router(health.router)
-    if settings.metrics_enabled:
-        app.include_router(metrics_endpoint.router)
     app.include_router(sync.router)
     app.include_router(tasks.router)
     app.include_router(tags.router)
+    if settings.metrics_enabled:  # last: the task routes are matched first
+        app.include_router(metrics_endpoint.router)
     app.state.mcp_transport = mount_mcp(app, settings)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

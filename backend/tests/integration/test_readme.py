@@ -8,14 +8,11 @@ import shlex
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
-from sqlalchemy.engine import URL
 
-from tests.support import ROOT, TEST_SECRET, running_server
+from tests.support import ROOT, TEST_SECRET
 from todo_api.config import Settings
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -27,21 +24,15 @@ def curl_session() -> str:
     return README[start : README.index("```", start)]
 
 
-@pytest.fixture
-def server(
-    migrated_database: URL, clean_database: psycopg.Connection, tmp_path: Path
-) -> Iterator[str]:
-    with running_server(migrated_database, tmp_path) as (base, _process):
-        yield base
-
-
 @pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
-def test_readme_curl_session_gives_the_documented_statuses(server: str, tmp_path: Path) -> None:
+def test_readme_curl_session_gives_the_documented_statuses(
+    live_server: str, tmp_path: Path
+) -> None:
     script = curl_session()
     expected = [int(code) for code in re.findall(r"^# (\d{3})", script, re.MULTILINE)]
     # The README runs the CLI from the checkout's venv; here, from the interpreter under test.
     script = script.replace(".venv/bin/python", shlex.quote(sys.executable))
-    script = script.replace("API=http://127.0.0.1:8000", f"API={server}")
+    script = script.replace("API=http://127.0.0.1:8000", f"API={live_server}")
 
     result = subprocess.run(
         ["bash", "-euo", "pipefail", "-c", script],

@@ -10,14 +10,10 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
-from pathlib import Path
 
-import psycopg
 import pytest
-from sqlalchemy.engine import URL
 
-from tests.support import ROOT, running_server, sign
+from tests.support import ROOT, sign
 
 CLIENT = ROOT / "specs" / "001-backend-task-api" / "client"
 
@@ -40,14 +36,6 @@ def client_tools() -> None:
     pytest.skip(f"typed TypeScript client not tested: {reason}")
 
 
-@pytest.fixture
-def server(
-    migrated_database: URL, clean_database: psycopg.Connection, tmp_path: Path
-) -> Iterator[str]:
-    with running_server(migrated_database, tmp_path) as (base, _process):
-        yield base
-
-
 def npm(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         ["npm", "run", "--silent", *args],
@@ -61,7 +49,7 @@ def npm(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
 
 
 @pytest.mark.usefixtures("client_tools")
-def test_types_generated_from_the_contract_compile_and_the_session_runs(server: str) -> None:
+def test_types_generated_from_the_contract_compile_and_the_session_runs(live_server: str) -> None:
     generated = npm("generate")
     assert generated.returncode == 0, generated.stdout + generated.stderr
     checked = npm("check")  # tsc --noEmit: the session type-checks against today's contract
@@ -77,7 +65,7 @@ def test_types_generated_from_the_contract_compile_and_the_session_runs(server: 
         timeout=60,
         env={
             **os.environ,
-            "TODO_API_URL": server,
+            "TODO_API_URL": live_server,
             "TODO_API_USER": "typed-alice",
             "TODO_API_TOKEN": sign("typed-alice"),
         },
