@@ -107,7 +107,7 @@ async def test_browser_code_may_read_etag_location_and_link(
         name.strip().lower()
         for name in response.headers["access-control-expose-headers"].split(",")
     }
-    assert {"etag", "location", "link", "idempotent-replayed"} <= exposed
+    assert {"etag", "location", "link", "idempotent-replayed", "x-request-id"} <= exposed
 
 
 @pytest.mark.parametrize("origin", ["http://localhost:3000", "http://127.0.0.1:3000"])
