@@ -201,6 +201,18 @@ async def test_metrics_count_requests_by_route_template_and_status(
     assert "alice" not in after  # routes are templates, never paths
 
 
+async def test_metric_labels_stay_bounded_whatever_the_method_or_path(
+    anonymous_client: httpx.AsyncClient,
+) -> None:
+    for method in ("PROPFIND", "BREW", "X-ANY"):
+        await anonymous_client.request(method, f"/random/{method}/path")
+    text = (await anonymous_client.get("/metrics")).text
+    labels = {"method": "other", "route": "unmatched", "status": "404"}
+    assert metric_value(text, "todo_api_requests_total", **labels) >= 3
+    for sent in ("PROPFIND", "BREW", "X-ANY", "/random"):
+        assert sent not in text
+
+
 async def test_the_admission_queue_and_the_pool_are_reported_as_they_are(
     app: FastAPI, anonymous_client: httpx.AsyncClient
 ) -> None:

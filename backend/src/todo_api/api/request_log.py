@@ -10,8 +10,11 @@ The route is the template (`/api/{user_id}/tasks/{task_id}`), never the raw path
 stay out of metric labels, and their number stays bounded. A path no route matched is
 `unmatched`. The user appears only as a keyed hash (`user_ref`).
 
+Labels stay bounded whatever clients send: a method the API does not serve counts as
+`other`, and a request whose client went away before any answer as status 499.
+
 It sits inside CORS (so its 500s carry CORS headers; preflights answered by CORS itself are
-not logged) and outside everything else, so 413s and 408s of the body limit are counted.
+not logged) and outside the body limit, so its 413s and 408s are counted.
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ logger = logging.getLogger("todo_api.requests")
 _SANE_ID = re.compile(rb"[A-Za-z0-9\-_.:]{1,128}")
 _CONVERTOR = re.compile(r":[^}]+}")
 _HEADER = b"x-request-id"
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+CLIENT_GONE = 499  # no response was sent: the client disconnected (nginx's convention)
 
 
 # Made-up ids: a random prefix per process and a counter (unique, and no system call).
@@ -86,7 +91,7 @@ class RequestLogMiddleware:
                 raise
             await problem_response(500, "Internal server error")(scope, receive, send_with_id)
         finally:
-            self._record(scope, status, time.perf_counter() - started)
+            self._record(scope, status or CLIENT_GONE, time.perf_counter() - started)
             REQUEST_ID.reset(token)
 
     def _route(self, scope: Scope) -> str:
@@ -101,6 +106,8 @@ class RequestLogMiddleware:
 
     def _record(self, scope: Scope, status: int, seconds: float) -> None:
         method: str = scope["method"]
+        if method not in _METHODS:
+            method = "other"
         route = self._route(scope)
         if self.count:
             series = self._series.get((method, route, status))
