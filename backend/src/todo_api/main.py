@@ -55,7 +55,10 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     engine = create_engine(settings, resolve_database_url(settings))
     app.state.database = Database(engine, client_deadline(settings.db_statement_timeout))
     housekeeping = asyncio.create_task(Housekeeping(app.state.database).run())
-    gauges = asyncio.create_task(_sample_gauges(app)) if settings.metrics_enabled else None
+    # One process answers its own scrapes (they sample first); several need each worker's
+    # gauges kept current in the shared files.
+    sampling = settings.metrics_enabled and metrics.MULTIPROCESS
+    gauges = asyncio.create_task(_sample_gauges(app)) if sampling else None
     async with (
         httpx.AsyncClient(timeout=settings.jwks_fetch_timeout_seconds) as http,
         app.state.mcp_transport,

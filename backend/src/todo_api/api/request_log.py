@@ -20,7 +20,6 @@ not logged) and outside the body limit, so its 413s and 408s are counted.
 from __future__ import annotations
 
 import itertools
-import logging
 import os
 import re
 import time
@@ -30,10 +29,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from todo_api import metrics
 from todo_api.api.problems import problem_response
-from todo_api.logs import REQUEST_ID, request_line, user_reference
+from todo_api.logs import REQUEST_ID, REQUESTS_LOGGER, request_line, user_reference
 from todo_api.security.principal import PRINCIPAL
-
-logger = logging.getLogger("todo_api.requests")
 
 _SANE_ID = re.compile(rb"[A-Za-z0-9\-_.:]{1,128}")
 _CONVERTOR = re.compile(r":[^}]+}")
@@ -85,7 +82,9 @@ class RequestLogMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         except Exception:
-            logger.exception("unhandled error in %s %s", scope["method"], self._route(scope))
+            REQUESTS_LOGGER.exception(
+                "unhandled error in %s %s", scope["method"], self._route(scope)
+            )
             if status:  # the response had begun: the server can only close the connection
                 status = 500
                 raise

@@ -24,7 +24,6 @@ from starlette.types import Receive, Scope, Send
 from todo_api.api.auth import authenticated, bearer_scheme
 from todo_api.config import Settings
 from todo_api.mcp_server.server import build_server
-from todo_api.security.principal import PRINCIPAL
 
 MCP_PATH = "/mcp"
 
@@ -38,8 +37,9 @@ class McpEndpoint:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
         # TokenRejectedError (401) and KeySetUnavailableError (503) propagate to the app's
-        # problem handlers, exactly as from the `/api` dependency.
-        scope[PRINCIPAL] = await authenticated(request, await bearer_scheme(request))
+        # problem handlers, exactly as from the `/api` dependency; on success the principal
+        # is in the scope (`security/principal.py`, PRINCIPAL) for the tools.
+        await authenticated(request, await bearer_scheme(request))
         await self._sessions.handle_request(scope, receive, send)
 
 
