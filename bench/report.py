@@ -92,7 +92,35 @@ def targets(rows: list[dict[str, Any]]) -> list[tuple[str, str, bool]]:
     return checks
 
 
-def markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
+def floor_checks(floor: list[dict[str, Any]]) -> list[tuple[str, str, bool]]:
+    """Get one, list 50 and create at >= 0.5 of the floor app (median of the rounds)."""
+    return [
+        (f"{row['scenario']}: >= 0.5 of the floor", f"{row['ratio']:.2f}", row["ratio"] >= 0.5)
+        for row in floor
+    ]
+
+
+def floor_table(floor: list[dict[str, Any]]) -> list[str]:
+    """The service against the floor app: medians, min-max, and the ratio with the spread of
+    the rounds' ratios (each round's service run over the floor run beside it)."""
+    lines = [
+        "## Against the floor (FastAPI and a raw psycopg pool, bench/floor.py)",
+        "",
+        "| scenario | service req/s | floor req/s | ratio | ratio per round |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for row in floor:
+        mine, theirs = row["service_rps"], row["floor_rps"]
+        lines.append(
+            f"| {row['scenario']} | {statistics.median(mine):,.0f} ({min(mine):,.0f}-"
+            f"{max(mine):,.0f}) | {statistics.median(theirs):,.0f} ({min(theirs):,.0f}-"
+            f"{max(theirs):,.0f}) | {row['ratio']:.2f} | {min(row['pair_ratios']):.2f}-"
+            f"{max(row['pair_ratios']):.2f} |"
+        )
+    return [*lines, ""]
+
+
+def markdown(rows: list[dict[str, Any]], meta: dict[str, Any], floor: list[dict[str, Any]]) -> str:
     lines = [
         f"# Benchmark results ({meta['profile']})",
         "",
@@ -112,8 +140,8 @@ def markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
             f"{row['p99_95_ms']:.1f} | {row['non_2xx']} | {row['socket_errors']} | "
             f"{row['peak_rss_mb']:.0f} |"
         )
-    lines += ["", "| target | measured | met |", "|---|---:|:---:|"]
-    for name, value, met in targets(rows):
+    lines += ["", *floor_table(floor), "| target | measured | met |", "|---|---:|:---:|"]
+    for name, value, met in [*floor_checks(floor), *targets(rows)]:
         lines.append(f"| {name} | {value} | {'yes' if met else 'NO'} |")
     return "\n".join(lines) + "\n"
 
@@ -145,7 +173,11 @@ def chart(rows: list[dict[str, Any]], path: Path) -> None:
 
 
 def write_reports(
-    directory: Path, results: list[Any], meta: dict[str, Any], suffix: str = ""
+    directory: Path,
+    results: list[Any],
+    meta: dict[str, Any],
+    floor: list[dict[str, Any]],
+    suffix: str = "",
 ) -> dict[str, Path]:
     directory.mkdir(parents=True, exist_ok=True)
     rows = [_row(result) for result in results]
@@ -154,10 +186,12 @@ def write_reports(
         "json": directory / f"results{suffix}.json",
         "chart": directory / f"latency{suffix}.png",
     }
-    paths["markdown"].write_text(markdown(rows, meta))
-    checks = [{"target": n, "measured": v, "met": m} for n, v, m in targets(rows)]
-    paths["json"].write_text(
-        json.dumps({"meta": meta, "scenarios": rows, "targets": checks}, indent=2) + "\n"
-    )
-    chart(rows, paths["chart"])
+    paths["markdown"].write_text(markdown(rows, meta, floor))
+    checks = [
+        {"target": n, "measured": v, "met": m} for n, v, m in [*floor_checks(floor), *targets(rows)]
+    ]
+    report = {"meta": meta, "scenarios": rows, "floor": floor, "targets": checks}
+    paths["json"].write_text(json.dumps(report, indent=2) + "\n")
+    if rows:  # none with --floor-only
+        chart(rows, paths["chart"])
     return paths

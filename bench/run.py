@@ -139,9 +139,7 @@ def server(
     env: dict[str, str] | None = None,
 ) -> Iterator[tuple[str, psutil.Process]]:
     """The production server command, on a free port; SIGTERM and wait on the way out.
-    `pythonpath` serves another copy of the code (bench/compare.py); `env` adds settings.
-    Its log (a line per request) goes to a file: a pipe nobody reads would fill and stall it."""
-    port = free_port()
+    `pythonpath` serves another copy of the code (bench/compare.py); `env` adds settings."""
     environment = {
         **os.environ,
         "ENVIRONMENT": "production",
@@ -152,18 +150,33 @@ def server(
     }
     if pythonpath is not None:
         environment["PYTHONPATH"] = str(pythonpath)
+    command = [sys.executable, "-m", "todo_api", "serve", "--workers", str(workers), "--port"]
+    with _serving(command, environment, workers) as running:
+        yield running
+
+
+@contextmanager
+def floor_server(url: Any, pool_size: int) -> Iterator[tuple[str, psutil.Process]]:
+    """bench/floor.py (FastAPI and a raw psycopg pool, nothing else) on a free port."""
+    environment = {
+        **os.environ,
+        "DATABASE_URL": url.set(drivername="postgresql").render_as_string(hide_password=False),
+        "DB_POOL_SIZE": str(pool_size),
+    }
+    with _serving([sys.executable, str(ROOT / "bench" / "floor.py")], environment, 1) as running:
+        yield running
+
+
+@contextmanager
+def _serving(
+    command: list[str], environment: dict[str, str], workers: int
+) -> Iterator[tuple[str, psutil.Process]]:
+    """`command` plus a free port, once its /ready answers; SIGTERM and wait on the way out.
+    Its log (a line per request) goes to a file: a pipe nobody reads would fill and stall it."""
+    port = free_port()
     with tempfile.TemporaryFile() as log:
         process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "todo_api",
-                "serve",
-                "--port",
-                str(port),
-                "--workers",
-                str(workers),
-            ],
+            [*command, str(port)],
             cwd=tempfile.gettempdir(),  # no .env
             env=environment,
             stdout=subprocess.DEVNULL,
@@ -443,12 +456,190 @@ def observability_cost(
     return results
 
 
+# The scenarios compared with the floor app (bench/floor.py answers these three only).
+FLOOR_SCENARIOS = [("get one task", "get"), ("list 50 tasks", "list"), ("create task", "create")]
+
+
+def against_floor(
+    url: Any,
+    secret: str,
+    pool: int,
+    dataset: Dataset,
+    tokens: dict[str, str],
+    data: Path,
+    profile: Profile,
+    rounds: int = 3,
+) -> list[dict[str, Any]]:
+    """Each of FLOOR_SCENARIOS on the service and on the floor app alternately (service,
+    floor, floor, service, ...), `rounds` times, each run after a warm-up of its own: what
+    one run of this machine can do at all, and how much of it the service gets."""
+    seconds = min(profile.duration, 10)
+    print(f"1 worker, against the floor app: {rounds} rounds of {seconds} s, alternated")
+    measured: dict[str, dict[str, list[float]]] = {op: {} for _, op in FLOOR_SCENARIOS}
+    with (
+        server(url, secret, 1, pool) as (service, _),
+        floor_server(url, pool) as (floor, _),
+    ):
+        prime(service, dataset, tokens)
+        sides = {"service": service, "floor": floor}
+        for round_ in range(rounds):
+            for name, op in FLOOR_SCENARIOS:
+                order = list(sides) if round_ % 2 == 0 else list(reversed(sides))
+                for side in order:
+                    stats: dict[str, Any] = {}
+                    for run_seconds in (profile.warmup, seconds):
+                        stats = wrk(
+                            sides[side],
+                            data,
+                            op,
+                            seconds=run_seconds,
+                            connections=profile.connections,
+                            threads=profile.threads,
+                        )
+                    if stats["errors"]["status"]:
+                        raise RuntimeError(f"{name} on the {side}: non-2xx answers")
+                    rate = stats["requests"] / (stats["duration_us"] / 1e6)
+                    measured[op].setdefault(side, []).append(rate)
+                    print(f"  round {round_ + 1}/{rounds} {name:<16} {side:<8} {rate:8.0f} req/s",
+                          flush=True)  # fmt: skip
+    rows = []
+    for name, op in FLOOR_SCENARIOS:
+        mine, floors = measured[op]["service"], measured[op]["floor"]
+        row = {
+            "scenario": name,
+            "service_rps": [round(r, 1) for r in mine],
+            "floor_rps": [round(r, 1) for r in floors],
+            "ratio": round(statistics.median(mine) / statistics.median(floors), 3),
+            "pair_ratios": [round(a / b, 3) for a, b in zip(mine, floors, strict=True)],
+        }
+        print(f"  {name}: {row['ratio']:.2f} of the floor (rounds: {row['pair_ratios']})")
+        rows.append(row)
+    return rows
+
+
+def scenarios(
+    url: Any,
+    secret: str,
+    pool: int,
+    dataset: Dataset,
+    tokens: dict[str, str],
+    data: Path,
+    tmp: Path,
+    profile: Profile,
+) -> list[Result]:
+    """Every scenario but the floor's and the deletes, in the order they run."""
+    results: list[Result] = []
+    print(f"1 worker, {profile.connections} connections, {profile.duration} s per scenario")
+    with server(url, secret, 1, pool) as (base, process):
+        prime(base, dataset, tokens)
+        results.append(scenario("list 50 tasks", base, process, data, "list", profile, 1))
+        results.append(
+            scenario("MCP list_tasks (50 tasks)", base, process, data, "mcp_list", profile, 1)
+        )
+        # The same lists asked again with the ETag each user already has: 304s. Taken
+        # now, before any scenario writes.
+        conditional = tmp / "data-etags.lua"
+        write_lua_data(conditional, dataset, tokens, list_etags(base, dataset, tokens))
+        results.append(
+            scenario(
+                "list 50 tasks, unchanged (If-None-Match: 304)",
+                base,
+                process,
+                conditional,
+                "list304",
+                profile,
+                1,
+            )
+        )
+        for name, op in [
+            ("get one task", "get"),
+            ("create task", "create"),
+            ("create task with an Idempotency-Key", "create_key"),
+            ("update task", "update"),
+            ("toggle task", "toggle"),
+            ("mixed 60/20/10/5/5", "mixed"),
+        ]:
+            results.append(scenario(name, base, process, data, op, profile, 1))
+        results.append(
+            scenario(
+                f"full list ({profile.big_tasks:,} tasks), one at a time",
+                base,
+                process,
+                data,
+                "biglist",
+                profile,
+                1,
+                connections=1,
+            )
+        )
+        results.append(
+            scenario(
+                f"full list ({profile.big_tasks:,} tasks), unchanged (304), one at a time",
+                base,
+                process,
+                conditional,
+                "biglist304",
+                profile,
+                1,
+                connections=1,
+            )
+        )
+        results.extend(big_lists_with_small_requests(base, process, data, profile))
+        big = f"{profile.big_tasks:,}-task user"
+        for name, op in [
+            (f"{big}: pending by due date, first 50", "duepage"),
+            (f"{big}: search q= (1 %), first 50", "search"),
+            (f"{big}: tag filter, first 50", "tagpage"),
+        ]:
+            results.append(scenario(name, base, process, data, op, profile, 1))
+            results.append(
+                scenario(f"{name}, alone", base, process, data, op, profile, 1, connections=1)
+            )
+        results.append(
+            scenario(
+                f"{big}: walk all pages of 100, one at a time",
+                base,
+                process,
+                data,
+                "walk",
+                profile,
+                1,
+                connections=1,
+            )
+        )
+    print(f"2 workers, {profile.connections} connections")
+    with server(url, secret, 2, pool) as (base, process):
+        prime(base, dataset, tokens)
+        prime(base, dataset, tokens)
+        results.append(scenario("get one task", base, process, data, "get", profile, 2))
+        results.append(scenario("mixed 60/20/10/5/5", base, process, data, "mixed", profile, 2))
+    results.extend(observability_cost(url, secret, pool, dataset, tokens, data, profile))
+    return results
+
+
+def deletes(
+    url: Any,
+    secret: str,
+    pool: int,
+    dataset: Dataset,
+    tokens: dict[str, str],
+    data: Path,
+    profile: Profile,
+) -> Result:
+    """Last: deleting uses the seeded tasks up (each once)."""
+    print("1 worker, deletes (each seeded task once)")
+    with server(url, secret, 1, pool) as (base, process):
+        prime(base, dataset, tokens)
+        return scenario("delete task", base, process, data, "delete", profile, 1, warmup=False)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--smoke", action="store_true", help="tiny dataset, 1 s per scenario")
     parser.add_argument("--duration", type=int, help="seconds per scenario")
     parser.add_argument("--connections", type=int, help="concurrent connections")
     parser.add_argument("--pool-size", type=int, default=10, help="DB_POOL_SIZE per worker")
+    parser.add_argument("--floor-only", action="store_true", help="only the floor comparison")
     args = parser.parse_args()
     profile = SMOKE if args.smoke else FULL
     if args.duration:
@@ -473,97 +664,11 @@ def main() -> int:
         data, tokens = lua_data(Path(tmp), dataset, settings)
 
         pool = args.pool_size
-        print(f"1 worker, {profile.connections} connections, {profile.duration} s per scenario")
-        with server(url, secret, 1, pool) as (base, process):
-            prime(base, dataset, tokens)
-            results.append(scenario("list 50 tasks", base, process, data, "list", profile, 1))
-            results.append(
-                scenario("MCP list_tasks (50 tasks)", base, process, data, "mcp_list", profile, 1)
-            )
-            # The same lists asked again with the ETag each user already has: 304s. Taken
-            # now, before any scenario writes.
-            conditional = Path(tmp) / "data-etags.lua"
-            write_lua_data(conditional, dataset, tokens, list_etags(base, dataset, tokens))
-            results.append(
-                scenario(
-                    "list 50 tasks, unchanged (If-None-Match: 304)",
-                    base,
-                    process,
-                    conditional,
-                    "list304",
-                    profile,
-                    1,
-                )
-            )
-            for name, op in [
-                ("get one task", "get"),
-                ("create task", "create"),
-                ("create task with an Idempotency-Key", "create_key"),
-                ("update task", "update"),
-                ("toggle task", "toggle"),
-                ("mixed 60/20/10/5/5", "mixed"),
-            ]:
-                results.append(scenario(name, base, process, data, op, profile, 1))
-            results.append(
-                scenario(
-                    f"full list ({profile.big_tasks:,} tasks), one at a time",
-                    base,
-                    process,
-                    data,
-                    "biglist",
-                    profile,
-                    1,
-                    connections=1,
-                )
-            )
-            results.append(
-                scenario(
-                    f"full list ({profile.big_tasks:,} tasks), unchanged (304), one at a time",
-                    base,
-                    process,
-                    conditional,
-                    "biglist304",
-                    profile,
-                    1,
-                    connections=1,
-                )
-            )
-            results.extend(big_lists_with_small_requests(base, process, data, profile))
-            big = f"{profile.big_tasks:,}-task user"
-            for name, op in [
-                (f"{big}: pending by due date, first 50", "duepage"),
-                (f"{big}: search q= (1 %), first 50", "search"),
-                (f"{big}: tag filter, first 50", "tagpage"),
-            ]:
-                results.append(scenario(name, base, process, data, op, profile, 1))
-                results.append(
-                    scenario(f"{name}, alone", base, process, data, op, profile, 1, connections=1)
-                )
-            results.append(
-                scenario(
-                    f"{big}: walk all pages of 100, one at a time",
-                    base,
-                    process,
-                    data,
-                    "walk",
-                    profile,
-                    1,
-                    connections=1,
-                )
-            )
-        print(f"2 workers, {profile.connections} connections")
-        with server(url, secret, 2, pool) as (base, process):
-            prime(base, dataset, tokens)
-            prime(base, dataset, tokens)
-            results.append(scenario("get one task", base, process, data, "get", profile, 2))
-            results.append(scenario("mixed 60/20/10/5/5", base, process, data, "mixed", profile, 2))
-        results.extend(observability_cost(url, secret, pool, dataset, tokens, data, profile))
-        print("1 worker, deletes (each seeded task once)")
-        with server(url, secret, 1, pool) as (base, process):
-            prime(base, dataset, tokens)
-            results.append(
-                scenario("delete task", base, process, data, "delete", profile, 1, warmup=False)
-            )
+        if not args.floor_only:
+            results += scenarios(url, secret, pool, dataset, tokens, data, Path(tmp), profile)
+        floor = against_floor(url, secret, pool, dataset, tokens, data, profile)
+        if not args.floor_only:
+            results.append(deletes(url, secret, pool, dataset, tokens, data, profile))
 
     meta = {
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
@@ -578,7 +683,8 @@ def main() -> int:
         "pool_size_per_worker": pool,
         "total_seconds": round(time.monotonic() - started, 1),
     }
-    paths = write_reports(RESULTS, results, meta, suffix="-smoke" if args.smoke else "")
+    suffix = "-smoke" if args.smoke else "-floor" if args.floor_only else ""
+    paths = write_reports(RESULTS, results, meta, floor, suffix=suffix)
     print("\n" + paths["markdown"].read_text())
     print(f"wrote {', '.join(str(p.relative_to(ROOT)) for p in paths.values())}")
     failures = sum(r.non_2xx + r.socket_errors for r in results)
