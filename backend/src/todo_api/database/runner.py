@@ -17,8 +17,9 @@ import asyncio
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import Executable, Row
+from sqlalchemy import Engine, Executable, Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.util import greenlet_spawn
 
 T = TypeVar("T")
 
@@ -74,13 +75,16 @@ class Database:
         self.in_flight += 1
         task.add_done_callback(self._finished)
         try:
-            return await asyncio.wait_for(asyncio.shield(task), deadline or self.deadline)
-        except TimeoutError:
-            _abandon(task)
-            raise DatabaseTimeoutError("the database did not answer in time") from None
+            # `wait` (not `wait_for(shield(task))`): it never cancels the task itself, and
+            # wakes this request one event-loop turn sooner after the statement ends.
+            await asyncio.wait((task,), timeout=deadline or self.deadline)
         except asyncio.CancelledError:  # the request itself was cancelled
             _abandon(task)
             raise
+        if not task.done():
+            _abandon(task)
+            raise DatabaseTimeoutError("the database did not answer in time")
+        return task.result()
 
     def _finished(self, _task: asyncio.Future[Any]) -> None:
         self.in_flight -= 1
@@ -94,9 +98,19 @@ class Database:
     async def _run(
         self, statement: Executable, params: Mapping[str, Any] | None
     ) -> Sequence[Row[Any]]:
-        async with self.engine.connect() as connection:
-            result = await connection.execute(statement, params)
-            return result.all() if result.returns_rows else ()
+        # One switch into SQLAlchemy's synchronous core for checkout, statement and return,
+        # instead of one per step through `AsyncConnection` (-50 µs of CPU per statement,
+        # about a tenth of a small request; plan.md "Performance").
+        return await greenlet_spawn(_run_sync, self.engine.sync_engine, statement, params)
+
+
+def _run_sync(
+    engine: Engine, statement: Executable, params: Mapping[str, Any] | None
+) -> Sequence[Row[Any]]:
+    """The statement's rows, on a pooled connection, inside `greenlet_spawn`."""
+    with engine.connect() as connection:
+        result = connection.execute(statement, params)
+        return result.all() if result.returns_rows else ()
 
 
 def _abandon(task: asyncio.Future[Any]) -> None:
