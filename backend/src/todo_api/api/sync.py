@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Query, Response
 
 from todo_api.api.deps import TaskServiceDep
-from todo_api.api.media_type import json_body
 from todo_api.api.paths import UserIdPath
 from todo_api.api.problems import problem_responses
 from todo_api.api.responses import json_response, task_dict
@@ -38,7 +37,6 @@ router = APIRouter(
     prefix="/api/{user_id}/tasks",
     tags=["tasks"],
     responses=problem_responses(401, 403, 503),
-    dependencies=[Depends(json_body)],
 )
 
 

@@ -40,9 +40,10 @@ router = APIRouter(
     prefix="/api/{user_id}/tasks",
     tags=["tasks"],
     responses=problem_responses(401, 403, 503),
-    dependencies=[Depends(json_body)],
 )
 
+# On the routes that take a body only: a dependency costs its resolution on every request.
+_JSON_BODY = [Depends(json_body)]
 _WITH_TASK_ID = problem_responses(404, 422)
 _ETAG = {"headers": ETAG_HEADER}
 
@@ -97,6 +98,7 @@ async def list_tasks(
 @router.post(
     "",
     operation_id="createTask",
+    dependencies=_JSON_BODY,
     summary="Create a task",
     status_code=status.HTTP_201_CREATED,
     response_model=TaskRead,
@@ -151,6 +153,7 @@ async def get_task(request: Request, task_id: TaskIdPath, tasks: TaskServiceDep)
 @router.put(
     f"/{TASK_ID}",
     operation_id="updateTask",
+    dependencies=_JSON_BODY,
     summary="Update a task",
     response_model=TaskRead,
     responses={
@@ -193,6 +196,7 @@ async def delete_task(request: Request, task_id: TaskIdPath, tasks: TaskServiceD
 @router.patch(
     f"/{TASK_ID}/complete",
     operation_id="toggleTaskCompletion",
+    dependencies=_JSON_BODY,
     summary="Toggle (or set) completion",
     response_model=TaskRead,
     responses={
