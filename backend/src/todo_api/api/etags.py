@@ -82,10 +82,11 @@ def not_modified(etag: str) -> Response:
 
 def rows_digest(rows: Iterable[Sequence[Any]]) -> str:
     """The digest services/scope.py `_DIGEST` computes in SQL, from rows already read."""
-    md5 = hashlib.md5(usedforsecurity=False)
-    for row in rows:
-        md5.update(_ID_AND_VERSION.pack(row[_ID], (row[_UPDATED_AT] - PG_EPOCH) // _MICROSECOND))
-    return md5.hexdigest()
+    pack = _ID_AND_VERSION.pack
+    packed = b"".join(
+        [pack(row[_ID], (row[_UPDATED_AT] - PG_EPOCH) // _MICROSECOND) for row in rows]
+    )
+    return hashlib.md5(packed, usedforsecurity=False).hexdigest()
 
 
 def list_etag(user_id: str, query: TaskListQuery, digest: str) -> str:

@@ -73,16 +73,21 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         if self._in_headers:
             self._header_bytes += len(data)
         super().data_received(data)
+        if not self._in_headers:
+            return
         # Still no end of headers, and already over the limit: refuse before buffering more.
-        if self._in_headers and self._header_bytes > self._max_header_bytes:
+        if self._header_bytes > self._max_header_bytes:
             self._refuse(self._too_large)
+        elif self._header_timer is None:
+            # Headers that did not all come in this chunk: their deadline starts now. Those
+            # that did (nearly every request) never arm a timer at all.
+            self._start_header_timer()
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
         if not self._in_headers:  # the next request on this connection
             self._in_headers = True
             self._header_bytes = 0
-            self._start_header_timer()
 
     def on_headers_complete(self) -> None:
         self._in_headers = False
