@@ -18,7 +18,7 @@ from fastapi_offline import FastAPIOffline
 
 from todo_api import __version__, metrics
 from todo_api.api import health, metrics_endpoint, sync, tags, tasks
-from todo_api.api.admission import Admission, FifoSlots
+from todo_api.api.admission import Admission, FifoSlots, TurnEndMiddleware
 from todo_api.api.auth import declare_bearer_security
 from todo_api.api.body_limit import BodyLimitMiddleware
 from todo_api.api.cors import add_cors
@@ -122,6 +122,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.bulk_lane = FifoSlots(2)
     app.state.long_lists = LongLists()
+    app.add_middleware(TurnEndMiddleware)  # innermost: sees each response start first
     app.add_middleware(
         BodyLimitMiddleware,
         max_bytes=settings.max_body_bytes,

@@ -57,3 +57,29 @@ async def test_requests_without_a_valid_token_never_wait_for_a_turn(busy_app: Fa
         elapsed = time.monotonic() - started
     assert refused.status_code == 401
     assert elapsed < 0.2
+
+
+async def test_every_way_a_request_ends_gives_its_turn_back(busy_app: FastAPI) -> None:
+    """One turn in all (`busy_app`): had any of these requests kept it, the next one would
+    wait out the admission timeout and be shed with 503."""
+    transport = httpx.ASGITransport(app=busy_app)
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://t", auth=PathUserAuth()
+    ) as http:
+        created = await http.post("/api/alice/tasks", json={"title": "one turn"})
+        task = f"/api/alice/tasks/{created.json()['id']}"
+        answers = [
+            created,
+            await http.get(task),
+            await http.get("/api/alice/tasks/999999999"),  # the service's 404
+            await http.put(task, json={"title": "x"}, headers={"If-Match": '"0"'}),  # 412
+            await http.head("/api/alice/tasks"),  # a response without a body
+            await http.delete(task),
+        ]
+        started = time.monotonic()
+        last = await http.get("/api/alice/tasks")
+        waited = time.monotonic() - started
+
+    assert [answer.status_code for answer in answers] == [201, 200, 404, 412, 200, 204]
+    assert last.status_code == 200
+    assert waited < 0.25

@@ -12,10 +12,12 @@ client that trickles its body, sends none, or has no valid token holds no turn, 
 stall anybody else. A request that waits longer than the admission timeout is shed with 503
 and `Retry-After` instead of being served many seconds late.
 
-The turn ends when the endpoint returns, before the response is sent: a long list streaming
-its later pages does not keep small requests waiting. Those pages go through the bulk lane
-instead (`app.state.bulk_lane`, one page at a time per worker), so ten long lists at once
-cannot crowd out the small requests running beside them.
+The turn ends when the response starts (`TurnEndMiddleware`), or when the app returns
+without one: a long list streaming its later pages does not keep small requests waiting.
+Those pages go through the bulk lane instead (`app.state.bulk_lane`, one page at a time per
+worker), so ten long lists at once cannot crowd out the small requests running beside them.
+(A plain dependency and this middleware cost less than a `yield` dependency, whose exit
+machinery FastAPI runs on every request: plan.md "Performance".)
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 # What a shed request is told: come back in about a second.
 BUSY_RETRY_AFTER_SECONDS = 1
@@ -99,4 +103,46 @@ class Admission:
             raise ServerBusyError(f"no turn within {self._timeout:g} s") from None
 
     async def __aexit__(self, *_: object) -> None:
+        self.leave()
+
+    async def enter(self, scope: Scope) -> None:
+        """Take the turn of the request of `scope`; `TurnEndMiddleware` gives it back."""
+        await self.__aenter__()
+        scope[_TURN] = self
+
+    def leave(self) -> None:
+        """Give a turn back."""
         self._slots.release()
+
+
+_TURN = "todo_api.admission_turn"
+
+
+def end_turn(scope: Scope) -> None:
+    """Give back the turn the request of `scope` holds, if it holds one (once)."""
+    admission: Admission | None = scope.pop(_TURN, None)
+    if admission is not None:
+        admission.leave()
+
+
+class TurnEndMiddleware:
+    """Ends each request's admission turn when its response starts, or when the app returns
+    (an error, a client gone) if no response started."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_ending_turn(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                end_turn(scope)
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_ending_turn)
+        finally:
+            end_turn(scope)

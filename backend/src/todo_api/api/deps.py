@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -12,19 +11,19 @@ from todo_api.api.paths import UserIdPath
 from todo_api.services.tasks import TaskService
 
 
-async def get_task_service(request: Request, user_id: UserIdPath) -> AsyncIterator[TaskService]:
+async def get_task_service(request: Request, user_id: UserIdPath) -> TaskService:
     """The task service of the authenticated user, whose `users` row is now up to date
     (401 without a valid token, 403 for another user's path: `api/auth.py`).
 
     By the time FastAPI calls this, the body has arrived and the token is verified; only
     now does the request take its admission turn (see `api/admission.py`). The turn ends
-    when the endpoint returns (`scope="function"` below), before the response is sent.
+    when the response starts (`TurnEndMiddleware`), before its body is sent.
     """
     principal = await authorized(request, user_id)
     state = request.app.state
-    async with state.admission:
-        await state.user_provisioner.ensure(state.database, principal)
-        yield TaskService(state.database, principal.user_id)
+    await state.admission.enter(request.scope)
+    await state.user_provisioner.ensure(state.database, principal)
+    return TaskService(state.database, principal.user_id)
 
 
-TaskServiceDep = Annotated[TaskService, Depends(get_task_service, scope="function")]
+TaskServiceDep = Annotated[TaskService, Depends(get_task_service)]
