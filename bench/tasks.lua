@@ -119,6 +119,9 @@ ops.delete = function()
   end
   if task_id > small[user_slot].hi then
     user_slot = user_slot + tonumber(os.getenv("BENCH_THREADS"))
+    if small[user_slot] == nil then
+      error("delete: every seeded task is deleted; seed more small users or run shorter")
+    end
     task_id = small[user_slot].lo
   end
   local u = small[user_slot]
