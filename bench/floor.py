@@ -5,7 +5,8 @@ create, through FastAPI and a raw psycopg pool, with nothing else: no auth, no a
 no service layer, no SQLAlchemy, no middleware, no request log or metrics. Same database,
 same data, same server settings (uvicorn, uvloop, httptools, no access log, one worker) and
 the same connection settings as the service's defaults (autocommit, results in binary, no
-server-side prepared statements, pool of DB_POOL_SIZE), and the same JSON answers (orjson).
+server-side prepared statements, pool of DB_POOL_SIZE), and the same JSON answers (the
+service's own `task_dict` and `json_response`).
 The service's ratio to this is what its speed targets are stated in (plan.md, README).
 
 Run by bench/run.py: `python bench/floor.py PORT` with DATABASE_URL (a libpq URL) and
@@ -20,12 +21,13 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-import orjson
 import uvicorn
 from fastapi import FastAPI, Path, Request, Response
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel, Field
+
+from todo_api.api.responses import json_response, task_dict
 
 # Spelled out: the columns the service reads (services/scope.py TASK_FIELDS), in its order.
 GET = (
@@ -42,39 +44,11 @@ INSERT = (
     " user_id, title, description, completed, created_at, updated_at, priority, due_at,"
     " due_all_day, tags, recurrence"
 )
-PRIORITIES = ("low", "medium", "high")
 
 
 class NewTask(BaseModel):
     title: Annotated[str, Field(min_length=1, max_length=200)]
     description: Annotated[str | None, Field(max_length=1000)] = None
-
-
-def task(row: Sequence[Any]) -> dict[str, Any]:
-    """The same JSON object the service answers."""
-    (id_, user_id, title, description, completed, created, updated, priority, due, all_day,
-     tags, recurrence) = row  # fmt: skip
-    return {
-        "id": id_,
-        "user_id": user_id,
-        "title": title,
-        "description": description,
-        "completed": completed,
-        "created_at": created,
-        "updated_at": updated,
-        "priority": PRIORITIES[priority - 1],
-        "due_date": due.date() if all_day else due,
-        "tags": tags,
-        "recurrence": recurrence,
-    }
-
-
-def json(content: Any, status_code: int = 200) -> Response:
-    return Response(
-        orjson.dumps(content, option=orjson.OPT_UTC_Z),
-        status_code=status_code,
-        media_type="application/json",
-    )
 
 
 async def configure(connection: AsyncConnection[Any]) -> None:
@@ -119,19 +93,19 @@ async def ready() -> dict[str, str]:
 async def get_task(request: Request, user_id: UserId, task_id: int) -> Response:
     found = await rows(request, GET, (user_id, task_id))
     if not found:
-        return json({"detail": "Task not found"}, 404)
-    return json(task(found[0]))
+        return json_response({"detail": "Task not found"}, 404)
+    return json_response(task_dict(found[0]))
 
 
 @app.get("/api/{user_id}/tasks")
 async def list_tasks(request: Request, user_id: UserId) -> Response:
-    return json([task(row) for row in await rows(request, LIST, (user_id,))])
+    return json_response([task_dict(row) for row in await rows(request, LIST, (user_id,))])
 
 
 @app.post("/api/{user_id}/tasks", status_code=201)
 async def create_task(request: Request, user_id: UserId, body: NewTask) -> Response:
     (row,) = await rows(request, INSERT, (user_id, body.title, body.description))
-    return json(task(row), 201)
+    return json_response(task_dict(row), 201)
 
 
 if __name__ == "__main__":
