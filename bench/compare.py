@@ -30,13 +30,14 @@ from run import (
     ROOT,
     SMOKE,
     Profile,
+    alternated,
     database,
     ensure_wrk,
     lua_data,
     prime,
+    rate,
     seed_profile,
     server,
-    wrk,
 )
 from seed import migrate_fresh
 from todo_api.config import Settings
@@ -90,8 +91,6 @@ def main() -> int:
         dataset = seed_profile(url, profile)
         data, tokens = lua_data(Path(tmp), dataset, settings)
         sides = {"this tree": ROOT / "backend" / "src", args.ref: other / "backend" / "src"}
-        rps: dict[tuple[str, str], list[float]] = {}
-        p50: dict[tuple[str, str], list[float]] = {}
         with (
             server(url, secret, 1, 10, pythonpath=sides["this tree"]) as (base_a, _),
             server(url, secret, 1, 10, pythonpath=sides[args.ref]) as (base_b, _),
@@ -99,25 +98,18 @@ def main() -> int:
             bases = {"this tree": base_a, args.ref: base_b}
             for base in bases.values():
                 prime(base, dataset, tokens)
-            for rep in range(reps):
-                for op in ops:
-                    order = list(bases) if rep % 2 == 0 else list(reversed(bases))
-                    for side in order:
-                        for run_seconds in (2, seconds):  # a warm-up, then the measured run
-                            stats = wrk(
-                                bases[side],
-                                data,
-                                op,
-                                seconds=run_seconds,
-                                connections=connections,
-                                threads=profile.threads,
-                            )
-                        assert stats["errors"]["status"] == 0, f"{op} on {side}: non-2xx answers"
-                        rate = stats["requests"] / (stats["duration_us"] / 1e6)
-                        rps.setdefault((op, side), []).append(rate)
-                        p50.setdefault((op, side), []).append(stats["latency_ms"]["p50"])
-                        print(f"  rep {rep + 1}/{reps} {op:<8} {side:<12} {rate:8.0f} req/s",
-                              flush=True)  # fmt: skip
+            measured = alternated(
+                bases,
+                data,
+                ops,
+                rounds=reps,
+                seconds=seconds,
+                warmup=2,
+                connections=connections,
+                threads=profile.threads,
+            )
+    rps = {key: [rate(stats) for stats in runs] for key, runs in measured.items()}
+    p50 = {key: [stats["latency_ms"]["p50"] for stats in runs] for key, runs in measured.items()}
     print(f"\n{connections} connections, {reps} alternations of {seconds} s, medians\n")
     print(f"| scenario | this tree req/s | {args.ref} req/s | ratio | p50 ms (this / {args.ref}) |")
     print("|---|---:|---:|---:|---:|")

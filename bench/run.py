@@ -462,6 +462,48 @@ def observability_cost(
 FLOOR_SCENARIOS = [("get one task", "get"), ("list 50 tasks", "list"), ("create task", "create")]
 
 
+def alternated(
+    bases: dict[str, str],
+    data: Path,
+    ops: list[str],
+    *,
+    rounds: int,
+    seconds: int,
+    warmup: int,
+    connections: int,
+    threads: int,
+) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """wrk's stats of each op on each side (`bases`: name -> URL), `rounds` times, the sides
+    in turn (A B, then B A, ...), each run after a warm-up of its own: runs on a machine
+    whose speed drifts can only be compared within one run. Non-2xx answers are an error."""
+    measured: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for round_ in range(rounds):
+        for op in ops:
+            order = list(bases) if round_ % 2 == 0 else list(reversed(bases))
+            for side in order:
+                stats: dict[str, Any] = {}
+                for run_seconds in (warmup, seconds):
+                    stats = wrk(
+                        bases[side],
+                        data,
+                        op,
+                        seconds=run_seconds,
+                        connections=connections,
+                        threads=threads,
+                    )
+                if stats["errors"]["status"]:
+                    raise RuntimeError(f"{op} on {side}: non-2xx answers")
+                measured.setdefault((op, side), []).append(stats)
+                print(f"  round {round_ + 1}/{rounds} {op:<8} {side:<12} {rate(stats):8.0f} req/s",
+                      flush=True)  # fmt: skip
+    return measured
+
+
+def rate(stats: dict[str, Any]) -> float:
+    """Requests per second of one wrk run."""
+    return float(stats["requests"] / (stats["duration_us"] / 1e6))
+
+
 def against_floor(
     url: Any,
     secret: str,
@@ -472,41 +514,29 @@ def against_floor(
     profile: Profile,
     rounds: int = 3,
 ) -> list[dict[str, Any]]:
-    """Each of FLOOR_SCENARIOS on the service and on the floor app alternately (service,
-    floor, floor, service, ...), `rounds` times, each run after a warm-up of its own: what
-    one run of this machine can do at all, and how much of it the service gets."""
+    """Each of FLOOR_SCENARIOS on the service and on the floor app, alternated: what one
+    run of this machine can do at all, and how much of it the service gets."""
     seconds = min(profile.duration, 10)
     print(f"1 worker, against the floor app: {rounds} rounds of {seconds} s, alternated")
-    measured: dict[str, dict[str, list[float]]] = {op: {} for _, op in FLOOR_SCENARIOS}
     with (
         server(url, secret, 1, pool) as (service, _),
         floor_server(url, pool) as (floor, _),
     ):
         prime(service, dataset, tokens)
-        sides = {"service": service, "floor": floor}
-        for round_ in range(rounds):
-            for name, op in FLOOR_SCENARIOS:
-                order = list(sides) if round_ % 2 == 0 else list(reversed(sides))
-                for side in order:
-                    stats: dict[str, Any] = {}
-                    for run_seconds in (profile.warmup, seconds):
-                        stats = wrk(
-                            sides[side],
-                            data,
-                            op,
-                            seconds=run_seconds,
-                            connections=profile.connections,
-                            threads=profile.threads,
-                        )
-                    if stats["errors"]["status"]:
-                        raise RuntimeError(f"{name} on the {side}: non-2xx answers")
-                    rate = stats["requests"] / (stats["duration_us"] / 1e6)
-                    measured[op].setdefault(side, []).append(rate)
-                    print(f"  round {round_ + 1}/{rounds} {name:<16} {side:<8} {rate:8.0f} req/s",
-                          flush=True)  # fmt: skip
+        measured = alternated(
+            {"service": service, "floor": floor},
+            data,
+            [op for _, op in FLOOR_SCENARIOS],
+            rounds=rounds,
+            seconds=seconds,
+            warmup=profile.warmup,
+            connections=profile.connections,
+            threads=profile.threads,
+        )
     rows = []
     for name, op in FLOOR_SCENARIOS:
-        mine, floors = measured[op]["service"], measured[op]["floor"]
+        mine = [rate(stats) for stats in measured[(op, "service")]]
+        floors = [rate(stats) for stats in measured[(op, "floor")]]
         row = {
             "scenario": name,
             "service_rps": [round(r, 1) for r in mine],
