@@ -27,7 +27,7 @@ from todo_api.api.headers import (
     if_match,
     if_none_match,
 )
-from todo_api.api.links import NEXT_OCCURRENCE_HEADER, NEXT_PAGE_HEADER, link
+from todo_api.api.links import NEXT_OCCURRENCE_HEADER, NEXT_PAGE_HEADER, link, with_cursor
 from todo_api.api.list_query import ListQuery, list_parameters
 from todo_api.api.media_type import json_body
 from todo_api.api.paths import TASK_ID, TaskIdPath, UserIdPath
@@ -91,7 +91,7 @@ async def list_tasks(
     headers = {"ETag": etag(rows_digest(page.read))}
     if page.next_after is not None:
         cursor = encode_cursor(user_id, query, page.next_after)
-        headers["Link"] = link(request.url.include_query_params(cursor=cursor), "next")
+        headers["Link"] = link(with_cursor(request.scope, cursor), "next")
     return json_response([task_dict(row) for row in page.rows], headers=headers)
 
 
