@@ -549,6 +549,60 @@ def against_floor(
     return rows
 
 
+QUERY_PAGES = [
+    ("pending by due date", "duepage"),
+    ("search q= (1 %)", "search"),
+    ("tag filter", "tagpage"),
+]
+
+
+def query_pages(
+    url: Any,
+    secret: str,
+    pool: int,
+    dataset: Dataset,
+    tokens: dict[str, str],
+    data: Path,
+    profile: Profile,
+    rounds: int = 3,
+) -> list[dict[str, Any]]:
+    """The first page of each of a big user's queries against the plain list of 50, on one
+    server, alternated (list, queries, list, queries...), before any scenario writes: each
+    query's throughput is judged against the list measured beside it, not against a list
+    measured minutes earlier on a fresher server and database."""
+    seconds = min(profile.duration, 10)
+    print(f"1 worker, query pages against list 50: {rounds} rounds of {seconds} s, alternated")
+    with server(url, secret, 1, pool) as (base, _):
+        prime(base, dataset, tokens)
+        measured = alternated(
+            {"service": base},
+            data,
+            ["list", *(op for _, op in QUERY_PAGES)],
+            rounds=rounds,
+            seconds=seconds,
+            warmup=profile.warmup,
+            connections=profile.connections,
+            threads=profile.threads,
+        )
+    plain = [rate(stats) for stats in measured[("list", "service")]]
+    rows = []
+    for name, op in QUERY_PAGES:
+        runs = measured[(op, "service")]
+        mine = [rate(stats) for stats in runs]
+        row = {
+            "scenario": f"{profile.big_tasks:,}-task user: {name}, first 50",
+            "rps": [round(r, 1) for r in mine],
+            "list_rps": [round(r, 1) for r in plain],
+            "ratio": round(statistics.median(mine) / statistics.median(plain), 3),
+            "pair_ratios": [round(a / b, 3) for a, b in zip(mine, plain, strict=True)],
+            "p50_ms": statistics.median(stats["latency_ms"]["p50"] for stats in runs),
+            "p99_ms": statistics.median(stats["latency_ms"]["p99"] for stats in runs),
+        }
+        print(f"  {name}: {row['ratio']:.2f} x list 50 (rounds: {row['pair_ratios']})")
+        rows.append(row)
+    return rows
+
+
 def scenarios(
     url: Any,
     secret: str,
@@ -618,12 +672,8 @@ def scenarios(
         )
         results.extend(big_lists_with_small_requests(base, process, data, profile))
         big = f"{profile.big_tasks:,}-task user"
-        for name, op in [
-            (f"{big}: pending by due date, first 50", "duepage"),
-            (f"{big}: search q= (1 %), first 50", "search"),
-            (f"{big}: tag filter, first 50", "tagpage"),
-        ]:
-            results.append(scenario(name, base, process, data, op, profile, 1))
+        for name, op in [(f"{big}: {query}, first 50", op) for query, op in QUERY_PAGES]:
+            # At 100 connections: query_pages, beside the plain list.
             results.append(
                 scenario(f"{name}, alone", base, process, data, op, profile, 1, connections=1)
             )
@@ -672,6 +722,9 @@ def main() -> int:
     parser.add_argument("--connections", type=int, help="concurrent connections")
     parser.add_argument("--pool-size", type=int, default=10, help="DB_POOL_SIZE per worker")
     parser.add_argument("--floor-only", action="store_true", help="only the floor comparison")
+    parser.add_argument(
+        "--queries-only", action="store_true", help="only the query pages against list 50"
+    )
     args = parser.parse_args()
     profile = SMOKE if args.smoke else FULL
     if args.duration:
@@ -696,10 +749,16 @@ def main() -> int:
         data, tokens = lua_data(Path(tmp), dataset, settings)
 
         pool = args.pool_size
-        if not args.floor_only:
+        everything = not (args.floor_only or args.queries_only)
+        queries: list[dict[str, Any]] = []
+        floor: list[dict[str, Any]] = []
+        if everything or args.queries_only:  # first: before any scenario writes
+            queries = query_pages(url, secret, pool, dataset, tokens, data, profile)
+        if everything:
             results += scenarios(url, secret, pool, dataset, tokens, data, Path(tmp), profile)
-        floor = against_floor(url, secret, pool, dataset, tokens, data, profile)
-        if not args.floor_only:
+        if everything or args.floor_only:
+            floor = against_floor(url, secret, pool, dataset, tokens, data, profile)
+        if everything:
             results.append(deletes(url, secret, pool, dataset, tokens, data, profile))
 
     meta = {
@@ -715,8 +774,16 @@ def main() -> int:
         "pool_size_per_worker": pool,
         "total_seconds": round(time.monotonic() - started, 1),
     }
-    suffix = "-smoke" if args.smoke else "-floor" if args.floor_only else ""
-    paths = write_reports(RESULTS, results, meta, floor, suffix=suffix)
+    suffix = (
+        "-smoke"
+        if args.smoke
+        else "-floor"
+        if args.floor_only
+        else "-queries"
+        if args.queries_only
+        else ""
+    )
+    paths = write_reports(RESULTS, results, meta, floor, queries, suffix=suffix)
     print("\n" + paths["markdown"].read_text())
     print(f"wrote {', '.join(str(p.relative_to(ROOT)) for p in paths.values())}")
     failures = sum(r.non_2xx + r.socket_errors for r in results)
