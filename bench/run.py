@@ -504,6 +504,31 @@ def rate(stats: dict[str, Any]) -> float:
     return float(stats["requests"] / (stats["duration_us"] / 1e6))
 
 
+def _rounds(
+    bases: dict[str, str], data: Path, ops: list[str], profile: Profile, rounds: int
+) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """`alternated` with the profile's settings and runs of at most 10 s (the ratio sections
+    of make bench)."""
+    return alternated(
+        bases,
+        data,
+        ops,
+        rounds=rounds,
+        seconds=min(profile.duration, 10),
+        warmup=profile.warmup,
+        connections=profile.connections,
+        threads=profile.threads,
+    )
+
+
+def _ratios(mine: list[float], theirs: list[float]) -> dict[str, Any]:
+    """The ratio of the medians, and each round's ratio (`mine[i]` over `theirs[i]`)."""
+    return {
+        "ratio": round(statistics.median(mine) / statistics.median(theirs), 3),
+        "pair_ratios": [round(a / b, 3) for a, b in zip(mine, theirs, strict=True)],
+    }
+
+
 def against_floor(
     url: Any,
     secret: str,
@@ -516,23 +541,15 @@ def against_floor(
 ) -> list[dict[str, Any]]:
     """Each of FLOOR_SCENARIOS on the service and on the floor app, alternated: what one
     run of this machine can do at all, and how much of it the service gets."""
-    seconds = min(profile.duration, 10)
-    print(f"1 worker, against the floor app: {rounds} rounds of {seconds} s, alternated")
+    print(f"1 worker, against the floor app: {rounds} rounds, alternated")
     with (
         server(url, secret, 1, pool) as (service, _),
         floor_server(url, pool) as (floor, _),
     ):
         prime(service, dataset, tokens)
-        measured = alternated(
-            {"service": service, "floor": floor},
-            data,
-            [op for _, op in FLOOR_SCENARIOS],
-            rounds=rounds,
-            seconds=seconds,
-            warmup=profile.warmup,
-            connections=profile.connections,
-            threads=profile.threads,
-        )
+        bases = {"service": service, "floor": floor}
+        ops = [op for _, op in FLOOR_SCENARIOS]
+        measured = _rounds(bases, data, ops, profile, rounds)
     rows = []
     for name, op in FLOOR_SCENARIOS:
         mine = [rate(stats) for stats in measured[(op, "service")]]
@@ -541,8 +558,7 @@ def against_floor(
             "scenario": name,
             "service_rps": [round(r, 1) for r in mine],
             "floor_rps": [round(r, 1) for r in floors],
-            "ratio": round(statistics.median(mine) / statistics.median(floors), 3),
-            "pair_ratios": [round(a / b, 3) for a, b in zip(mine, floors, strict=True)],
+            **_ratios(mine, floors),
         }
         print(f"  {name}: {row['ratio']:.2f} of the floor (rounds: {row['pair_ratios']})")
         rows.append(row)
@@ -570,20 +586,11 @@ def query_pages(
     server, alternated (list, queries, list, queries...), before any scenario writes: each
     query's throughput is judged against the list measured beside it, not against a list
     measured minutes earlier on a fresher server and database."""
-    seconds = min(profile.duration, 10)
-    print(f"1 worker, query pages against list 50: {rounds} rounds of {seconds} s, alternated")
+    print(f"1 worker, query pages against list 50: {rounds} rounds, alternated")
     with server(url, secret, 1, pool) as (base, _):
         prime(base, dataset, tokens)
-        measured = alternated(
-            {"service": base},
-            data,
-            ["list", *(op for _, op in QUERY_PAGES)],
-            rounds=rounds,
-            seconds=seconds,
-            warmup=profile.warmup,
-            connections=profile.connections,
-            threads=profile.threads,
-        )
+        ops = ["list", *(op for _, op in QUERY_PAGES)]
+        measured = _rounds({"service": base}, data, ops, profile, rounds)
     plain = [rate(stats) for stats in measured[("list", "service")]]
     rows = []
     for name, op in QUERY_PAGES:
@@ -593,8 +600,7 @@ def query_pages(
             "scenario": f"{profile.big_tasks:,}-task user: {name}, first 50",
             "rps": [round(r, 1) for r in mine],
             "list_rps": [round(r, 1) for r in plain],
-            "ratio": round(statistics.median(mine) / statistics.median(plain), 3),
-            "pair_ratios": [round(a / b, 3) for a, b in zip(mine, plain, strict=True)],
+            **_ratios(mine, plain),
             "p50_ms": statistics.median(stats["latency_ms"]["p50"] for stats in runs),
             "p99_ms": statistics.median(stats["latency_ms"]["p99"] for stats in runs),
         }
