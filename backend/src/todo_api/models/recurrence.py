@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 from dateutil.relativedelta import relativedelta
 from dateutil.rrule import rrule, rrulestr
@@ -51,7 +51,7 @@ _RRULE = re.compile(RRULE_PATTERN)
 _UNITS = {"DAILY": 1, "WEEKLY": 7, "MONTHLY": 31, "YEARLY": 366}
 # A rule's next occurrence is looked for this far ahead (at least twice its own step); one
 # that has none by then (say, "the 300th day of each month") ends the series. The bound
-# also keeps dateutil from searching for ever.
+# is what `_BoundedRule` holds the search of dateutil to.
 HORIZON = timedelta(days=366 * 10)
 _PROBE = datetime(2000, 1, 1)
 
@@ -80,15 +80,59 @@ def normalize_recurrence(value: str) -> str:
     return str(rule).partition("RRULE:")[2]
 
 
+class _SearchTooLongError(Exception):
+    """The rule went through more months than its horizon holds without an occurrence."""
+
+
+class _BoundedRule(rrule):
+    """An rrule whose search gives up after `months` months.
+
+    dateutil checks UNTIL only against dates that match, and otherwise walks period after
+    period up to the year 9999: a rule that never matches (`FREQ=DAILY;BYSETPOS=-15`, the
+    30th of February) took 9-12 s of CPU, on the event loop. Its iteration rebuilds its
+    month tables once per month (once per period for MONTHLY and YEARLY, so at least once
+    a month), reading `_byeaster` each time: that read is counted here.
+    """
+
+    def __init__(self, *, months: int, **kwargs: Any) -> None:
+        self._months_left = months
+        super().__init__(**kwargs)
+
+    @property
+    def _byeaster(self) -> Any:
+        self._months_left -= 1
+        if self._months_left < 0:
+            raise _SearchTooLongError
+        return self._easter
+
+    @_byeaster.setter
+    def _byeaster(self, value: Any) -> None:
+        self._easter = value
+
+
 def _after(text: str, start: datetime) -> datetime | None:
     """The rule's first occurrence after `start` within the horizon, or None."""
     parts = dict(part.partition("=")[::2] for part in text.split(";"))
     step = _UNITS[parts["FREQ"]] * int(parts.get("INTERVAL", "1"))
+    horizon = max(HORIZON, timedelta(days=2 * step))
+    # dateutil keeps a parsed rule's settings in private attributes (as `rrule.replace` reads
+    # them): the bounded copy is made from those.
+    parsed: Any = _rule(text, start)
     try:
-        rule = _rule(text, start).replace(until=start + max(HORIZON, timedelta(days=2 * step)))
+        rule = _BoundedRule(
+            months=horizon.days // 28 + 2,
+            freq=parsed._freq,
+            dtstart=start,
+            interval=parsed._interval,
+            wkst=parsed._wkst,
+            until=start + horizon,
+            **parsed._original_rule,
+        )
+        return next((occurrence for occurrence in rule if occurrence > start), None)
     except OverflowError:  # a start near year 9999: nothing comes after it
         return None
-    return next((occurrence for occurrence in rule if occurrence > start), None)
+    except _SearchTooLongError:
+        return None
 
 
 def next_due(due: date | datetime, recurrence: str) -> date | datetime | None:
