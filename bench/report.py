@@ -85,6 +85,16 @@ def targets(rows: list[dict[str, Any]]) -> list[tuple[str, str, bool]]:
     return checks
 
 
+def _range(values: list[float], spec: str = ".2f") -> str:
+    """`min-max` of the rounds."""
+    return f"{min(values):{spec}}-{max(values):{spec}}"
+
+
+def _spread(values: list[float], spec: str) -> str:
+    """`median (min-max)` of the rounds."""
+    return f"{statistics.median(values):{spec}} ({_range(values, spec)})"
+
+
 def floor_checks(floor: list[dict[str, Any]]) -> list[tuple[str, str, bool]]:
     """Get one, list 50 and create at >= 0.5 of the floor app (median of the rounds)."""
     return [
@@ -105,12 +115,10 @@ def floor_table(floor: list[dict[str, Any]]) -> list[str]:
         "|---|---:|---:|---:|---:|",
     ]
     for row in floor:
-        mine, theirs = row["service_rps"], row["floor_rps"]
         lines.append(
-            f"| {row['scenario']} | {statistics.median(mine):,.0f} ({min(mine):,.0f}-"
-            f"{max(mine):,.0f}) | {statistics.median(theirs):,.0f} ({min(theirs):,.0f}-"
-            f"{max(theirs):,.0f}) | {row['ratio']:.2f} | {min(row['pair_ratios']):.2f}-"
-            f"{max(row['pair_ratios']):.2f} |"
+            f"| {row['scenario']} | {_spread(row['service_rps'], ',.0f')} | "
+            f"{_spread(row['floor_rps'], ',.0f')} | {row['ratio']:.2f} | "
+            f"{_range(row['pair_ratios'])} |"
         )
     return [*lines, ""]
 
@@ -132,18 +140,15 @@ def query_table(queries: list[dict[str, Any]]) -> list[str]:
     lines = [
         "## Query pages against list 50 (one server, alternated, before any writes)",
         "",
-        f"list 50 tasks: {statistics.median(plain):,.0f} req/s ({min(plain):,.0f}-"
-        f"{max(plain):,.0f})",
+        f"list 50 tasks: {_spread(plain, ',.0f')} req/s",
         "",
         "| scenario | req/s | x list 50 | per round | p50 ms | p99 ms |",
         "|---|---:|---:|---:|---:|---:|",
     ]
     for row in queries:
-        mine = row["rps"]
         lines.append(
-            f"| {row['scenario']} | {statistics.median(mine):,.0f} ({min(mine):,.0f}-"
-            f"{max(mine):,.0f}) | {row['ratio']:.2f} | {min(row['pair_ratios']):.2f}-"
-            f"{max(row['pair_ratios']):.2f} | {row['p50_ms']:.1f} | {row['p99_ms']:.1f} |"
+            f"| {row['scenario']} | {_spread(row['rps'], ',.0f')} | {row['ratio']:.2f} | "
+            f"{_range(row['pair_ratios'])} | {row['p50_ms']:.1f} | {row['p99_ms']:.1f} |"
         )
     return [*lines, ""]
 
