@@ -21,6 +21,9 @@ from sqlalchemy.engine import URL
 from tests.support import bearer, running_server, sign
 
 SLOW_CLIENTS = 50
+HOSTILE_SOCKETS = 100
+# uvicorn's keep-alive timeout, which `serve` sets (cli/serve.py): an idle connection's bound.
+KEEP_ALIVE_SECONDS = 5
 LIMITS = {
     "BODY_TIMEOUT_SECONDS": "2",
     "HEADER_TIMEOUT_SECONDS": "2",
@@ -188,3 +191,111 @@ def test_head_answers_like_get_without_a_body(server: tuple[str, int]) -> None:
         assert head.headers["content-length"] == got.headers["content-length"]
         assert head.headers["content-type"] == got.headers["content-type"]
     assert httpx.head(f"{base}/api/alice/tasks/999999", headers=token).status_code == 404
+
+
+def open_fds(pid: int) -> int:
+    return len(list(Path(f"/proc/{pid}/fd").iterdir()))
+
+
+def read_response(sock: socket.socket) -> bytes:
+    """One response with a Content-Length (its head and body), leaving the connection open."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += sock.recv(65536)
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = next(
+        int(line.split(b":", 1)[1])
+        for line in head.split(b"\r\n")
+        if line.lower().startswith(b"content-length:")
+    )
+    while len(body) < length:
+        body += sock.recv(65536)
+    return head + b"\r\n\r\n" + body
+
+
+def closed_by_server(sock: socket.socket, within: float) -> bool:
+    """Whether the server ends the connection (EOF or reset) within `within` seconds."""
+    sock.settimeout(within)
+    try:
+        while sock.recv(65536):
+            pass
+    except TimeoutError:
+        return False
+    except ConnectionResetError:
+        pass
+    return True
+
+
+@pytest.mark.parametrize(
+    ("request_head", "status"),
+    [
+        (b"POST /health HTTP/1.1\r\nHost: t\r\nContent-Length: 100000000\r\n\r\n", 413),
+        (b"GET /health HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\n", 200),
+    ],
+    ids=["413-then-a-byte", "get-with-a-late-body"],
+)
+def test_a_response_that_leaves_body_bytes_unread_ends_the_connection(
+    server: tuple[str, int], request_head: bytes, status: int
+) -> None:
+    base, pid = server
+    before = open_fds(pid)
+    hostile = [connect(base) for _ in range(HOSTILE_SOCKETS)]
+    try:
+        for sock in hostile:
+            sock.sendall(request_head)
+        for sock in hostile:
+            assert read_response(sock).startswith(b"HTTP/1.1 %d " % status)
+            sock.sendall(b"x")  # a late body byte: it used to cancel the keep-alive timer
+        time.sleep(0.3)  # every byte has arrived
+        # The server writes nothing more (FIN at once) and lets go of the socket within the
+        # body timeout (2 s here) even though the client never closes its side.
+        assert all(closed_by_server(sock, within=1.0) for sock in hostile)
+        time.sleep(2.5)
+        assert open_fds(pid) - before < 5
+    finally:
+        for sock in hostile:
+            sock.close()
+
+
+@pytest.mark.parametrize("trickle", [b"\r\n", b"x"], ids=["blank-lines", "body-bytes"])
+def test_a_trickle_of_bytes_after_a_response_does_not_keep_the_connection_open(
+    server: tuple[str, int], trickle: bytes
+) -> None:
+    base, _ = server
+    with connect(base) as sock:
+        # A GET whose declared body is sent a byte at a time, or blank lines between requests.
+        declared = b"Content-Length: 1000\r\n" if trickle == b"x" else b""
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: t\r\n" + declared + b"\r\n")
+        assert read_response(sock).startswith(b"HTTP/1.1 200 ")
+        started = time.monotonic()
+        sock.settimeout(0.5)
+        closed = False
+        while not closed and time.monotonic() - started < KEEP_ALIVE_SECONDS + 3:
+            try:
+                sock.sendall(trickle)
+                closed = sock.recv(65536) == b""
+            except TimeoutError:
+                continue
+            except (BrokenPipeError, ConnectionResetError):
+                closed = True
+        assert closed
+        assert time.monotonic() - started < KEEP_ALIVE_SECONDS + 1
+
+
+def test_a_keep_alive_client_reuses_its_connection(server: tuple[str, int]) -> None:
+    base, _ = server
+    body = b'{"title": "a"}'
+    post = (
+        b"POST /api/alice/tasks HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+        + f"Authorization: {bearer(sign('alice'))['Authorization']}\r\n".encode()
+        + b"Content-Length: %d\r\n\r\n" % len(body)
+        + body
+    )
+    with connect(base) as sock:
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: t\r\n\r\n")
+        assert read_response(sock).startswith(b"HTTP/1.1 200 ")
+        time.sleep(1.0)  # idle, well within the keep-alive timeout
+        sock.sendall(post)
+        assert read_response(sock).startswith(b"HTTP/1.1 201 ")
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: t\r\n\r\n")
+        assert read_response(sock).startswith(b"HTTP/1.1 200 ")
