@@ -191,6 +191,24 @@ class Settings(DatabaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["http://localhost:3000", "http://127.0.0.1:3000"]
     )
+    request_deadline_seconds: float = Field(
+        default=6.0,
+        gt=0,
+        le=600,
+        description="The most an authenticated request waits in all, from when it starts "
+        "waiting for its turn (queue, pool checkout, statements, transactions); then 503. "
+        "At least ADMISSION_TIMEOUT_SECONDS.",
+    )
+
+    @model_validator(mode="after")
+    def _admission_within_request_deadline(self) -> Settings:
+        """The turn is the first wait the request deadline bounds: it cannot be longer."""
+        if self.admission_timeout_seconds > self.request_deadline_seconds:
+            raise ValueError(
+                "ADMISSION_TIMEOUT_SECONDS must not exceed REQUEST_DEADLINE_SECONDS "
+                f"({self.admission_timeout_seconds:g} > {self.request_deadline_seconds:g})"
+            )
+        return self
 
     @field_validator("cors_origins", "jwt_hmac_algorithms", "jwt_jwks_algorithms", mode="before")
     @classmethod

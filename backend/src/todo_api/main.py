@@ -118,7 +118,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.user_provisioner = UserProvisioner()
     app.state.admission = Admission(
-        settings.max_concurrent_requests, settings.admission_timeout_seconds
+        settings.max_concurrent_requests,
+        settings.admission_timeout_seconds,
+        settings.request_deadline_seconds,
     )
     app.state.bulk_lane = FifoSlots(2)
     app.state.long_lists = LongLists()

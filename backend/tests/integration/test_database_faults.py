@@ -21,7 +21,7 @@ import pytest
 from alembic import command
 from sqlalchemy.engine import URL
 
-from tests.support import alembic_config, libpq_url, make_settings, owner_client
+from tests.support import alembic_config, bearer, libpq_url, make_settings, owner_client, sign
 from todo_api.database.embedded import start_embedded_server
 from todo_api.main import create_app
 
@@ -97,6 +97,75 @@ async def test_a_frozen_database_gets_503_within_the_deadline_and_recovers(
             assert time.monotonic() < deadline, "the service did not recover after the thaw"
             await asyncio.sleep(0.2)
         assert (await http.get("/ready")).status_code == 200
+
+
+MCP_HEADERS = {
+    "Accept": "application/json, text/event-stream",
+    "MCP-Protocol-Version": "2025-11-25",
+}
+# Slack for a loaded test machine on top of a bound the server promises.
+TOLERANCE_SECONDS = 0.5
+
+
+async def test_no_request_waits_longer_than_the_request_deadline_in_all(
+    throwaway: tuple[URL, Path],
+) -> None:
+    """Turn queue, pool checkout and statements share one deadline: with more clients than
+    turns, a request that waited almost the admission timeout used to get a full statement
+    deadline on top (3 s + 6 s by default)."""
+    url, data_dir = throwaway
+    request_deadline = 3.0
+    settings = make_settings(
+        url,
+        db_statement_timeout=2.0,  # alone, the client would wait 3 s per statement
+        admission_timeout_seconds=2.5,
+        request_deadline_seconds=request_deadline,
+        max_concurrent_requests=10,
+    )
+    app = create_app(settings)
+    answers: list[tuple[str, int, float]] = []
+
+    async def client(http: httpx.AsyncClient, n: int, until: float) -> None:
+        user = f"u{n % 8}"
+        while time.monotonic() < until:
+            started = time.monotonic()
+            if n % 4 == 3:  # an AI agent: a tool call, answered with a tool error
+                response = await http.post(
+                    "/mcp",
+                    json={
+                        "jsonrpc": "2.0",
+                        "id": n,
+                        "method": "tools/call",
+                        "params": {"name": "list_tasks", "arguments": {}},
+                    },
+                    headers={**MCP_HEADERS, **bearer(sign(user))},
+                )
+                failed = response.status_code == 200 and response.json()["result"]["isError"]
+                status = 503 if failed else response.status_code
+                kind = "mcp"
+            elif n % 2:
+                response = await http.post(f"/api/{user}/tasks", json={"title": "during"})
+                status, kind = response.status_code, "create"
+            else:
+                response = await http.get(f"/api/{user}/tasks")
+                status, kind = response.status_code, "list"
+            answers.append((kind, status, time.monotonic() - started))
+
+    async with owner_client(app) as http:
+        for n in range(8):  # every user exists: no answer is decided by provisioning alone
+            assert (await http.get(f"/api/u{n}/tasks")).status_code == 200
+        with frozen(data_dir):
+            until = time.monotonic() + 3 * request_deadline
+            await asyncio.gather(*(client(http, n, until) for n in range(40)))
+        deadline = time.monotonic() + 15
+        while (await http.get("/api/u0/tasks")).status_code != 200:
+            assert time.monotonic() < deadline, "the service did not recover after the thaw"
+            await asyncio.sleep(0.2)
+
+    assert {status for _, status, _ in answers} == {503}
+    assert {kind for kind, _, _ in answers} == {"mcp", "create", "list"}
+    slowest = max(elapsed for _, _, elapsed in answers)
+    assert slowest < request_deadline + TOLERANCE_SECONDS, sorted(answers, key=lambda a: a[2])[-5:]
 
 
 async def test_statement_timeout_is_set_on_the_server_for_every_session(

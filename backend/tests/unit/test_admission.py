@@ -1,12 +1,17 @@
-"""FifoSlots: released slots go to the longest waiter, never to a newcomer."""
+"""FifoSlots: released slots go to the longest waiter, never to a newcomer. Admission:
+the time spent waiting for a turn counts against the request's one deadline."""
 
 from __future__ import annotations
 
 import asyncio
 
 import pytest
+from pydantic import ValidationError
 
-from todo_api.api.admission import FifoSlots
+from tests.support import TEST_SECRET
+from todo_api.api.admission import Admission, FifoSlots, ServerBusyError
+from todo_api.config import Settings
+from todo_api.database.timeouts import within_request_deadline
 
 pytestmark = pytest.mark.anyio
 
@@ -70,3 +75,42 @@ async def test_a_waiter_gives_up_after_its_patience_and_leaves_the_queue() -> No
     slots.release()
     # The one that gave up is not handed the slot: a newcomer gets it at once.
     await asyncio.wait_for(slots.acquire(patience=0.05), timeout=1)
+
+
+async def test_a_turn_taken_late_leaves_the_database_only_the_time_left() -> None:
+    admission = Admission(1, timeout=1.0, deadline=1.5)
+    admission_taken = asyncio.Event()
+
+    async def long_request() -> None:
+        async with admission:
+            admission_taken.set()
+            await asyncio.sleep(0.6)
+
+    holder = asyncio.create_task(long_request())
+    await admission_taken.wait()
+    async with admission:  # waits about 0.6 s for the holder's turn
+        left = within_request_deadline(5.0)
+    await holder
+    assert 0.7 < left < 0.95  # not the 5 s a statement alone would get
+    assert within_request_deadline(5.0) == 5.0  # the turn is over: no request deadline
+
+
+async def test_a_request_shed_for_want_of_a_turn_keeps_no_deadline() -> None:
+    admission = Admission(1, timeout=0.05, deadline=0.1)
+    holder = asyncio.create_task(admission.__aenter__())  # the only turn, held elsewhere
+    await holder
+    with pytest.raises(ServerBusyError):
+        await admission.__aenter__()
+    # Whatever this context runs next (an in-process client's next request, /ready) has
+    # no deadline left over from the shed request.
+    assert within_request_deadline(5.0) == 5.0
+    admission.leave()
+
+
+def test_the_admission_timeout_may_not_exceed_the_request_deadline() -> None:
+    with pytest.raises(ValidationError, match="ADMISSION_TIMEOUT_SECONDS must not exceed"):
+        Settings(
+            _env_file=None,  # type: ignore[call-arg]
+            better_auth_secret=TEST_SECRET,  # type: ignore[arg-type]
+            admission_timeout_seconds=7,
+        )

@@ -10,7 +10,9 @@ Only requests that can do useful work compete for a turn: it is taken in the tas
 dependency (`api/deps.py`), after the body has arrived and the token has been verified. A
 client that trickles its body, sends none, or has no valid token holds no turn, so it cannot
 stall anybody else. A request that waits longer than the admission timeout is shed with 503
-and `Retry-After` instead of being served many seconds late.
+and `Retry-After` instead of being served many seconds late. Taking the turn also starts the
+request's deadline (`database/timeouts.py`): its time in the queue counts against the
+database waits that follow, so the whole wait before a 503 has one bound.
 
 The turn ends when the response starts (`TurnEndMiddleware`), or when the app returns
 without one: a long list streaming its later pages does not keep small requests waiting.
@@ -27,6 +29,8 @@ import contextlib
 from collections import deque
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from todo_api.database.timeouts import end_request_deadline, start_request_deadline
 
 # What a shed request is told: come back in about a second.
 BUSY_RETRY_AFTER_SECONDS = 1
@@ -85,11 +89,13 @@ class FifoSlots:
 
 
 class Admission:
-    """`async with admission:` is one turn; `ServerBusyError` after `timeout` seconds."""
+    """`async with admission:` is one turn; `ServerBusyError` after `timeout` seconds. The
+    request's waits, this one included, end within `deadline` seconds (`timeout` <= it)."""
 
-    def __init__(self, max_concurrent: int, timeout: float) -> None:
+    def __init__(self, max_concurrent: int, timeout: float, deadline: float) -> None:
         self._slots = FifoSlots(max_concurrent)
         self._timeout = timeout
+        self._deadline = deadline
 
     @property
     def waiting(self) -> int:
@@ -97,9 +103,11 @@ class Admission:
         return self._slots.waiting
 
     async def __aenter__(self) -> None:
+        start_request_deadline(self._deadline)
         try:
             await self._slots.acquire(self._timeout)
         except TimeoutError:
+            end_request_deadline()
             raise ServerBusyError(f"no turn within {self._timeout:g} s") from None
 
     async def __aexit__(self, *_: object) -> None:
@@ -111,7 +119,8 @@ class Admission:
         scope[_TURN] = self
 
     def leave(self) -> None:
-        """Give a turn back."""
+        """Give a turn back; the request waits for nothing more after it."""
+        end_request_deadline()
         self._slots.release()
 
 
@@ -146,3 +155,6 @@ class TurnEndMiddleware:
             await self.app(scope, receive, send_ending_turn)
         finally:
             end_turn(scope)
+            # A streamed response ends its turn in a task of its own: clear the deadline here
+            # too, or a later request run in this same context would inherit it.
+            end_request_deadline()

@@ -4,8 +4,10 @@ Each statement checks a connection out, runs, buffers its rows and gives the con
 at once (the engine autocommits: the statement is durable when it returns). Holding the
 connection only that long keeps the pool, not the database, from setting the pace under load.
 
-The deadline covers waiting for a pooled connection, connecting and the statement. When it
-passes, the caller gets `DatabaseTimeoutError` (a 503) at once; the statement itself is
+The deadline covers waiting for a pooled connection, connecting and the statement, and is
+cut short by the deadline of the request it serves (`database/timeouts.py`), so a request's
+waits never add up past it. When it passes, the caller gets `DatabaseTimeoutError` (a 503)
+at once; the statement itself is
 cancelled in the background. It runs in a task of its own for that reason: psycopg answers a
 cancellation by asking the server to cancel the query and waiting up to 10 s for it, which
 is right for the connection but must not hold the request up when the server is frozen.
@@ -20,6 +22,8 @@ from typing import Any, TypeVar
 from sqlalchemy import Engine, Executable, Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.util import greenlet_spawn
+
+from todo_api.database.timeouts import within_request_deadline
 
 T = TypeVar("T")
 
@@ -71,13 +75,17 @@ class Database:
         return await self._bounded(self._in_transaction(work), deadline)
 
     async def _bounded(self, work: Coroutine[Any, Any, T], deadline: float | None) -> T:
+        timeout = within_request_deadline(deadline or self.deadline)
+        if timeout <= 0:
+            work.close()  # never started: nothing to cancel
+            raise DatabaseTimeoutError("the request's deadline passed before the statement")
         task = asyncio.ensure_future(work)
         self.in_flight += 1
         task.add_done_callback(self._finished)
         try:
             # `wait` (not `wait_for(shield(task))`): it never cancels the task itself, and
             # wakes this request one event-loop turn sooner after the statement ends.
-            await asyncio.wait((task,), timeout=deadline or self.deadline)
+            await asyncio.wait((task,), timeout=timeout)
         except asyncio.CancelledError:  # the request itself was cancelled
             _abandon(task)
             raise

@@ -5,9 +5,17 @@
 - Client side: `Database` gives up on a statement `DEADLINE_GRACE_SECONDS` after the
   server's own timeout would have fired. A frozen or unreachable server never answers, and
   no server setting can help then; the client's deadline turns it into a 503.
+- Per request: a request's waits add up (its turn in the queue, pool checkouts, each
+  statement), so one deadline, taken when it starts waiting for its turn, bounds them all.
+  It lives in a context variable set where the turn is taken (`api/admission.py`), so
+  `Database` reads it without any layer passing it along, and work outside a request
+  (housekeeping) has none.
 """
 
 from __future__ import annotations
+
+import time
+from contextvars import ContextVar
 
 DEADLINE_GRACE_SECONDS = 1.0
 # `/ready` answers within this, whatever the database does: probes have short timeouts.
@@ -30,3 +38,26 @@ def role_statement_timeout_sql(seconds: float) -> str:
         "'ALTER ROLE %I IN DATABASE %I SET statement_timeout = %L', "
         f"current_user, current_database(), '{milliseconds}ms'); END $$"
     )
+
+
+# When the current request must have its answer (`time.monotonic()`), or None outside one.
+_REQUEST_ENDS: ContextVar[float | None] = ContextVar("todo_api.request_ends", default=None)
+
+
+def start_request_deadline(seconds: float) -> None:
+    """The current request may wait `seconds` from now in all (queue, pool, statements)."""
+    _REQUEST_ENDS.set(time.monotonic() + seconds)
+
+
+def end_request_deadline() -> None:
+    """The current request waits no more (its answer has started, or it has ended)."""
+    _REQUEST_ENDS.set(None)
+
+
+def within_request_deadline(seconds: float) -> float:
+    """`seconds`, or less when the current request's deadline comes sooner (0 or below
+    once it has passed)."""
+    ends = _REQUEST_ENDS.get()
+    if ends is None:
+        return seconds
+    return min(seconds, ends - time.monotonic())

@@ -29,7 +29,8 @@ def principal_of(ctx: Context[Any, Any]) -> Principal:
 async def task_service(ctx: Context[Any, Any]) -> AsyncIterator[TaskService]:
     """The caller's tasks, within one admission turn, as a REST request gets them
     (`api/deps.py`): the arguments have arrived and the token is verified, so a turn is
-    taken only for work that can proceed; it ends when the tool has its answer."""
+    taken only for work that can proceed; it ends when the tool has its answer. Taking it
+    starts the call's deadline, which bounds its database waits too (`database/timeouts.py`)."""
     request = _request(ctx)
     state = request.app.state
     principal = principal_of(ctx)
