@@ -408,3 +408,17 @@ async def test_tools_list_over_http_is_the_committed_contract(base: str) -> None
         listed = (await client.list_tools()).tools
     served = [tool.model_dump(mode="json", by_alias=True, exclude_none=True) for tool in listed]
     assert served == json.loads(CONTRACT.read_text(encoding="utf-8"))["tools"]
+
+
+async def test_a_lone_surrogate_in_add_task_is_a_parse_error_and_adds_nothing(
+    rest: httpx.AsyncClient, clean_database: psycopg.Connection
+) -> None:
+    headers = {**MCP_HEADERS, **bearer(sign("alice"))}
+    # Raw bytes: JSON escapes the lone surrogate, which no client library would encode.
+    for arguments in ('{"title": "a", "tags": ["\\ud800"]}', '{"title": "a\\udfff"}'):
+        body = f'{{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {{"name": "add_task", "arguments": {arguments}}}}}'  # noqa: E501
+        response = await rest.post("/mcp", content=body.encode(), headers=headers)
+        # The MCP transport parses JSON strictly: a parse error (400), never a 500.
+        assert response.status_code == 400, response.text
+        assert response.json()["error"]["code"] == -32700
+    assert clean_database.execute("SELECT count(*) FROM tasks").fetchone() == (0,)

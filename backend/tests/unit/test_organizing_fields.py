@@ -13,7 +13,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from todo_api.api.cursors import InvalidCursorError, decode_cursor, encode_cursor
 from todo_api.models.columns import due_columns, due_value
-from todo_api.models.fields import TAG_PATTERN, Tags, normalize_tag, parse_due
+from todo_api.models.fields import INVISIBLE_CHARS, TAG_PATTERN, Tags, normalize_tag, parse_due
 from todo_api.models.recurrence import RRULE_PATTERN, next_due, normalize_recurrence
 from todo_api.models.task_query import TaskListQuery
 
@@ -143,3 +143,17 @@ def test_cursors_round_trip_and_are_bound_to_user_and_query() -> None:
     for garbage in ("", ".", "a.b.c", "!!.??", "e30.e30"):
         with pytest.raises(InvalidCursorError):
             decode_cursor("alice", query, garbage)
+
+
+@pytest.mark.parametrize("char", INVISIBLE_CHARS)
+def test_the_pattern_and_the_validator_both_refuse_an_invisible_character_inside_a_tag(
+    char: str,
+) -> None:
+    value = f"a{char}b"
+    assert not _accepted(normalize_tag, value)
+    assert not TAG.search(value)
+
+
+def test_tags_come_out_in_nfc_whichever_form_came_in() -> None:
+    assert normalize_tag(" cafe\u0301 ") == normalize_tag("caf\u00e9") == "caf\u00e9"
+    assert TypeAdapter(Tags).validate_python(["caf\u00e9", "CAFE\u0301"]) == ["caf\u00e9"]
