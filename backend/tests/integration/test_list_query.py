@@ -270,3 +270,17 @@ async def test_another_users_recurring_task_cannot_be_completed_or_copied(
     assert put.status_code == 404
     assert (await client.get(TASKS)).json() == []
     assert [task["completed"] for task in (await client.get("/api/bob/tasks")).json()] == [False]
+
+
+async def test_a_hostile_query_string_cannot_point_the_next_link_at_another_site(
+    client: httpx.AsyncClient,
+) -> None:
+    for title in ("one", "two"):
+        await create(client, title)
+    response = await client.get(f'{TASKS}?limit=1&x=>;rel="evil",<https://evil.example/')
+    assert response.status_code == 200
+    target = response.headers["link"].removeprefix("<").split(">", 1)[0]
+    assert target.startswith(f"{TASKS}?limit=1&cursor=")
+    assert "evil" not in response.headers["link"]
+    following = await client.get(target)
+    assert [task["title"] for task in following.json()] == ["one"]

@@ -91,7 +91,7 @@ async def list_tasks(
     headers = {"ETag": etag(rows_digest(page.read))}
     if page.next_after is not None:
         cursor = encode_cursor(user_id, query, page.next_after)
-        headers["Link"] = link(with_cursor(request.scope, cursor), "next")
+        headers["Link"] = link(with_cursor(request.scope, query, cursor), "next")
     return json_response([task_dict(row) for row in page.rows], headers=headers)
 
 
