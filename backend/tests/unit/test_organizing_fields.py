@@ -7,6 +7,7 @@ import time
 from datetime import UTC, date, datetime
 
 import pytest
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import TypeAdapter, ValidationError
@@ -131,18 +132,29 @@ def test_rules_are_normalized() -> None:
             normalize_recurrence(refused)
 
 
-def test_cursors_round_trip_and_are_bound_to_user_and_query() -> None:
+def test_cursors_round_trip_and_are_bound_to_key_user_and_query() -> None:
+    server = AESGCM(AESGCM.generate_key(256))
     query = TaskListQuery(sort="due_date", tag=["work"])
     for key in (None, datetime(2026, 12, 1, tzinfo=UTC)):
-        cursor = encode_cursor("alice", query, (key, 42))
-        assert decode_cursor("alice", query, cursor) == (key, 42)
-        assert decode_cursor("alice", query.model_copy(update={"limit": 5}), cursor) == (key, 42)
+        cursor = encode_cursor(server, "alice", query, (key, 42))
+        assert decode_cursor(server, "alice", query, cursor) == (key, 42)
+        wider = query.model_copy(update={"limit": 5})
+        assert decode_cursor(server, "alice", wider, cursor) == (key, 42)
         for user, other in [("bob", query), ("alice", TaskListQuery(sort="due_date"))]:
             with pytest.raises(InvalidCursorError):
-                decode_cursor(user, other, cursor)
-    for garbage in ("", ".", "a.b.c", "!!.??", "e30.e30"):
+                decode_cursor(server, user, other, cursor)
+        with pytest.raises(InvalidCursorError):  # another server's (or an old) key
+            decode_cursor(AESGCM(AESGCM.generate_key(256)), "alice", query, cursor)
+    for garbage in ("", ".", "a.b.c", "!!.??", "e30.e30", "\u00e9t\u00e9"):
         with pytest.raises(InvalidCursorError):
-            decode_cursor("alice", query, garbage)
+            decode_cursor(server, "alice", query, garbage)
+
+
+def test_two_cursors_for_the_same_position_differ_and_hide_the_key_length() -> None:
+    server, query = AESGCM(AESGCM.generate_key(256)), TaskListQuery(sort="title")
+    short = encode_cursor(server, "alice", query, ("a", 1))
+    assert short != encode_cursor(server, "alice", query, ("a", 1))  # a fresh nonce each
+    assert len(short) == len(encode_cursor(server, "alice", query, ("a" * 20, 1)))
 
 
 @pytest.mark.parametrize("char", INVISIBLE_CHARS)

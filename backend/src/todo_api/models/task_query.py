@@ -17,7 +17,7 @@ from todo_api.models.fields import (
 
 LIST_LIMIT_MAX = 1000
 QUERY_MAX = 200
-CURSOR_MAX = 1000
+CURSOR_MAX = 2000  # a sealed title sort key: up to 200 characters of escaped UTF-8
 
 SortKey = Literal["created", "updated", "title", "due_date", "priority"]
 Order = Literal["asc", "desc"]
