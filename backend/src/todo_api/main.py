@@ -31,6 +31,7 @@ from todo_api.config import Settings, get_settings
 from todo_api.database.embedded import release_embedded_server
 from todo_api.database.engine import create_engine
 from todo_api.database.runner import Database
+from todo_api.database.server_keys import ServerKeys
 from todo_api.database.timeouts import client_deadline
 from todo_api.database.url import resolve_database_url
 from todo_api.logs import configure_logging
@@ -117,6 +118,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.user_provisioner = UserProvisioner()
+    app.state.server_keys = ServerKeys()  # the cursor key, read on first need
     app.state.admission = Admission(
         settings.max_concurrent_requests,
         settings.admission_timeout_seconds,

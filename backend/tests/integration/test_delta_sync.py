@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import orjson
 import psycopg
 import pytest
 from fastapi import FastAPI
 
+from tests.integration.test_list_query import cursor_key, edited
+from todo_api.api.cursors import b64encode
 from todo_api.api.sync_cursors import SyncPosition, encode_sync_cursor
 from todo_api.config import Settings
 from todo_api.main import create_app
@@ -138,37 +142,66 @@ async def test_another_users_changes_never_appear(client: httpx.AsyncClient) -> 
     assert answer["deleted"] == []
 
 
-async def test_cursors_of_another_user_or_edited_are_400(client: httpx.AsyncClient) -> None:
+async def test_cursors_of_another_user_or_edited_are_400(
+    client: httpx.AsyncClient, admin_connection: psycopg.Connection
+) -> None:
     replica = Replica()
     await replica.sync(client)
     assert replica.cursor is not None
-    payload, check = replica.cursor.split(".")
     for cursor in (
         "nonsense",
-        f"{payload}.{check[::-1]}",
-        f"{payload[:-2]}.{check}",
+        edited(replica.cursor, 0),
+        edited(replica.cursor, 20),
+        edited(replica.cursor, -1),
+        replica.cursor[:-3],
+        replica.cursor + "AAAA",
     ):
         response = await client.get(CHANGES, params={"since": cursor})
         assert response.status_code == 400, cursor
     bob = await client.get("/api/bob/tasks/changes", params={"since": replica.cursor})
     assert bob.status_code == 400
-    # A hand-made cursor whose snapshot is not a snapshot never reaches the database.
-    at = datetime.now(UTC)
-    for snapshot in ("5:3:", "3:9:10", "3:9:7,5", "0:0:", "1:2:x", "-1:2:"):
-        cursor = encode_sync_cursor("alice", SyncPosition(snapshot, at))
+    # Even sealed with the server's key, a snapshot that is not one never reaches the database.
+    at, key = datetime.now(UTC), cursor_key(admin_connection)
+    for snapshot in ("5:3:", "3:9:10", "3:9:7,5", "0:0:", "1:2:x", "-1:2:", f"1:{2**63}:"):
+        cursor = encode_sync_cursor(key, "alice", SyncPosition(snapshot, at))
         response = await client.get(CHANGES, params={"since": cursor})
         assert response.status_code == 400, snapshot
 
 
-async def test_a_cursor_older_than_the_tombstones_or_from_elsewhere_is_410(
+def unkeyed_v1(user_id: str, payload: list[object]) -> str:
+    """A changes cursor in the old, unkeyed format: anyone could compute its check."""
+    raw = orjson.dumps(payload)
+    check = hashlib.sha256(orjson.dumps(["changes", user_id]) + raw).digest()[:16]
+    return f"{b64encode(raw)}.{b64encode(check)}"
+
+
+async def test_a_cursor_the_server_did_not_issue_is_400_not_410_or_500(
     client: httpx.AsyncClient,
 ) -> None:
-    old = encode_sync_cursor("alice", SyncPosition("5:5:", datetime.now(UTC) - timedelta(days=31)))
+    now = datetime.now(UTC).isoformat()
+    for payload in (
+        [1, f"{2**40}:{2**40}:", now, None, None, None],  # a `since` in the future
+        [1, "5:5:", "2000-01-01T00:00:00+00:00", None, None, None],  # an ancient one
+        [1, "5:5:", now, "5:5:", now, 2**63],  # an id beyond bigint
+        [1, None, None, None, None, None],
+    ):
+        response = await client.get(CHANGES, params={"since": unkeyed_v1("alice", payload)})
+        assert response.status_code == 400, (payload, response.text)
+        assert "cursor is not valid" in response.json()["detail"]
+
+
+async def test_a_cursor_older_than_the_tombstones_or_from_elsewhere_is_410(
+    client: httpx.AsyncClient, admin_connection: psycopg.Connection
+) -> None:
+    key = cursor_key(admin_connection)
+    long_ago = datetime.now(UTC) - timedelta(days=31)
+    old = encode_sync_cursor(key, "alice", SyncPosition("5:5:", long_ago))
     response = await client.get(CHANGES, params={"since": old})
     assert response.status_code == 410
     assert "without `since`" in response.json()["detail"]
 
-    future = encode_sync_cursor("alice", SyncPosition(f"{2**40}:{2**40}:", datetime.now(UTC)))
+    # One the server did issue, against a database restored from an older backup.
+    future = encode_sync_cursor(key, "alice", SyncPosition(f"{2**40}:{2**40}:", datetime.now(UTC)))
     assert (await client.get(CHANGES, params={"since": future})).status_code == 410
 
 

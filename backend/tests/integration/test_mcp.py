@@ -21,10 +21,13 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.types import CallToolResult
 
+from tests.integration.test_list_query import cursor_key, sealed, unkeyed_v1
 from tests.support import ROOT, bearer, serving, sign
+from todo_api.api.cursors import b64decode
 from todo_api.cli.mcp_tools import mcp_tools_json
 from todo_api.config import Settings
 from todo_api.main import create_app
+from todo_api.models.task_query import TaskListQuery
 
 pytestmark = pytest.mark.anyio
 
@@ -408,3 +411,43 @@ async def test_tools_list_over_http_is_the_committed_contract(base: str) -> None
         listed = (await client.list_tools()).tools
     served = [tool.model_dump(mode="json", by_alias=True, exclude_none=True) for tool in listed]
     assert served == json.loads(CONTRACT.read_text(encoding="utf-8"))["tools"]
+
+
+async def test_a_lone_surrogate_in_add_task_is_a_parse_error_and_adds_nothing(
+    rest: httpx.AsyncClient, clean_database: psycopg.Connection
+) -> None:
+    headers = {**MCP_HEADERS, **bearer(sign("alice"))}
+    # Raw bytes: JSON escapes the lone surrogate, which no client library would encode.
+    for arguments in ('{"title": "a", "tags": ["\\ud800"]}', '{"title": "a\\udfff"}'):
+        body = f'{{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {{"name": "add_task", "arguments": {arguments}}}}}'  # noqa: E501
+        response = await rest.post("/mcp", content=body.encode(), headers=headers)
+        # The MCP transport parses JSON strictly: a parse error (400), never a 500.
+        assert response.status_code == 400, response.text
+        assert response.json()["error"]["code"] == -32700
+    assert clean_database.execute("SELECT count(*) FROM tasks").fetchone() == (0,)
+
+
+async def test_list_tasks_refuses_cursors_the_server_did_not_issue(
+    base: str, admin_connection: psycopg.Connection
+) -> None:
+    query = TaskListQuery(sort="title", limit=1)
+    key = cursor_key(admin_connection)
+    cursors = [
+        unkeyed_v1(query, "alice", [1, "a\u0000b", 1]),  # old format: anyone could make it
+        unkeyed_v1(query, "alice", [1, "a", 2**63]),
+        sealed(key, "alice", query, [2, "a\u0000b", 1]),  # the key itself cannot make these
+        sealed(key, "alice", query, [2, "a", 2**63]),
+        sealed(key, "alice", query, [2, 7, 1]),
+        sealed(key, "bob", query, [2, "a", 1]),  # another user's
+    ]
+    async with connect(base, "alice") as client:
+        await ok(client, "add_task", title="HIV test results - call Dr. Smith")
+        await ok(client, "add_task", title="zzz")
+        page = await ok(client, "list_tasks", sort="title", limit=1)
+        assert "Smith" not in page["next_cursor"]
+        assert b"Smith" not in b64decode(page["next_cursor"])
+        for cursor in cursors:
+            detail = await error(client, "list_tasks", sort="title", limit=1, cursor=cursor)
+            assert detail.startswith("cursor is not valid for this list"), cursor
+        rest = await ok(client, "list_tasks", sort="title", limit=1, cursor=page["next_cursor"])
+        assert [task["title"] for task in rest["tasks"]] == ["zzz"]

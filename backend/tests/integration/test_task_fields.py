@@ -237,3 +237,75 @@ async def test_100_concurrent_toggles_create_one_next_occurrence(
     tasks = (await client.get(TASKS)).json()
     assert sorted(t["due_date"] for t in tasks) == ["2026-12-01", "2026-12-02"]
     assert [t["completed"] for t in tasks if t["id"] == task["id"]] == [False]  # 100 flips
+
+
+# JSON may escape a lone surrogate; a body holding one is not Unicode text (raw bytes here:
+# httpx would refuse to encode it).
+SURROGATE_BODIES = [
+    b'{"title": "a", "tags": ["\\ud800"]}',
+    b'{"title": "a", "tags": ["ok", "x\\udfffy"]}',
+    b'{"title": "\\ud800"}',
+    b'{"title": "a", "description": "b\\udc00"}',
+]
+JSON_HEADERS = {"Content-Type": "application/json"}
+
+
+@pytest.mark.parametrize("body", SURROGATE_BODIES)
+async def test_a_lone_surrogate_in_any_string_field_is_a_422_on_create_keyed_create_and_put(
+    client: httpx.AsyncClient, body: bytes
+) -> None:
+    keyed = {**JSON_HEADERS, "Idempotency-Key": "surrogate-1"}
+    task = await create(client)
+    for response in (
+        await client.post(TASKS, content=body, headers=JSON_HEADERS),
+        await client.post(TASKS, content=body, headers=keyed),
+        await client.put(f"{TASKS}/{task['id']}", content=body, headers=JSON_HEADERS),
+    ):
+        assert response.status_code == 422, response.text
+        detail = response.json()["detail"]
+        assert "surrogate" in detail or "unicode" in detail, detail
+    assert (await client.get(TASKS)).json() == [task]
+
+
+async def test_tags_are_stored_in_nfc_and_the_tag_filter_matches_either_spelling(
+    client: httpx.AsyncClient,
+) -> None:
+    nfc, nfd = "caf\u00e9", "cafe\u0301"
+    task = await create(client, tags=[nfd, nfc, "Cafe\u0301"])
+    assert task["tags"] == [nfc]  # one tag, however it was typed
+    for spelling in (nfc, nfd):
+        found = (await client.get(TASKS, params={"tag": spelling})).json()
+        assert [t["id"] for t in found] == [task["id"]], spelling
+    assert (await client.get("/api/alice/tags")).json() == [{"tag": nfc, "count": 1}]
+
+
+@pytest.mark.parametrize(
+    "tag",
+    [
+        "ab\u202ecd",
+        "\u2066x",
+        "a\u200fb",
+        "a\u061cb",
+        "a\u200bb",
+        "a\u2060b",
+        "a\ufeffb",
+        "a\u00adb",
+    ],
+)
+async def test_bidi_and_zero_width_characters_inside_a_tag_are_a_422(
+    client: httpx.AsyncClient, tag: str
+) -> None:
+    response = await client.post(TASKS, json={"title": "a", "tags": [tag]})
+    assert response.status_code == 422, response.text
+    assert "tags" in response.json()["detail"]
+    filtered = await client.get(TASKS, params={"tag": tag})
+    assert filtered.status_code == 422, filtered.text
+
+
+async def test_joiners_inside_a_tag_stay_allowed_for_emoji_and_persian(
+    client: httpx.AsyncClient,
+) -> None:
+    family = "\U0001f468\u200d\U0001f469\u200d\U0001f467"
+    persian = "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645"
+    task = await create(client, tags=[family, persian])
+    assert task["tags"] == [family, persian]

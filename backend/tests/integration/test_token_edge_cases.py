@@ -174,3 +174,25 @@ def test_jwks_without_issuer_and_audience_warns_at_startup(
     with caplog.at_level("WARNING", logger="todo_api.security.verifier"):
         TokenVerifier(configured, key_set)
     assert ("without JWT_ISSUER and JWT_AUDIENCE" in caplog.text) is warned
+
+
+@pytest.mark.parametrize(
+    ("claims", "reason"),
+    [
+        ({"sub": "al\ud800ice"}, "Token subject is not a valid user id"),
+        ({"sub": "alice", "email": "a\udc00@example.com"}, "Token claim email is not Unicode"),
+    ],
+    ids=["surrogate-sub", "surrogate-email"],
+)
+async def test_a_lone_surrogate_in_a_signed_claim_is_a_401(
+    anonymous_client: httpx.AsyncClient,
+    clean_database: psycopg.Connection,
+    claims: dict[str, Any],
+    reason: str,
+) -> None:
+    # PyJWT writes the claims with `json.dumps`, which escapes the surrogate as `\ud800`.
+    token = jwt.encode({"exp": NOW + 600, **claims}, TEST_SECRET, algorithm="HS256")
+    response = await get_tasks(anonymous_client, token)
+    assert response.status_code == 401
+    assert response.json()["detail"].startswith(reason)
+    assert clean_database.execute("SELECT count(*) FROM users").fetchone() == (0,)

@@ -7,13 +7,14 @@ import time
 from datetime import UTC, date, datetime
 
 import pytest
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import TypeAdapter, ValidationError
 
 from todo_api.api.cursors import InvalidCursorError, decode_cursor, encode_cursor
 from todo_api.models.columns import due_columns, due_value
-from todo_api.models.fields import TAG_PATTERN, Tags, normalize_tag, parse_due
+from todo_api.models.fields import INVISIBLE_CHARS, TAG_PATTERN, Tags, normalize_tag, parse_due
 from todo_api.models.recurrence import RRULE_PATTERN, next_due, normalize_recurrence
 from todo_api.models.task_query import TaskListQuery
 
@@ -131,15 +132,40 @@ def test_rules_are_normalized() -> None:
             normalize_recurrence(refused)
 
 
-def test_cursors_round_trip_and_are_bound_to_user_and_query() -> None:
+def test_cursors_round_trip_and_are_bound_to_key_user_and_query() -> None:
+    server = AESGCM(AESGCM.generate_key(256))
     query = TaskListQuery(sort="due_date", tag=["work"])
     for key in (None, datetime(2026, 12, 1, tzinfo=UTC)):
-        cursor = encode_cursor("alice", query, (key, 42))
-        assert decode_cursor("alice", query, cursor) == (key, 42)
-        assert decode_cursor("alice", query.model_copy(update={"limit": 5}), cursor) == (key, 42)
+        cursor = encode_cursor(server, "alice", query, (key, 42))
+        assert decode_cursor(server, "alice", query, cursor) == (key, 42)
+        wider = query.model_copy(update={"limit": 5})
+        assert decode_cursor(server, "alice", wider, cursor) == (key, 42)
         for user, other in [("bob", query), ("alice", TaskListQuery(sort="due_date"))]:
             with pytest.raises(InvalidCursorError):
-                decode_cursor(user, other, cursor)
-    for garbage in ("", ".", "a.b.c", "!!.??", "e30.e30"):
+                decode_cursor(server, user, other, cursor)
+        with pytest.raises(InvalidCursorError):  # another server's (or an old) key
+            decode_cursor(AESGCM(AESGCM.generate_key(256)), "alice", query, cursor)
+    for garbage in ("", ".", "a.b.c", "!!.??", "e30.e30", "\u00e9t\u00e9"):
         with pytest.raises(InvalidCursorError):
-            decode_cursor("alice", query, garbage)
+            decode_cursor(server, "alice", query, garbage)
+
+
+def test_two_cursors_for_the_same_position_differ_and_hide_the_key_length() -> None:
+    server, query = AESGCM(AESGCM.generate_key(256)), TaskListQuery(sort="title")
+    short = encode_cursor(server, "alice", query, ("a", 1))
+    assert short != encode_cursor(server, "alice", query, ("a", 1))  # a fresh nonce each
+    assert len(short) == len(encode_cursor(server, "alice", query, ("a" * 20, 1)))
+
+
+@pytest.mark.parametrize("char", INVISIBLE_CHARS)
+def test_the_pattern_and_the_validator_both_refuse_an_invisible_character_inside_a_tag(
+    char: str,
+) -> None:
+    value = f"a{char}b"
+    assert not _accepted(normalize_tag, value)
+    assert not TAG.search(value)
+
+
+def test_tags_come_out_in_nfc_whichever_form_came_in() -> None:
+    assert normalize_tag(" cafe\u0301 ") == normalize_tag("caf\u00e9") == "caf\u00e9"
+    assert TypeAdapter(Tags).validate_python(["caf\u00e9", "CAFE\u0301"]) == ["caf\u00e9"]

@@ -1,28 +1,38 @@
-"""Opaque keyset cursors for paged lists, bound to one user and one query.
+"""Opaque keyset cursors for paged lists, sealed by the server, bound to one user and query.
 
-A cursor is `<payload>.<check>`, both base64url: the payload is the position (version, sort
-key value and id of the last task of the page before); the check is a digest of the user,
-the query (filters and sort, not the page size) and the payload. A cursor altered by hand,
-made for another user or another query, or of an older format is refused with a 400
-problem. The cursor is not a secret and needs none: isolation never depends on it, since
-every page is read through the user's scope anyway; it only says where to continue.
+A cursor is the position (version, sort key value and id of the last task of the page
+before) sealed with AES-GCM under the server's key (`database/server_keys.py`): a random
+nonce, the ciphertext and its tag, as one base64url string. The user and the query (filters
+and sort, not the page size) are its associated data. So only the server can make one, a
+cursor altered by hand, made for another user or another query, or of an older format is
+refused with a 400 before any statement runs, and it shows nothing of the task it points
+after (a title sort key would otherwise travel in clear through URLs and logs). The opened
+position is still checked (types, ranges) before it is bound, as defence in depth.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
-import hmac
+import os
 from datetime import datetime
 from typing import Any
 
 import orjson
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from starlette.datastructures import State
 
+from todo_api.database.server_keys import ServerKeys
+from todo_api.models.fields import BIGINT_MAX, PRIORITIES, TITLE_MAX
 from todo_api.models.task_query import TaskListQuery
 
-CURSOR_VERSION = 1
-_CHECK_BYTES = 16
+CURSOR_VERSION = 2
+_NONCE_BYTES = 12
+_TAG_BYTES = 16
+# Payloads are padded to a multiple of this (JSON ignores trailing blanks), so a cursor's
+# length says little about the length of the title it holds.
+_PAD_TO = 32
 
 
 class InvalidCursorError(ValueError):
@@ -35,6 +45,12 @@ class InvalidCursorError(ValueError):
         )
 
 
+async def cursor_key(state: State) -> AESGCM:
+    """The server's cursor key (read from the database on first use in this process)."""
+    keys: ServerKeys = state.server_keys
+    return keys.cursor_aead or await keys.cursor_key(state.database)
+
+
 def b64encode(data: bytes) -> str:
     """base64url without padding (cursors travel in URLs)."""
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
@@ -44,46 +60,66 @@ def b64decode(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def _check(user_id: str, query: TaskListQuery, payload: bytes) -> bytes:
-    identity = orjson.dumps([user_id, query.identity()])
-    return hashlib.sha256(identity + b"\0" + payload).digest()[:_CHECK_BYTES]
+def seal(key: AESGCM, associated: bytes, payload: bytes) -> str:
+    """`payload` encrypted and authenticated together with `associated` (not included)."""
+    padded = payload + b" " * (-len(payload) % _PAD_TO)
+    nonce = os.urandom(_NONCE_BYTES)
+    return b64encode(nonce + key.encrypt(nonce, padded, associated))
 
 
-def encode_cursor(user_id: str, query: TaskListQuery, after: tuple[Any, int]) -> str:
-    key, task_id = after
-    if isinstance(key, datetime):
-        key = key.isoformat()
-    payload = orjson.dumps([CURSOR_VERSION, key, task_id])
-    return f"{b64encode(payload)}.{b64encode(_check(user_id, query, payload))}"
-
-
-def decode_cursor(user_id: str, query: TaskListQuery, cursor: str) -> tuple[Any, int]:
-    """The position `encode_cursor` wrote; InvalidCursorError for anything else."""
+def unseal(key: AESGCM, associated: bytes, cursor: str) -> bytes:
+    """The payload `seal` sealed with this key and `associated`; InvalidCursorError for
+    anything else (edited, truncated, another user or query, not ours at all)."""
     try:
-        payload_text, check_text = cursor.split(".")
-        payload, check = b64decode(payload_text), b64decode(check_text)
+        sealed = b64decode(cursor)
     except (ValueError, binascii.Error):
         raise InvalidCursorError from None
-    if not hmac.compare_digest(check, _check(user_id, query, payload)):
+    if len(sealed) < _NONCE_BYTES + _TAG_BYTES:
         raise InvalidCursorError
     try:
-        version, key, task_id = orjson.loads(payload)
+        return key.decrypt(sealed[:_NONCE_BYTES], sealed[_NONCE_BYTES:], associated)
+    except InvalidTag:
+        raise InvalidCursorError from None
+
+
+def _associated(user_id: str, query: TaskListQuery) -> bytes:
+    return orjson.dumps(["list", user_id, query.identity()])
+
+
+def encode_cursor(key: AESGCM, user_id: str, query: TaskListQuery, after: tuple[Any, int]) -> str:
+    sort_key, task_id = after
+    if isinstance(sort_key, datetime):
+        sort_key = sort_key.isoformat()
+    payload = orjson.dumps([CURSOR_VERSION, sort_key, task_id])
+    return seal(key, _associated(user_id, query), payload)
+
+
+def decode_cursor(key: AESGCM, user_id: str, query: TaskListQuery, cursor: str) -> tuple[Any, int]:
+    """The position `encode_cursor` wrote; InvalidCursorError for anything else."""
+    payload = unseal(key, _associated(user_id, query), cursor)
+    try:
+        version, sort_key, task_id = orjson.loads(payload)
     except (orjson.JSONDecodeError, ValueError, TypeError):
         raise InvalidCursorError from None
-    if version != CURSOR_VERSION or type(task_id) is not int:
+    if version != CURSOR_VERSION or type(task_id) is not int or not 1 <= task_id <= BIGINT_MAX:
         raise InvalidCursorError
-    return _key_value(query.sort, key), task_id
+    return _key_value(query.sort, sort_key), task_id
 
 
 def _key_value(sort: str, key: object) -> Any:
-    """The sort key as the statement binds it, checked against the key's type."""
+    """The sort key as the statement binds it, checked against the key's type and range."""
     if sort in ("created", "updated", "due_date") and isinstance(key, str):
         try:
-            return datetime.fromisoformat(key)
+            instant = datetime.fromisoformat(key)
         except ValueError:
             raise InvalidCursorError from None
-    if (sort == "due_date" and key is None) or (sort == "title" and isinstance(key, str)):
+        if instant.tzinfo is None:
+            raise InvalidCursorError
+        return instant
+    if sort == "due_date" and key is None:
         return key
-    if sort == "priority" and type(key) is int:
+    if sort == "title" and isinstance(key, str) and len(key) <= TITLE_MAX and "\x00" not in key:
+        return key
+    if sort == "priority" and type(key) is int and 1 <= key <= len(PRIORITIES):
         return key
     raise InvalidCursorError

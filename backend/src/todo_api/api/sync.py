@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 
+from todo_api.api.cursors import cursor_key
 from todo_api.api.deps import TaskServiceDep
 from todo_api.api.paths import UserIdPath
 from todo_api.api.problems import problem_responses
@@ -22,7 +23,7 @@ from todo_api.models.tombstone import CURSOR_MAX_AGE_DAYS, TOMBSTONE_DAYS
 from todo_api.services.tasks import UnknownSnapshotError
 
 CHANGES_PAGE_MAX = 1000
-CURSOR_MAX = 1000
+CURSOR_MAX = 2000
 
 CHANGES_DESCRIPTION = f"""Tasks created, written or deleted since the cursor `since`;
 without it, every task (a first sync). Following the cursors never misses a change,
@@ -49,6 +50,7 @@ router = APIRouter(
     responses=problem_responses(400, 410, 422),
 )
 async def list_task_changes(
+    request: Request,
     user_id: UserIdPath,
     tasks: TaskServiceDep,
     since: Annotated[
@@ -64,8 +66,11 @@ async def list_task_changes(
     ] = CHANGES_PAGE_MAX,
 ) -> Response:
     """The changes feed; its description is `CHANGES_DESCRIPTION`."""
+    key = await cursor_key(request.app.state)
     position = (
-        decode_sync_cursor(user_id, since) if since else SyncPosition(since=None, since_at=None)
+        decode_sync_cursor(key, user_id, since)
+        if since
+        else SyncPosition(since=None, since_at=None)
     )
     try:
         page = await tasks.changes(position.since, position.after_id, limit)
@@ -87,7 +92,7 @@ async def list_task_changes(
         {
             "changed": [task_dict(row) for row in page.changed],
             "deleted": page.deleted,
-            "cursor": encode_sync_cursor(user_id, following),
+            "cursor": encode_sync_cursor(key, user_id, following),
             "has_more": page.last_id is not None,
         }
     )

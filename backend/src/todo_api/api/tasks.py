@@ -7,7 +7,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Body, Depends, Request, Response, status
 
-from todo_api.api.cursors import decode_cursor, encode_cursor
+from todo_api.api.cursors import cursor_key, decode_cursor, encode_cursor
 from todo_api.api.deps import TaskServiceDep
 from todo_api.api.etags import (
     ETAG_HEADER,
@@ -69,7 +69,9 @@ async def list_tasks(
 
     The weak `ETag` identifies this exact answer; sent back in `If-None-Match`, it gets a
     304 with no body while the answer is unchanged."""
-    after = decode_cursor(user_id, query, query.cursor) if query.cursor else None
+    after = None
+    if query.cursor:
+        after = decode_cursor(await cursor_key(request.app.state), user_id, query, query.cursor)
 
     def etag(digest: str) -> str:
         return list_etag(user_id, query, digest)
@@ -90,8 +92,9 @@ async def list_tasks(
     page = await tasks.page(query, query.limit, after)
     headers = {"ETag": etag(rows_digest(page.read))}
     if page.next_after is not None:
-        cursor = encode_cursor(user_id, query, page.next_after)
-        headers["Link"] = link(with_cursor(request.scope, cursor), "next")
+        key = await cursor_key(request.app.state)
+        cursor = encode_cursor(key, user_id, query, page.next_after)
+        headers["Link"] = link(with_cursor(request.scope, query, cursor), "next")
     return json_response([task_dict(row) for row in page.rows], headers=headers)
 
 

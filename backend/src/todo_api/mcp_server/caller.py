@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from mcp.server.mcpserver import Context
+from starlette.datastructures import State
 from starlette.requests import Request
 
 from todo_api.security.principal import PRINCIPAL, Principal
@@ -17,6 +18,12 @@ def _request(ctx: Context[Any, Any]) -> Request:
     request = ctx.request_context.request
     assert isinstance(request, Request), "tools are served over HTTP only"
     return request
+
+
+def app_state(ctx: Context[Any, Any]) -> State:
+    """The app's state (database, server keys) for the request carrying this tool call."""
+    state: State = _request(ctx).app.state
+    return state
 
 
 def principal_of(ctx: Context[Any, Any]) -> Principal:

@@ -15,8 +15,8 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import Field, WithJsonSchema
 
-from todo_api.api.cursors import decode_cursor, encode_cursor
-from todo_api.mcp_server.caller import arguments_sent, principal_of, task_service
+from todo_api.api.cursors import cursor_key, decode_cursor, encode_cursor
+from todo_api.mcp_server.caller import app_state, arguments_sent, principal_of, task_service
 from todo_api.mcp_server.results import (
     DeletedTask,
     TaskPage,
@@ -137,12 +137,15 @@ async def list_tasks(
         limit=limit,
     )
     user_id = principal_of(ctx).user_id
-    after = decode_cursor(user_id, query, cursor) if cursor else None
+    after = None
+    if cursor:
+        after = decode_cursor(await cursor_key(app_state(ctx)), user_id, query, cursor)
     async with task_service(ctx) as tasks:
         page = await tasks.page(query, limit, after)
     following = None
     if page.next_after is not None:
-        following = encode_cursor(user_id, query, page.next_after)
+        key = await cursor_key(app_state(ctx))
+        following = encode_cursor(key, user_id, query, page.next_after)
     return page_result(page.rows, following)
 
 

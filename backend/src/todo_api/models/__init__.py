@@ -4,12 +4,14 @@ Importing this package registers every table on `SQLModel.metadata` (Alembic rel
 """
 
 from todo_api.models.idempotency import IdempotencyKey
+from todo_api.models.server_key import ServerKey
 from todo_api.models.task import Task, TaskCompletion, TaskCreate, TaskRead, TaskUpdate
 from todo_api.models.tombstone import TaskTombstone
 from todo_api.models.user import User
 
 __all__ = [
     "IdempotencyKey",
+    "ServerKey",
     "Task",
     "TaskCompletion",
     "TaskCreate",

@@ -7,6 +7,7 @@ rules: a request the API accepts can never be refused by a constraint (which wou
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal, TypeGuard
 
@@ -27,9 +28,26 @@ USER_ID_PATTERN = r"^[^\x00-\x1f\x7f/]+$"
 _USER_ID = re.compile(USER_ID_PATTERN)
 
 
+def is_unicode(value: str) -> bool:
+    """Whether `value` is Unicode text: JSON may escape a lone surrogate (`"\\ud800"`), which
+    no encoder (UTF-8 to the database, to logs, to the response) can write."""
+    if value.isascii():
+        return True
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def is_user_id(value: object) -> TypeGuard[str]:
     """Whether `value` may be a user id: the `{user_id}` path rule, for tokens and the CLI."""
-    return isinstance(value, str) and len(value) <= USER_ID_MAX and bool(_USER_ID.fullmatch(value))
+    return (
+        isinstance(value, str)
+        and len(value) <= USER_ID_MAX
+        and bool(_USER_ID.fullmatch(value))
+        and is_unicode(value)
+    )
 
 
 # What a title made only of is blank: every character Python counts as white space, and the
@@ -55,10 +73,13 @@ NO_NUL_PATTERN = "^[^\\u0000]*$"
 NOT_BLANK_PATTERN = f"^[^\\u0000]*[^\\u0000{_class(BLANK_CHARS)}][^\\u0000]*$"
 
 
-def _no_nul(value: str) -> str:
-    # PostgreSQL text cannot hold U+0000; refusing it here turns a database error into a 422.
+def plain_text(value: str) -> str:
+    """`value`, if PostgreSQL text can hold it: ValueError (a 422) for NUL or a lone
+    surrogate, which would otherwise fail in the database or the encoder (a 500)."""
     if "\x00" in value:
         raise ValueError("must not contain NUL characters")
+    if not is_unicode(value):
+        raise ValueError("must not contain lone surrogates (\\ud800-\\udfff): not Unicode text")
     return value
 
 
@@ -71,7 +92,7 @@ def _not_blank(value: str) -> str:
 Title = Annotated[
     str,
     StringConstraints(min_length=1, max_length=TITLE_MAX, strict=True),
-    AfterValidator(_no_nul),
+    AfterValidator(plain_text),
     AfterValidator(_not_blank),
     WithJsonSchema(
         {"type": "string", "minLength": 1, "maxLength": TITLE_MAX, "pattern": NOT_BLANK_PATTERN}
@@ -80,7 +101,7 @@ Title = Annotated[
 Description = Annotated[
     str,
     StringConstraints(max_length=DESCRIPTION_MAX, strict=True),
-    AfterValidator(_no_nul),
+    AfterValidator(plain_text),
     WithJsonSchema({"type": "string", "maxLength": DESCRIPTION_MAX, "pattern": NO_NUL_PATTERN}),
 ]
 
@@ -97,27 +118,49 @@ TAGS_MAX = 20
 
 # Control characters (C0, DEL, C1) may not appear inside a tag; surrounding blanks are trimmed.
 CONTROL_CHARS = "".join(chr(c) for c in (*range(0x00, 0x20), *range(0x7F, 0xA0)))
-_CONTROL = frozenset(CONTROL_CHARS)
+# Nor may the invisible characters that make two tags look alike or reorder the text around
+# them: bidi controls, and zero-width/format characters (the joiners U+200C/U+200D stay
+# allowed inside: emoji sequences and Persian or Indic spelling need them).
+INVISIBLE_CHARS = (
+    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+    "\u00ad\u180e\u200b\u2060\u2061\u2062\u2063\u2064\ufeff"
+)
+_FORBIDDEN_IN_TAG = CONTROL_CHARS + INVISIBLE_CHARS
+_FORBIDDEN = frozenset(_FORBIDDEN_IN_TAG)
 # A tag as JSON Schema sees it: blanks around 1-50 characters that are neither control nor
-# (at either end) blank. The validator below implements exactly this (a unit test checks).
+# invisible nor (at either end) blank. The validator below implements exactly this (a unit
+# test checks), then brings the tag to Unicode NFC.
 TAG_PATTERN = (
     f"^[{_class(BLANK_CHARS)}]*"
-    f"[^{_class(BLANK_CHARS + CONTROL_CHARS)}]"
-    f"(?:[^{_class(CONTROL_CHARS)}]{{0,{TAG_MAX - 2}}}[^{_class(BLANK_CHARS + CONTROL_CHARS)}])?"
+    f"[^{_class(BLANK_CHARS + _FORBIDDEN_IN_TAG)}]"
+    f"(?:[^{_class(_FORBIDDEN_IN_TAG)}]{{0,{TAG_MAX - 2}}}"
+    f"[^{_class(BLANK_CHARS + _FORBIDDEN_IN_TAG)}])?"
     f"[{_class(BLANK_CHARS)}]*$"
 )
 
 
 def normalize_tag(value: str) -> str:
-    """The tag trimmed of blanks; ValueError naming it when it is blank, too long or holds a
-    control character."""
+    """The tag trimmed of blanks and in NFC, so one tag has one spelling whichever form the
+    keyboard produced; ValueError naming it when it is blank, too long or holds a control
+    or invisible character."""
     tag = value.strip(BLANK_CHARS)
     if not tag:
         raise ValueError(f"tag {value!r} is blank")
     if len(tag) > TAG_MAX:
         raise ValueError(f"tag {tag[:20]!r}... is longer than {TAG_MAX} characters")
-    if any(char in _CONTROL for char in tag):
-        raise ValueError(f"tag {tag!r} contains a control character")
+    if tag.isascii():
+        if any(char in _FORBIDDEN for char in tag):
+            raise ValueError(f"tag {tag!r} contains a control character")
+        return tag
+    if not is_unicode(tag):
+        raise ValueError("tag contains a lone surrogate (\\ud800-\\udfff): not Unicode text")
+    if any(char in _FORBIDDEN for char in tag):
+        raise ValueError(
+            f"tag {tag!r} contains a control or invisible (bidi, zero-width) character"
+        )
+    tag = unicodedata.normalize("NFC", tag)
+    if len(tag) > TAG_MAX:  # the few characters NFC spells with more than one code point
+        raise ValueError(f"tag {tag[:20]!r}... is longer than {TAG_MAX} characters in NFC")
     return tag
 
 
@@ -144,8 +187,8 @@ Tags = Annotated[
             "items": {"type": "string", "pattern": TAG_PATTERN},
             "description": (
                 f"Up to {TAGS_MAX} labels, each 1-{TAG_MAX} characters after trimming, no "
-                "control characters. Later case-insensitive duplicates are dropped, the order "
-                "is kept; `[]` clears."
+                "control or invisible (bidi, zero-width) characters; stored in Unicode NFC. "
+                "Later case-insensitive duplicates are dropped, the order is kept; `[]` clears."
             ),
         }
     ),

@@ -6,11 +6,18 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
-from todo_api.models.fields import NO_NUL_PATTERN, TAG_PATTERN, DueDate, Priority, normalize_tag
+from todo_api.models.fields import (
+    NO_NUL_PATTERN,
+    TAG_PATTERN,
+    DueDate,
+    Priority,
+    normalize_tag,
+    plain_text,
+)
 
 LIST_LIMIT_MAX = 1000
 QUERY_MAX = 200
-CURSOR_MAX = 1000
+CURSOR_MAX = 2000  # a sealed title sort key: up to 200 characters of escaped UTF-8
 
 SortKey = Literal["created", "updated", "title", "due_date", "priority"]
 Order = Literal["asc", "desc"]
@@ -25,13 +32,15 @@ DEFAULT_ORDER: dict[str, Order] = {
 }
 
 
-# One `tag=` value: a tag as tasks carry it (trimmed), matched exactly.
+# One `tag=` value: a tag as tasks carry it (trimmed, NFC), matched exactly.
 TagFilter = Annotated[
     str, StringConstraints(pattern=TAG_PATTERN, strict=True), AfterValidator(normalize_tag)
 ]
 # `q=`: text searched for in the title and the description.
 SearchText = Annotated[
-    str, StringConstraints(min_length=1, max_length=QUERY_MAX, pattern=NO_NUL_PATTERN)
+    str,
+    StringConstraints(min_length=1, max_length=QUERY_MAX, pattern=NO_NUL_PATTERN),
+    AfterValidator(plain_text),
 ]
 
 

@@ -27,7 +27,7 @@ from jwt.exceptions import (
 )
 
 from todo_api.config import Settings
-from todo_api.models.fields import EMAIL_MAX, is_user_id
+from todo_api.models.fields import EMAIL_MAX, is_unicode, is_user_id
 from todo_api.security.errors import TokenRejectedError
 from todo_api.security.jwks import JwksKeySet
 from todo_api.security.principal import Principal
@@ -166,6 +166,9 @@ def _principal(claims: dict[str, Any]) -> Principal:
     if not is_user_id(subject):
         raise TokenRejectedError("Token subject is not a valid user id")
     email = claims.get("email")
+    # JSON can escape a lone surrogate, which no encoder can write: the token is malformed.
+    if isinstance(email, str) and not is_unicode(email):
+        raise TokenRejectedError("Token claim email is not Unicode text")
     if not isinstance(email, str) or not 0 < len(email) <= EMAIL_MAX or "\x00" in email:
         email = None
     if claims.get("email_verified") is False:  # an address nobody confirmed is not stored
