@@ -24,7 +24,7 @@ from todo_api.api.cursors import InvalidCursorError
 from todo_api.api.etags import task_etag_of
 from todo_api.api.http_semantics import allowed_methods
 from todo_api.api.sync_cursors import ExpiredSyncCursorError
-from todo_api.database.errors import constraint_name
+from todo_api.database.errors import constraint_name, describe
 from todo_api.database.runner import DatabaseTimeoutError
 from todo_api.logs import REQUEST_ID
 from todo_api.security.errors import KeySetUnavailableError, TokenRejectedError
@@ -244,8 +244,9 @@ DATABASE_DOWN = (OperationalError, InterfaceError, PoolTimeoutError, OSError)
 
 
 def _unavailable(detail: str, exc: Exception, retry_after: int = RETRY_AFTER_SECONDS) -> Response:
-    """503 for a dependency that is down or slow."""
-    logger.warning("%s: %s", detail, exc)
+    """503 for a dependency that is down or slow (logged as its kind: its text can quote
+    the request's data)."""
+    logger.warning("%s: %s", detail, describe(exc))
     headers = {"Retry-After": str(retry_after)}
     return problem_response(503, detail, headers=headers)
 
@@ -272,7 +273,7 @@ async def _database_error(request: Request, exc: Exception) -> Response:
         return await _database_unavailable(request, exc)
     if isinstance(exc, IntegrityError):
         return problem_response(409, conflict_detail(exc))
-    logger.exception("database error")
+    logger.error("database error: %s", describe(exc), exc_info=exc)
     return problem_response(500, "Internal server error")
 
 

@@ -30,6 +30,7 @@ from todo_api.api.problems import (
     field_errors,
     validation_summary,
 )
+from todo_api.database.errors import describe
 from todo_api.database.runner import DatabaseTimeoutError
 from todo_api.mcp_server import tools
 from todo_api.mcp_server.results import error_result
@@ -63,7 +64,7 @@ def tool_error_detail(error: BaseException | None) -> str | None:
         case IntegrityError():
             return conflict_detail(error)
         case _ if isinstance(error, DATABASE_DOWN):
-            logger.warning("%s: %s", DATABASE_UNAVAILABLE, error)
+            logger.warning("%s: %s", DATABASE_UNAVAILABLE, describe(error))
             return DATABASE_UNAVAILABLE
     return None
 
