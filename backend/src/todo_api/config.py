@@ -210,6 +210,20 @@ class Settings(DatabaseSettings):
             )
         return self
 
+    # --- quotas: per-user bounds, far above real use, so one account cannot fill the database
+    max_tasks_per_user: int = Field(
+        default=100_000,
+        ge=1,
+        description="Tasks one user may keep; a create (or a recurring task's next occurrence) "
+        "beyond it gets 403.",
+    )
+    max_idempotency_keys_per_day: int = Field(
+        default=10_000,
+        ge=1,
+        description="Creates with an Idempotency-Key one user may make in 24 hours (each keeps "
+        "a key row); beyond it 429 with Retry-After.",
+    )
+
     @field_validator("cors_origins", "jwt_hmac_algorithms", "jwt_jwks_algorithms", mode="before")
     @classmethod
     def _split_list(cls, value: object) -> object:

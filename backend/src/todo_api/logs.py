@@ -6,6 +6,13 @@ Users appear only as `user_ref`: a keyed hash of the id, the same for one user a
 requests and workers, from which the id cannot be recovered. Tokens, secrets and task text
 are never logged.
 
+Whatever fails, an exception's text stays out of the log unless its kind is known to hold
+only what the code wrote: a database error's text quotes the statement's parameters and the
+row (task text, user ids), a `ValueError`'s may quote input. The handler's filter and both
+formatters render such exceptions (in `%s` arguments, and in tracebacks, chained ones
+included) as their type, SQLSTATE and constraint (`database/errors.py`); tracebacks keep
+their frames. SQLAlchemy's DEBUG lines of result rows lose their values the same way.
+
 The request line is written by `request_line`, not through `logging.Logger.info`: the
 logging machinery (a LogRecord, the caller lookup, filters, the formatter) cost about 12 µs
 a request, the direct line about 3 µs; it goes to the same handler, under its lock, in the
@@ -20,6 +27,7 @@ import logging
 import secrets
 import sys
 import time
+import traceback
 from contextvars import ContextVar
 from functools import lru_cache
 from typing import Any
@@ -27,6 +35,7 @@ from typing import Any
 import orjson
 
 from todo_api.config import Settings
+from todo_api.database.errors import describe, is_database_error
 
 REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
 REQUESTS_LOGGER = logging.getLogger("todo_api.requests")
@@ -37,6 +46,88 @@ class _RequestIdFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = REQUEST_ID.get()
         return True
+
+
+# Exceptions whose text the code writes from names and types, never from request data.
+_CODE_MESSAGES = (AttributeError, NameError, ImportError, TypeError, NotImplementedError)
+# SQLAlchemy logs result rows at DEBUG under this message (its parameters: hide_parameters).
+_ROW_MESSAGES = frozenset({"Row %r"})
+
+
+class _Redacted(str):
+    """What an exception argument of a log record is rendered as (see `safe_text`)."""
+
+    __slots__ = ()
+
+
+def safe_text(error: BaseException) -> str:
+    """`error` as it may be logged: its type (and, for the database, SQLSTATE and
+    constraint), with its text only when the code alone wrote it."""
+    if is_database_error(error):
+        return describe(error)
+    name = type(error).__qualname__
+    if isinstance(error, _CODE_MESSAGES) and str(error):
+        return f"{name}: {error}"
+    return name
+
+
+def _safe_argument(value: Any) -> Any:
+    return _Redacted(safe_text(value)) if isinstance(value, BaseException) else value
+
+
+class _RedactFilter(logging.Filter):
+    """Replaces exceptions in a record's arguments by `safe_text`, and SQLAlchemy's row
+    values by a placeholder, before any formatter sees them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, BaseException):
+            record.msg = safe_text(record.msg)
+        args = record.args
+        if args:
+            if record.msg in _ROW_MESSAGES and record.name.startswith("sqlalchemy."):
+                record.args = ("(values not logged)",)
+            elif isinstance(args, tuple):
+                record.args = tuple(_safe_argument(value) for value in args)
+            elif isinstance(args, dict):
+                record.args = {name: _safe_argument(value) for name, value in args.items()}
+        for name, value in record.__dict__.items():
+            if isinstance(value, BaseException) and name not in _STANDARD:
+                record.__dict__[name] = safe_text(value)
+        return True
+
+
+def safe_traceback(error: BaseException, seen: set[int] | None = None) -> str:
+    """A traceback of `error` and the exceptions it was raised from, in Python's layout:
+    every frame (file, line, function, source), each exception as `safe_text`."""
+    seen = set() if seen is None else seen
+    seen.add(id(error))
+    text = ""
+    cause = error.__cause__
+    context = None if error.__suppress_context__ else error.__context__
+    if cause is not None and id(cause) not in seen:
+        text = safe_traceback(cause, seen) + (
+            "\nThe above exception was the direct cause of the following exception:\n\n"
+        )
+    elif context is not None and id(context) not in seen:
+        text = safe_traceback(context, seen) + (
+            "\nDuring handling of the above exception, another exception occurred:\n\n"
+        )
+    if error.__traceback__ is not None:
+        text += "Traceback (most recent call last):\n"
+        text += "".join(traceback.format_tb(error.__traceback__))
+    text += safe_text(error) + "\n"
+    for number, inner in enumerate(getattr(error, "exceptions", None) or (), 1):
+        if isinstance(inner, BaseException) and id(inner) not in seen:
+            nested = safe_traceback(inner, seen).rstrip("\n").replace("\n", "\n  | ")
+            text += f"  +---------------- {number} ----------------\n  | {nested}\n"
+    return text
+
+
+def _format_exception(exc_info: Any) -> str:
+    error = exc_info[1] if isinstance(exc_info, tuple) else exc_info
+    if not isinstance(error, BaseException):
+        return ""
+    return safe_traceback(error).rstrip("\n")
 
 
 @lru_cache(maxsize=2)
@@ -68,6 +159,9 @@ class JsonFormatter(logging.Formatter):
             line["exception"] = self.formatException(record.exc_info)
         return orjson.dumps(line, default=str).decode()
 
+    def formatException(self, ei: Any) -> str:  # noqa: N802  (logging's name)
+        return _format_exception(ei)
+
 
 class TextFormatter(logging.Formatter):
     """`2026-12-02T10:49:38.123Z ERROR todo_api.api.problems database error request_id=...`."""
@@ -82,6 +176,9 @@ class TextFormatter(logging.Formatter):
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
         return line
+
+    def formatException(self, ei: Any) -> str:  # noqa: N802  (logging's name)
+        return _format_exception(ei)
 
 
 class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
@@ -109,6 +206,7 @@ def configure_logging(settings: Settings) -> None:
     if _handler is None or _handler not in root.handlers:
         _handler = _StderrHandler()
         _handler.addFilter(_RequestIdFilter())
+        _handler.addFilter(_RedactFilter())
         root.addHandler(_handler)
     _json = settings.log_format == "json"
     _handler.setFormatter(JsonFormatter() if _json else TextFormatter())

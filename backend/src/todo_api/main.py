@@ -39,6 +39,7 @@ from todo_api.mcp_server.endpoint import mount_mcp
 from todo_api.security.jwks import JwksKeySet
 from todo_api.security.verifier import TokenVerifier
 from todo_api.services.housekeeping import Housekeeping
+from todo_api.services.quotas import Quotas
 from todo_api.services.users import UserProvisioner
 
 GAUGE_INTERVAL_SECONDS = 1.0
@@ -119,6 +120,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.user_provisioner = UserProvisioner()
     app.state.server_keys = ServerKeys()  # the cursor key, read on first need
+    app.state.quotas = Quotas.of(settings)
     app.state.admission = Admission(
         settings.max_concurrent_requests,
         settings.admission_timeout_seconds,

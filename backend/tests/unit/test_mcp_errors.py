@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from todo_api.api.admission import ServerBusyError
 from todo_api.database.runner import DatabaseTimeoutError
 from todo_api.mcp_server.server import tool_error_detail
+from todo_api.services.quotas import KeyQuotaError, TaskQuotaError
 from todo_api.services.tasks import TaskNotFoundError
 
 
@@ -36,6 +37,8 @@ def test_argument_errors_name_the_argument_and_its_position() -> None:
     ("error", "detail"),
     [
         (TaskNotFoundError(7), "Task 7 not found"),
+        (TaskQuotaError(5), str(TaskQuotaError(5))),
+        (KeyQuotaError(5, 60), str(KeyQuotaError(5, 60))),
         (ServerBusyError(), "The server is busy; retry shortly"),
         (DatabaseTimeoutError(), "The database did not answer in time; retry shortly"),
         (

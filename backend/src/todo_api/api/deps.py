@@ -23,7 +23,7 @@ async def get_task_service(request: Request, user_id: UserIdPath) -> TaskService
     state = request.app.state
     await state.admission.enter(request.scope)
     await state.user_provisioner.ensure(state.database, principal)
-    return TaskService(state.database, principal.user_id)
+    return TaskService(state.database, principal.user_id, state.quotas)
 
 
 TaskServiceDep = Annotated[TaskService, Depends(get_task_service)]

@@ -24,10 +24,11 @@ from todo_api.api.cursors import InvalidCursorError
 from todo_api.api.etags import task_etag_of
 from todo_api.api.http_semantics import allowed_methods
 from todo_api.api.sync_cursors import ExpiredSyncCursorError
-from todo_api.database.errors import constraint_name
+from todo_api.database.errors import constraint_name, describe
 from todo_api.database.runner import DatabaseTimeoutError
 from todo_api.logs import REQUEST_ID
 from todo_api.security.errors import KeySetUnavailableError, TokenRejectedError
+from todo_api.services.quotas import KeyQuotaError, TaskQuotaError
 from todo_api.services.tasks import (
     IdempotencyKeyBusyError,
     IdempotencyKeyReusedError,
@@ -52,6 +53,7 @@ _TITLES = {
     413: "Content Too Large",
     415: "Unsupported Media Type",
     422: "Unprocessable Content",
+    429: "Too Many Requests",
     431: "Request Header Fields Too Large",
     500: "Internal Server Error",
     503: "Service Unavailable",
@@ -197,6 +199,15 @@ async def _key_busy(_request: Request, exc: Exception) -> Response:
     return problem_response(409, str(exc), headers={"Retry-After": "1"})
 
 
+async def _task_quota(_request: Request, exc: Exception) -> Response:
+    return problem_response(403, str(exc))
+
+
+async def _key_quota(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, KeyQuotaError)
+    return problem_response(429, str(exc), headers={"Retry-After": str(exc.retry_after)})
+
+
 # What a constraint a request can still run into means, said to the client. The API checks
 # every rule it can see in the request; these depend on the task as it is stored.
 _CONFLICTS = {
@@ -244,8 +255,9 @@ DATABASE_DOWN = (OperationalError, InterfaceError, PoolTimeoutError, OSError)
 
 
 def _unavailable(detail: str, exc: Exception, retry_after: int = RETRY_AFTER_SECONDS) -> Response:
-    """503 for a dependency that is down or slow."""
-    logger.warning("%s: %s", detail, exc)
+    """503 for a dependency that is down or slow (logged as its kind: its text can quote
+    the request's data)."""
+    logger.warning("%s: %s", detail, describe(exc))
     headers = {"Retry-After": str(retry_after)}
     return problem_response(503, detail, headers=headers)
 
@@ -272,7 +284,7 @@ async def _database_error(request: Request, exc: Exception) -> Response:
         return await _database_unavailable(request, exc)
     if isinstance(exc, IntegrityError):
         return problem_response(409, conflict_detail(exc))
-    logger.exception("database error")
+    logger.error("database error: %s", describe(exc), exc_info=exc)
     return problem_response(500, "Internal server error")
 
 
@@ -286,6 +298,8 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(TaskChangedError, _task_changed)
     app.add_exception_handler(IdempotencyKeyReusedError, _key_reused)
     app.add_exception_handler(IdempotencyKeyBusyError, _key_busy)
+    app.add_exception_handler(TaskQuotaError, _task_quota)
+    app.add_exception_handler(KeyQuotaError, _key_quota)
     app.add_exception_handler(TokenRejectedError, _token_rejected)
     app.add_exception_handler(KeySetUnavailableError, _keys_unavailable)
     app.add_exception_handler(ServerBusyError, _server_busy)
@@ -304,6 +318,28 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         responses[status] = {
             "description": status_title(status),
             "content": {PROBLEM_MEDIA_TYPE: {"schema": schema}},
+        }
+    return responses
+
+
+def quota_responses(*, keyed_create: bool = False) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries of the quota problems (services/quotas.py) of a write that can create
+    a task: 403 at MAX_TASKS_PER_USER and, for a create, 429 at MAX_IDEMPOTENCY_KEYS_PER_DAY."""
+    responses = problem_responses(403, 429) if keyed_create else problem_responses(403)
+    responses[403]["description"] = (
+        "Forbidden: the token's user is not `{user_id}`, or the user keeps MAX_TASKS_PER_USER "
+        "tasks (a create, or a completion that would create a next occurrence): nothing written"
+    )
+    if keyed_create:
+        responses[429]["description"] = (
+            "Too Many Requests: MAX_IDEMPOTENCY_KEYS_PER_DAY keyed creates in 24 hours; "
+            "nothing written"
+        )
+        responses[429]["headers"] = {
+            "Retry-After": {
+                "description": "Seconds until a keyed create is accepted again.",
+                "schema": {"type": "integer"},
+            }
         }
     return responses
 

@@ -31,7 +31,7 @@ from todo_api.api.links import NEXT_OCCURRENCE_HEADER, NEXT_PAGE_HEADER, link, w
 from todo_api.api.list_query import ListQuery, list_parameters
 from todo_api.api.media_type import json_body
 from todo_api.api.paths import TASK_ID, TaskIdPath, UserIdPath
-from todo_api.api.problems import problem_responses
+from todo_api.api.problems import problem_responses, quota_responses
 from todo_api.api.responses import json_response, task_dict, task_list_response, task_response
 from todo_api.models import TaskCompletion, TaskCreate, TaskRead, TaskUpdate
 from todo_api.services.tasks import Changed
@@ -117,6 +117,7 @@ async def list_tasks(
             }
         },
         **problem_responses(400, 404, 408, 409, 413, 415, 422),
+        **quota_responses(keyed_create=True),
     },
     openapi_extra={"parameters": [IDEMPOTENCY_KEY]},
 )
@@ -162,6 +163,7 @@ async def get_task(request: Request, task_id: TaskIdPath, tasks: TaskServiceDep)
     responses={
         200: {"headers": {**NEXT_OCCURRENCE_HEADER, **ETAG_HEADER}},
         **problem_responses(400, 404, 408, 409, 412, 413, 415, 422),
+        **quota_responses(),
     },
     openapi_extra={"parameters": [IF_MATCH]},
 )
@@ -205,6 +207,7 @@ async def delete_task(request: Request, task_id: TaskIdPath, tasks: TaskServiceD
     responses={
         200: {"headers": {**NEXT_OCCURRENCE_HEADER, **ETAG_HEADER}},
         **problem_responses(400, 404, 408, 412, 413, 415, 422),
+        **quota_responses(),
     },
     openapi_extra={"parameters": [IF_MATCH]},
 )

@@ -14,6 +14,8 @@ Decisions (measured in specs/001-backend-task-api/plan.md):
   has been seen to run a DELETE in place of a SELECT. Unnamed statements (the default) are
   parsed and executed within one protocol exchange, safe behind any pooler.
 - Sessions run in UTC, so timestamps leave the API as UTC whatever the server's zone.
+- `hide_parameters`: a database error's text (logged, or shown by a debugger) never carries
+  the statement's parameters, which hold task text and user ids (see logs.py).
 - Results come in PostgreSQL's binary format: the server sends timestamps and arrays without
   formatting them as text and psycopg reads them without parsing text (list of 50 and the
   1 % search: +17 % req/s each, side by side; plan.md). The values are the same Python
@@ -62,6 +64,8 @@ def create_engine(settings: Settings, url: URL) -> AsyncEngine:
         # Autocommit connections never hold an open transaction when returned, so the
         # ROLLBACK-on-return the pool would otherwise issue is pure overhead.
         pool_reset_on_return=None,
+        # Parameters are task text and user ids: never in an error's text or SQL log lines.
+        hide_parameters=True,
         connect_args={
             "connect_timeout": settings.db_connect_timeout,
             "prepare_threshold": settings.db_prepare_threshold,

@@ -43,7 +43,7 @@ async def task_service(ctx: Context[Any, Any]) -> AsyncIterator[TaskService]:
     principal = principal_of(ctx)
     async with state.admission:
         await state.user_provisioner.ensure(state.database, principal)
-        yield TaskService(state.database, principal.user_id)
+        yield TaskService(state.database, principal.user_id, state.quotas)
 
 
 def arguments_sent(ctx: Context[Any, Any]) -> frozenset[str]:

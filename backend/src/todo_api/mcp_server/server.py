@@ -1,10 +1,10 @@
 """The MCP server: the six task tools, and what a failed call tells the model.
 
 A tool call that fails because of what was asked (bad arguments, an unknown or foreign task
-id, a cursor for another list) or because the service is busy is a *tool error*: a result
-with `isError: true` whose text is the `detail` the REST API gives for the same mistake, so
-the model can read it and correct itself. Only a crash (a bug) is reported as the SDK's
-generic "Error executing tool" without the exception's text, and logged.
+id, a cursor for another list, a quota reached) or because the service is busy is a *tool
+error*: a result with `isError: true` whose text is the `detail` the REST API gives for the
+same mistake, so the model can read it and correct itself. Only a crash (a bug) is reported
+as the SDK's generic "Error executing tool" without the exception's text, and logged.
 """
 
 from __future__ import annotations
@@ -30,9 +30,11 @@ from todo_api.api.problems import (
     field_errors,
     validation_summary,
 )
+from todo_api.database.errors import describe
 from todo_api.database.runner import DatabaseTimeoutError
 from todo_api.mcp_server import tools
 from todo_api.mcp_server.results import error_result
+from todo_api.services.quotas import KeyQuotaError, TaskQuotaError
 from todo_api.services.tasks import TaskNotFoundError
 
 logger = logging.getLogger(__name__)
@@ -54,7 +56,7 @@ def tool_error_detail(error: BaseException | None) -> str | None:
     match error:
         case ValidationError():
             return validation_summary(field_errors(error.errors()), _argument)
-        case TaskNotFoundError() | InvalidCursorError():
+        case TaskNotFoundError() | InvalidCursorError() | TaskQuotaError() | KeyQuotaError():
             return str(error)
         case ServerBusyError():
             return BUSY
@@ -63,7 +65,7 @@ def tool_error_detail(error: BaseException | None) -> str | None:
         case IntegrityError():
             return conflict_detail(error)
         case _ if isinstance(error, DATABASE_DOWN):
-            logger.warning("%s: %s", DATABASE_UNAVAILABLE, error)
+            logger.warning("%s: %s", DATABASE_UNAVAILABLE, describe(error))
             return DATABASE_UNAVAILABLE
     return None
 

@@ -24,6 +24,7 @@ from sqlalchemy import Integer, bindparam, delete, func, select, tuple_
 from sqlalchemy.sql.dml import ReturningDelete
 from sqlmodel import col
 
+from todo_api.database.errors import describe
 from todo_api.database.runner import Database
 from todo_api.models import IdempotencyKey, TaskTombstone
 from todo_api.models.idempotency import IDEMPOTENCY_KEY_HOURS
@@ -97,7 +98,7 @@ class Housekeeping:
             try:
                 removed = await self.run_once()
             except Exception as error:
-                logger.warning("housekeeping failed, will retry: %s", error)
+                logger.warning("housekeeping failed, will retry: %s", describe(error))
             else:
                 if any(removed.values()):
                     logger.info("housekeeping removed %s", removed)

@@ -52,7 +52,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.orm import aliased
 from sqlalchemy.sql.dml import ReturningDelete, ReturningInsert, ReturningUpdate
+from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.types import NullType
 from sqlmodel import col
 from sqlmodel.sql.expression import Select
@@ -62,6 +64,7 @@ from todo_api.models.columns import due_instant, priority_level
 from todo_api.models.task import DEFAULT_PRIORITY_LEVEL, SEARCH_TEXT
 from todo_api.models.task_query import TaskListQuery
 from todo_api.models.xid8 import CURRENT_XID, PgSnapshot
+from todo_api.services.quotas import Quotas
 
 # The columns of a task as the service reads them. Selecting columns (not ORM objects) keeps
 # the hot path free of identity-map bookkeeping; api/responses.py turns them into the wire
@@ -178,11 +181,49 @@ _TYPES: dict[str, Any] = {
 # The columns a new task's values are given for (it starts not completed).
 _INSERTED = tuple(name for name in WRITABLE if name != "completed")
 _ENSURE_USER = pg_insert(User).values(id=_OWNER).on_conflict_do_nothing().cte("ensure_user")
+
+
+def _fewer_than(rows: TaskSelect, limit: BindParameter[int]) -> ColumnElement[bool]:
+    """`rows` holds fewer than `limit` rows, counting at most `limit` of them (quotas)."""
+    bounded = rows.limit(limit).subquery()
+    return Select(func.count()).select_from(bounded).scalar_subquery() < limit
+
+
+# Quotas (services/quotas.py), checked in the WHERE of the insert itself: no extra round trip,
+# and counting stops at the limit. An alias, so the count never correlates with an outer tasks.
+_MAX_TASKS = bindparam("max_tasks", type_=Integer)
+_MAX_KEYS = bindparam("max_keys", type_=Integer)
+_KEY_DAY = timedelta(days=1)
+_COUNTED_TASKS = aliased(Task, name="counted_task")
+_COUNTED_KEYS = aliased(IdempotencyKey, name="counted_key")
+_USER_TASKS: TaskSelect = Select(literal_column("1")).where(col(_COUNTED_TASKS.user_id) == _OWNER)
+_USER_KEYS_TODAY: TaskSelect = Select(literal_column("1")).where(
+    col(_COUNTED_KEYS.user_id) == _OWNER, col(_COUNTED_KEYS.created_at) > func.now() - _KEY_DAY
+)
+_ROOM_FOR_TASK = _fewer_than(_USER_TASKS.select_from(_COUNTED_TASKS), _MAX_TASKS)
+_ROOM_FOR_KEY = _fewer_than(_USER_KEYS_TODAY.select_from(_COUNTED_KEYS), _MAX_KEYS)
+# Why a create wrote nothing (read only then): tasks full, keys full, and the seconds until
+# the oldest key of the last 24 hours leaves the window.
+_QUOTA_STATE: TaskSelect = Select(
+    not_(_ROOM_FOR_TASK),
+    not_(_ROOM_FOR_KEY),
+    Select(
+        func.ceil(
+            func.extract("epoch", func.min(col(_COUNTED_KEYS.created_at)) + _KEY_DAY - func.now())
+        )
+    )
+    .where(
+        col(_COUNTED_KEYS.user_id) == _OWNER, col(_COUNTED_KEYS.created_at) > func.now() - _KEY_DAY
+    )
+    .scalar_subquery(),
+)
 _INSERT: TaskInsert = (
     insert(Task)
-    .values(
-        user_id=_OWNER,
-        **{name: bindparam(name, type_=_TYPES[name]) for name in _INSERTED},
+    .from_select(
+        ["user_id", *_INSERTED],
+        select(_OWNER, *(bindparam(name, type_=_TYPES[name]) for name in _INSERTED)).where(
+            _ROOM_FOR_TASK
+        ),
     )
     .add_cte(_ENSURE_USER)
     .returning(*TASK_COLUMNS)
@@ -200,7 +241,7 @@ _NEW_TASK = (
         select(
             _OWNER,
             *(bindparam(name, type_=_TYPES[name]) for name in _INSERTED),
-        ).where(~exists().where(_KEY_OWNED)),
+        ).where(~exists().where(_KEY_OWNED), _ROOM_FOR_TASK, _ROOM_FOR_KEY),
     )
     .returning(*TASK_COLUMNS)
     .cte("new_task")
@@ -221,7 +262,8 @@ _KEY_RECORD: TaskSelect = Select(
     col(IdempotencyKey.fingerprint), col(IdempotencyKey.task_id)
 ).where(_KEY_OWNED)
 # The next occurrence of a recurring task: a copy of it with the next deadline, created at
-# most once per task (ON CONFLICT on the unique `previous_occurrence_id`).
+# most once per task (ON CONFLICT on the unique `previous_occurrence_id`), and only while
+# the user has room for another task.
 _COPIED = ("title", "description", "priority", "tags", "recurrence", "due_all_day")
 _NEXT_OCCURRENCE: TaskInsert = (
     pg_insert(Task)
@@ -232,7 +274,7 @@ _NEXT_OCCURRENCE: TaskInsert = (
             *(getattr(Task, name) for name in _COPIED),
             bindparam("next_due_at", type_=DateTime(timezone=True)),
             col(Task.id),
-        ).where(_OWNED, _THIS_TASK),
+        ).where(_OWNED, _THIS_TASK, _ROOM_FOR_TASK),
     )
     .on_conflict_do_nothing(index_elements=["previous_occurrence_id"])
     .returning(col(Task.id))
@@ -477,8 +519,9 @@ class Scoped:
 class UserTasks:
     """Statements over the tasks of one user."""
 
-    def __init__(self, user_id: str) -> None:
+    def __init__(self, user_id: str, quotas: Quotas = Quotas()) -> None:  # noqa: B008  (frozen)
         self.user_id = user_id
+        self.quotas = quotas
 
     def _scoped(self, statement: TaskStatement, **params: Any) -> Scoped:
         return Scoped(statement, {"owner": self.user_id, **params})
@@ -533,13 +576,29 @@ class UserTasks:
     def insert(self, columns: Mapping[str, Any], once: tuple[str, bytes] | None = None) -> Scoped:
         """A new task with the given column values (see `WRITABLE`; `completed` excluded).
         With `once` (an idempotency key and the request's fingerprint), the key is recorded
-        with the task, and no task is made when the user has the key already (no row)."""
+        with the task, and no task is made when the user has the key already (no row).
+        No row either when the user is at a quota (see `quota_state`)."""
         defaults = {"priority": DEFAULT_PRIORITY_LEVEL, "due_at": None, "due_all_day": False}
         values = {**defaults, "tags": [], "recurrence": None, "description": None, **columns}
+        max_tasks = self.quotas.max_tasks
         if once is None:
-            return self._scoped(_INSERT, **values)
+            return self._scoped(_INSERT, max_tasks=max_tasks, **values)
         key, fingerprint = once
-        return self._scoped(_INSERT_ONCE, key=key, fingerprint=fingerprint, **values)
+        return self._scoped(
+            _INSERT_ONCE,
+            key=key,
+            fingerprint=fingerprint,
+            max_tasks=max_tasks,
+            max_keys=self.quotas.max_keys_per_day,
+            **values,
+        )
+
+    def quota_state(self) -> Scoped:
+        """(tasks full, keys of the last 24 hours full, seconds until a key leaves that
+        window): why an insert under the quotas wrote nothing."""
+        return self._scoped(
+            _QUOTA_STATE, max_tasks=self.quotas.max_tasks, max_keys=self.quotas.max_keys_per_day
+        )
 
     def key_record(self, key: str) -> Scoped:
         """(fingerprint, task_id) of the user's idempotency key `key`, if recorded."""
@@ -547,8 +606,13 @@ class UserTasks:
 
     def next_occurrence(self, task_id: int, due_at: datetime) -> Scoped:
         """Insert the next occurrence of recurring task `task_id`, due at `due_at`, unless it
-        has one already (then no row comes back)."""
-        return self._scoped(_NEXT_OCCURRENCE, task_id=task_id, next_due_at=due_at)
+        has one already or the user is at MAX_TASKS_PER_USER (then no row comes back)."""
+        return self._scoped(
+            _NEXT_OCCURRENCE,
+            task_id=task_id,
+            next_due_at=due_at,
+            max_tasks=self.quotas.max_tasks,
+        )
 
     def next_occurrence_id(self, task_id: int) -> Scoped:
         """The id of the task created when `task_id` was completed, if any."""

@@ -25,6 +25,7 @@ from todo_api.models import TaskCreate, TaskUpdate
 from todo_api.models.columns import column_values, due_instant, due_value
 from todo_api.models.recurrence import next_due
 from todo_api.models.task_query import TaskListQuery
+from todo_api.services.quotas import KeyQuotaError, Quotas, TaskQuotaError
 from todo_api.services.scope import TASK_FIELDS, Scoped, UserTasks, sort_position
 
 # A task as the columns of `TASK_FIELDS`, in that order (a SQLAlchemy Row at run time).
@@ -129,9 +130,14 @@ class Changed(NamedTuple):
 class TaskService:
     """The tasks of the user the service was built for; nobody else's are reachable."""
 
-    def __init__(self, database: Database, user_id: str) -> None:
+    def __init__(
+        self,
+        database: Database,
+        user_id: str,
+        quotas: Quotas = Quotas(),  # noqa: B008  (frozen)
+    ) -> None:
         self._database = database
-        self._tasks = UserTasks(user_id)
+        self._tasks = UserTasks(user_id, quotas)
         self.user_id = user_id
 
     async def pages(
@@ -203,8 +209,10 @@ class TaskService:
         key's primary key) and then does the same; a different request is refused."""
         values = column_values(data.model_dump())
         if idempotency_key is None:
-            (row,) = await self._rows(self._tasks.insert(values))
-            return Created(row, replayed=False)
+            rows = await self._rows(self._tasks.insert(values))
+            if not rows:  # the only reason: MAX_TASKS_PER_USER
+                raise TaskQuotaError(self._tasks.quotas.max_tasks)
+            return Created(rows[0], replayed=False)
         # The request as it would be stored: bodies that differ only in spelling (key order,
         # a tag repeated in another case, a deadline's offset) are the same request.
         fingerprint = hashlib.sha256(orjson.dumps(values, option=orjson.OPT_SORT_KEYS)).digest()
@@ -217,7 +225,8 @@ class TaskService:
         if rows:
             return Created(rows[0], replayed=False)
         records = await self._rows(self._tasks.key_record(idempotency_key))
-        if not records:  # only if the key expired and was removed between the two statements
+        if not records:  # a quota, or the key expired and was removed in between
+            await self._check_quotas()
             raise IdempotencyKeyBusyError
         stored_fingerprint, task_id = records[0]
         if bytes(stored_fingerprint) != fingerprint:
@@ -301,7 +310,9 @@ class TaskService:
                 created = (await connection.execute(step.statement, step.params)).first()
                 if created is not None:
                     return Changed(row, created[0])
-            return Changed(row, None)
+            # No room for the next occurrence: the completion is rolled back with it, else
+            # completing over and over would grow the user past the quota.
+            raise TaskQuotaError(self._tasks.quotas.max_tasks)
 
         try:
             return await self._database.transaction(work)
@@ -309,6 +320,15 @@ class TaskService:
             if versions is None:
                 raise
             raise await self._not_written(task_id) from None
+
+    async def _check_quotas(self) -> None:
+        """Raise the quota error a keyed create that wrote nothing ran into, if any."""
+        ((tasks_full, keys_full, key_frees_in),) = await self._rows(self._tasks.quota_state())
+        quotas = self._tasks.quotas
+        if tasks_full:
+            raise TaskQuotaError(quotas.max_tasks)
+        if keys_full:
+            raise KeyQuotaError(quotas.max_keys_per_day, max(1, int(key_frees_in or 1)))
 
     async def _rows(self, scoped: Scoped) -> Sequence[TaskRow]:
         """Run one statement within the database deadline (see `Database.rows`)."""
