@@ -63,7 +63,8 @@ def _unsigned(claims: dict) -> str:
 
 NOW = int(time.time())
 BAD_TOKENS = [
-    pytest.param("not-a-jwt", "Token is malformed", id="garbage"),
+    pytest.param("not-a-jwt", "Token is not a JWT", id="garbage"),
+    pytest.param("abc.def", "Token is not a JWT", id="two-parts"),
     pytest.param("a.b.c", "Token is malformed", id="three-garbage-parts"),
     pytest.param(sign("alice", secret="x" * 48), "Token signature is invalid", id="bad-signature"),
     pytest.param(sign("alice", exp=NOW - 3600), "Token has expired", id="expired"),
@@ -112,12 +113,41 @@ async def test_a_session_cookie_instead_of_a_token_is_told_this_api_reads_no_coo
     assert response.json()["detail"].startswith("Missing bearer token: this API reads no cookies")
 
 
+async def test_a_better_auth_session_token_is_told_to_use_the_jwt_plugin(
+    anonymous_client: httpx.AsyncClient,
+) -> None:
+    """Better Auth without its JWT plugin hands the frontend an opaque session token."""
+    session_token = "Qm9aX2xGdW5ueVNlc3Npb25Ub2tlbjEyMzQ"
+    response = await anonymous_client.get("/api/alice/tasks", headers=bearer(session_token))
+    assert response.status_code == 401
+    detail = response.json()["detail"]
+    assert detail.startswith("Token is not a JWT (three base64url parts")
+    assert "JWT plugin" in detail
+    assert '"Connect your Better Auth frontend"' in detail
+    # RFC 6750: the description is a quoted string, so it holds no `"` of its own.
+    scheme, description = response.headers["www-authenticate"].split(", error_description=")
+    assert scheme == 'Bearer error="invalid_token"'
+    assert description == '"' + detail.replace('"', "") + '"'
+
+
 @pytest.mark.parametrize(
     ("method", "path"),
     [
         ("GET", "/api/auth/get-session"),
         ("POST", "/api/auth/sign-in/email"),
         ("GET", "/api/auth/jwks"),
+        ("POST", "/auth/login"),
+        ("POST", "/auth/sign-in/email"),
+        ("POST", "/login"),
+        ("POST", "/api/login"),
+        ("POST", "/signin"),
+        ("POST", "/sign-in/"),
+        ("POST", "/signup"),
+        ("POST", "/api/sign-up"),
+        ("POST", "/register"),
+        ("POST", "/logout"),
+        ("GET", "/session"),
+        ("GET", "/api/session"),
     ],
 )
 async def test_sign_in_routes_asked_of_this_api_point_to_the_frontend(
@@ -126,8 +156,17 @@ async def test_sign_in_routes_asked_of_this_api_point_to_the_frontend(
     response = await anonymous_client.request(method, path)
     assert response.status_code == 404
     detail = response.json()["detail"]
-    assert detail.startswith("This API has no /api/auth routes")
+    assert detail.startswith("This API has no sign-in routes")
     assert "Connect your Better Auth frontend" in detail
+
+
+@pytest.mark.parametrize("path", ["/logins", "/authors", "/api/alice", "/api/tasks", "/nothing"])
+async def test_other_unknown_paths_stay_a_plain_404(
+    anonymous_client: httpx.AsyncClient, path: str
+) -> None:
+    response = await anonymous_client.get(path)
+    assert response.status_code == 404
+    assert response.json()["detail"] == "Not Found"
 
 
 async def test_a_user_named_auth_still_gets_their_tasks(client: httpx.AsyncClient) -> None:

@@ -10,6 +10,7 @@ import pytest
 from fastapi import FastAPI
 
 from todo_api.models.fields import NO_NUL_PATTERN, NOT_BLANK_PATTERN, Description, Title
+from todo_api.models.task import READ_ONLY
 
 pytestmark = pytest.mark.anyio
 
@@ -50,8 +51,29 @@ def test_update_schema_allows_no_null_title_or_completed_and_no_empty_body(app: 
     assert schema["properties"]["tags"]["type"] == "array"
     for nullable in ("description", "due_date", "recurrence"):
         assert {"type": "null"} in schema["properties"][nullable]["anyOf"]
-    assert schema["anyOf"] == [{"required": [name]} for name in schema["properties"]]
+    fields = [name for name in schema["properties"] if name not in READ_ONLY]
+    assert schema["anyOf"] == [{"required": [name]} for name in fields]
     assert len(schema["anyOf"]) == 7
+
+
+@pytest.mark.parametrize(
+    ("name", "read_only"),
+    [
+        ("TaskCreate", [*READ_ONLY, "completed"]),
+        ("TaskUpdate", READ_ONLY),
+        ("TaskCompletion", []),
+    ],
+)
+def test_bodies_refuse_unknown_fields_and_document_the_ignored_ones(
+    app: FastAPI, name: str, read_only: list[str]
+) -> None:
+    """What the server enforces: any field but its own is refused, but the server's own
+    fields of a task, which a frontend may send back, are accepted and ignored."""
+    schema = schema_of(app, name)
+    assert schema["additionalProperties"] is False
+    ignored = {"description": "read-only: accepted and ignored, so a task read can be sent back"}
+    documented = [field for field, rule in schema["properties"].items() if rule == ignored]
+    assert sorted(documented) == sorted(read_only)
 
 
 @pytest.mark.parametrize("body", [{}, {"completed": None}, {"title": None}, {"unknown": 1}])

@@ -323,7 +323,7 @@ MCP_HEADERS = {
     ("token", "challenge"),
     [
         (None, "Bearer"),
-        ("not-a-jwt", 'Bearer error="invalid_token", error_description="Token is malformed"'),
+        ("not-a-jwt", 'Bearer error="invalid_token", error_description="Token is not a JWT'),
         (
             sign("alice", exp=1),
             'Bearer error="invalid_token", error_description="Token has expired"',

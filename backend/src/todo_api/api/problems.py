@@ -7,6 +7,7 @@ Frontends read `data.detail` and show it; FastAPI's default list-shaped `detail`
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
@@ -154,18 +155,24 @@ async def _validation_problem(_request: Request, exc: Exception) -> Response:
 
 
 # Frontends built on Better Auth serve its routes at /api/auth/* themselves; a developer who
-# points them at this API gets this instead of a bare "Not Found".
+# points them (or a hand-written sign-in call) at this API gets this instead of a bare 404.
 AUTH_ROUTES_HINT = (
-    "This API has no /api/auth routes: sign-in (Better Auth) runs in your frontend, which "
-    "sends this API the JWT it issues as `Authorization: Bearer <jwt>`. See the README, "
-    '"Connect your Better Auth frontend"'
+    "This API has no sign-in routes (/api/auth, /auth, /login...): sign-in (Better Auth) runs "
+    "in your frontend, which sends this API the JWT it issues as `Authorization: Bearer "
+    '<jwt>`. See the README, "Connect your Better Auth frontend"'
+)
+# The paths a frontend calls to sign in, up or out, with or without an /api prefix: anything
+# under /auth, and the usual one-word routes.
+AUTH_PATHS = re.compile(
+    r"(?:/api)?/(?:auth(?:/.*)?|login|logout|signin|sign-in|signup|sign-up|register|session)/?",
+    re.IGNORECASE | re.DOTALL,
 )
 
 
 async def _http_problem(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     detail = exc.detail if isinstance(exc.detail, str) else status_title(exc.status_code)
-    if exc.status_code == 404 and request.url.path.startswith("/api/auth/"):
+    if exc.status_code == 404 and AUTH_PATHS.fullmatch(request.url.path):
         detail = AUTH_ROUTES_HINT
     headers = exc.headers
     if exc.status_code == 405:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from todo_api.api.cursors import cursor_key
 from todo_api.api.deps import TaskServiceDep
+from todo_api.api.list_query import QueryParameters
 from todo_api.api.paths import UserIdPath
 from todo_api.api.problems import problem_responses
 from todo_api.api.responses import json_response, task_dict
@@ -34,6 +35,14 @@ While `has_more` is true, call again at once with the new cursor. Deletions are
 remembered {TOMBSTONE_DAYS} days and a cursor is valid {CURSOR_MAX_AGE_DAYS} days;
 an older one gets 410: sync again without `since` and replace the local copy."""
 
+_PARAMETERS = QueryParameters(("since", "limit"))
+
+
+async def _known_parameters(request: Request) -> None:
+    """A 422 for an unknown query parameter (a misspelled `since` would resync everything)."""
+    _PARAMETERS.check(request.query_params)
+
+
 router = APIRouter(
     prefix="/api/{user_id}/tasks",
     tags=["tasks"],
@@ -48,6 +57,7 @@ router = APIRouter(
     description=CHANGES_DESCRIPTION,
     response_model=TaskChanges,
     responses=problem_responses(400, 410, 422),
+    dependencies=[Depends(_known_parameters)],
 )
 async def list_task_changes(
     request: Request,

@@ -40,6 +40,7 @@ from todo_api.models.fields import (
     Title,
 )
 from todo_api.models.recurrence import RECURRENCE_MAX, Recurrence
+from todo_api.models.unknown_fields import BodyFields
 from todo_api.models.xid8 import CURRENT_XID, Xid8
 
 GIN_STORAGE = {"gin_pending_list_limit": 128}
@@ -210,6 +211,7 @@ def _create_schema(schema: dict[str, Any]) -> None:
         "required": ["due_date"],
         "properties": {"due_date": {"not": {"type": "null"}}},
     }
+    schema["properties"].update(_CREATE_FIELDS.read_only_schema())
     schema["examples"] = [
         {"title": "Buy milk", "description": "2 litres"},
         {"title": "Water the plants", "due_date": "2026-12-01", "recurrence": "weekly"},
@@ -217,9 +219,10 @@ def _create_schema(schema: dict[str, Any]) -> None:
 
 
 class TaskCreate(BaseModel):
-    """Body of `POST /api/{user_id}/tasks`. Unknown fields are ignored."""
+    """Body of `POST /api/{user_id}/tasks`. An unknown field is a 422 naming it; the fields
+    the server sets (`id`, `user_id`, `completed`, timestamps) are accepted and ignored."""
 
-    model_config = ConfigDict(extra="ignore", json_schema_extra=_create_schema)
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_create_schema)
 
     title: Title
     description: Description | None = None
@@ -228,11 +231,22 @@ class TaskCreate(BaseModel):
     tags: Tags = PydanticField(default_factory=list)
     recurrence: Recurrence | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _known_fields_only(cls, data: Any) -> Any:
+        return _CREATE_FIELDS.check(data)
+
     @model_validator(mode="after")
     def _recurrence_needs_due_date(self) -> TaskCreate:
         if self.recurrence is not None and self.due_date is None:
             raise ValueError("a recurring task needs a due_date")
         return self
+
+
+# The fields of a task read that only the server sets: a body may hold them (a frontend that
+# sends back the task it read, changed), and they are ignored.
+READ_ONLY = ("id", "user_id", "created_at", "updated_at")
+_CREATE_FIELDS = BodyFields("TaskCreate", TaskCreate.model_fields, (*READ_ONLY, "completed"))
 
 
 # Fields of `PUT` that may be left out but never sent as null.
@@ -247,13 +261,16 @@ def _update_schema(schema: dict[str, Any]) -> None:
         (not_null,) = [branch for branch in properties[name].pop("anyOf") if branch != _NULL]
         properties[name].update(not_null)
     schema["anyOf"] = [{"required": [name]} for name in properties]
+    properties.update(_UPDATE_FIELDS.read_only_schema())
     schema["examples"] = [{"title": "Buy oat milk"}]
 
 
 class TaskUpdate(BaseModel):
-    """Body of `PUT`: a field left out keeps its value; `description: null` clears it."""
+    """Body of `PUT`: a field left out keeps its value; `description: null` clears it. An
+    unknown field is a 422 naming it; `id`, `user_id` and the timestamps are accepted and
+    ignored."""
 
-    model_config = ConfigDict(extra="ignore", json_schema_extra=_update_schema)
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_update_schema)
 
     title: Title | None = None
     description: Description | None = None
@@ -262,6 +279,11 @@ class TaskUpdate(BaseModel):
     due_date: DueDate | None = None
     tags: Tags | None = None
     recurrence: Recurrence | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_fields_only(cls, data: Any) -> Any:
+        return _UPDATE_FIELDS.check(data)
 
     @model_validator(mode="after")
     def _something_to_change(self) -> TaskUpdate:
@@ -277,9 +299,21 @@ class TaskUpdate(BaseModel):
         return self.model_dump(include=self.model_fields_set)
 
 
-class TaskCompletion(BaseModel):
-    """Optional body of `PATCH .../complete`: `completed` sets the state; absent toggles."""
+_UPDATE_FIELDS = BodyFields("TaskUpdate", TaskUpdate.model_fields, READ_ONLY)
 
-    model_config = ConfigDict(extra="ignore", json_schema_extra={"examples": [{}]})
+
+class TaskCompletion(BaseModel):
+    """Optional body of `PATCH .../complete`: `completed` sets the state; absent toggles.
+    Any other field is a 422 naming it."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{}]})
 
     completed: StrictBool | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_fields_only(cls, data: Any) -> Any:
+        return _COMPLETION_FIELDS.check(data)
+
+
+_COMPLETION_FIELDS = BodyFields("TaskCompletion", TaskCompletion.model_fields)

@@ -47,6 +47,14 @@ _ACCEPTED_TYPES = frozenset({"jwt", "at+jwt", "application/jwt", "application/at
 _VERIFIED_TTL = 300.0
 _VERIFIED_MAX = 10_000
 
+# Said of a bearer token that is not three dot-separated parts: most often Better Auth's
+# opaque session token, sent by a frontend without the JWT plugin.
+NOT_A_JWT = (
+    "Token is not a JWT (three base64url parts separated by dots): a Better Auth session "
+    "token does not work here; send the token of Better Auth's JWT plugin. See the README, "
+    '"Connect your Better Auth frontend"'
+)
+
 _REASONS: list[tuple[type[InvalidTokenError], str]] = [
     (ExpiredSignatureError, "Token has expired"),
     (ImmatureSignatureError, "Token is not yet valid"),
@@ -104,7 +112,8 @@ class TokenVerifier:
         try:
             header = jwt.get_unverified_header(token)
         except InvalidTokenError:
-            raise TokenRejectedError("Token is malformed") from None
+            reason = "Token is malformed" if token.count(".") == 2 else NOT_A_JWT
+            raise TokenRejectedError(reason) from None
         token_type = header.get("typ")
         if token_type is not None and (
             not isinstance(token_type, str) or token_type.lower() not in _ACCEPTED_TYPES
