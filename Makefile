@@ -64,11 +64,12 @@ pytest: install-dev
 fuzz: $(VENV)/.installed-fuzz
 	$(BIN)/pytest -m fuzz backend/tests/fuzz $(PYTEST_ARGS)
 
-## Load benchmark (about 6 minutes; needs wrk, installed via apt-get when missing and root).
+## Load benchmark (about 8 minutes; BENCH_ARGS=--full about 20; needs wrk, installed via apt-get
+## when missing and root). A stopped run stops its servers and database.
 bench: $(VENV)/.installed-bench
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
-## The same, tiny and short (about 1 minute): checks the benchmark itself works.
+## The same, tiny and short (one to three minutes): checks the benchmark itself works.
 bench-smoke: $(VENV)/.installed-bench
 	$(BIN)/python bench/run.py --smoke
 

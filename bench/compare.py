@@ -25,20 +25,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import (
-    FULL,
-    ROOT,
-    SMOKE,
-    Profile,
-    alternated,
-    database,
-    ensure_wrk,
-    lua_data,
-    prime,
-    rate,
-    seed_profile,
-    server,
-)
+from dataset import DEFAULT, SMOKE, Profile, lua_data, prime, seed_profile
+from harness import ROOT, database, ensure_wrk, rate, server, stop_on_signals
+from ratios import alternated
 from seed import migrate_fresh
 from todo_api.config import Settings
 
@@ -72,7 +61,8 @@ def main() -> int:
     parser.add_argument("--connections", type=int, help="concurrent connections")
     parser.add_argument("--smoke", action="store_true", help="tiny dataset, 1 repetition")
     args = parser.parse_args()
-    profile: Profile = SMOKE if args.smoke else FULL
+    stop_on_signals()
+    profile: Profile = SMOKE if args.smoke else DEFAULT
     reps, seconds = (1, 1) if args.smoke else (args.reps, args.seconds)
     connections = args.connections or profile.connections
     ops = args.ops.split(",")

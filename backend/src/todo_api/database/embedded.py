@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy.engine import URL
 
-from todo_api.database.url import DRIVER
+from todo_api.database.driver import DRIVER
 
 logger = logging.getLogger(__name__)
 

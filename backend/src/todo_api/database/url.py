@@ -6,8 +6,8 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
 from todo_api.config import DatabaseSettings
+from todo_api.database.driver import DRIVER
 
-DRIVER = "postgresql+psycopg"
 _POSTGRES_SCHEMES = {"postgres", "postgresql", "postgresql+psycopg"}
 
 
