@@ -169,3 +169,10 @@ def test_the_pattern_and_the_validator_both_refuse_an_invisible_character_inside
 def test_tags_come_out_in_nfc_whichever_form_came_in() -> None:
     assert normalize_tag(" cafe\u0301 ") == normalize_tag("caf\u00e9") == "caf\u00e9"
     assert TypeAdapter(Tags).validate_python(["caf\u00e9", "CAFE\u0301"]) == ["caf\u00e9"]
+
+
+@pytest.mark.parametrize("field", ["q", "tag"])
+def test_a_lone_surrogate_in_a_list_filter_stays_refused(field: str) -> None:
+    value = "a\ud800" if field == "q" else ["a\ud800"]
+    with pytest.raises(ValidationError):
+        TaskListQuery.model_validate({field: value})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
 from starlette.types import Scope
 
@@ -23,17 +23,19 @@ def with_cursor(scope: Scope, query: TaskListQuery, cursor: str) -> str:
     does not know (`x=>;rel="evil",<https://evil.example/`) could otherwise close the
     target and add a link to another site. Every value is percent-encoded, so `&`, `#`,
     `>`, spaces and non-ASCII text cannot leave their parameter."""
-    pairs: list[tuple[str, str]] = []
+    fields_set = query.model_fields_set
+    parts: list[str] = []
     for name in _LINKED_FIELDS:
-        if name not in query.model_fields_set:
+        if name not in fields_set:
             continue
         value = getattr(query, name)
         if isinstance(value, list):
-            pairs.extend((name, _text(item)) for item in value)
+            parts.extend(f"{name}={quote(_text(item), safe='')}" for item in value)
         elif value is not None:
-            pairs.append((name, _text(value)))
-    pairs.append(("cursor", cursor))
-    return f"{quote(scope['path'])}?{urlencode(pairs, quote_via=quote, safe='')}"
+            parts.append(f"{name}={quote(_text(value), safe='')}")
+    # `cursor` is base64url: safe in a URL as it is.
+    parts.append(f"cursor={cursor}")
+    return f"{quote(scope['path'])}?{'&'.join(parts)}"
 
 
 def _text(value: object) -> str:
