@@ -84,7 +84,7 @@ class _RedactFilter(logging.Filter):
             record.msg = safe_text(record.msg)
         args = record.args
         if args:
-            if record.msg in _ROW_MESSAGES and record.name.startswith("sqlalchemy."):
+            if record.name.startswith("sqlalchemy.") and str(record.msg) in _ROW_MESSAGES:
                 record.args = ("(values not logged)",)
             elif isinstance(args, tuple):
                 record.args = tuple(_safe_argument(value) for value in args)
