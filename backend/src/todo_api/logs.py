@@ -84,7 +84,7 @@ class _RedactFilter(logging.Filter):
             record.msg = safe_text(record.msg)
         args = record.args
         if args:
-            if record.msg in _ROW_MESSAGES and record.name.startswith("sqlalchemy."):
+            if record.name.startswith("sqlalchemy.") and str(record.msg) in _ROW_MESSAGES:
                 record.args = ("(values not logged)",)
             elif isinstance(args, tuple):
                 record.args = tuple(_safe_argument(value) for value in args)
@@ -211,8 +211,27 @@ def configure_logging(settings: Settings) -> None:
     _json = settings.log_format == "json"
     _handler.setFormatter(JsonFormatter() if _json else TextFormatter())
     logging.getLogger("todo_api").setLevel(logging.INFO)
+    _redact_other_handlers()
     _user_key = _reference_key(settings)
     user_reference.cache_clear()
+
+
+# Loggers whose own handlers (the server's, configured before the app) can print a traceback.
+_SERVER_LOGGERS = ("", "uvicorn", "uvicorn.error")
+
+
+def _redact_other_handlers() -> None:
+    """Give handlers this module did not make the same redaction: uvicorn logs an error
+    that escapes a response already begun through its own handler and formatter."""
+    for name in _SERVER_LOGGERS:
+        for handler in logging.getLogger(name).handlers:
+            if handler is _handler:
+                continue
+            if not any(isinstance(each, _RedactFilter) for each in handler.filters):
+                handler.addFilter(_RedactFilter())
+            formatter = handler.formatter
+            if formatter is not None:
+                setattr(formatter, "formatException", _format_exception)  # noqa: B010
 
 
 def request_line(

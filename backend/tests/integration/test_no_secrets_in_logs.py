@@ -10,6 +10,7 @@ that quotes the row (409, 500), a frozen and a stopped server (503), and a bug i
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -24,6 +25,7 @@ from sqlalchemy.engine import URL
 
 from tests.integration.test_database_faults import crash, frozen, throwaway
 from tests.support import bearer, make_settings, sign
+from todo_api.config import Settings
 from todo_api.database.embedded import start_embedded_server
 from todo_api.main import create_app
 
@@ -198,3 +200,24 @@ async def test_a_frozen_or_stopped_database_logs_no_request_data(
     assert searched > 50, output
     assert "The database is unavailable" in output
     assert found == []
+
+
+def test_the_servers_own_handlers_log_exceptions_as_the_app_does(settings: Settings) -> None:
+    """uvicorn's handler (set up before the app) prints what escapes a begun response."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    server_logger = logging.getLogger("uvicorn.error")
+    server_logger.addHandler(handler)
+    try:
+        create_app(settings)
+        try:
+            raise ValueError(f"{TITLE} {USER}")
+        except ValueError as error:
+            server_logger.exception("Exception in ASGI application: %s", error)
+    finally:
+        server_logger.removeHandler(handler)
+    output = stream.getvalue()
+    assert "Exception in ASGI application: ValueError" in output
+    assert "Traceback (most recent call last)" in output
+    assert leaks(output, []) == (len(output.splitlines()), [])

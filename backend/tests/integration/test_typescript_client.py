@@ -3,14 +3,23 @@
 `make client` installs its npm packages (`npm ci`, versions from the committed lockfile).
 Without them (no Node on this machine) the test is skipped with the reason; CI sets
 `REQUIRE_TYPESCRIPT_CLIENT=1`, which turns that skip into a failure.
+
+The session runs once straight against the server, and once through a proxy that loses the
+answer to its first create and answers the retry with a 503: `createTodoClient` must end
+with exactly one task for that create.
 """
 
 from __future__ import annotations
 
+import http.client
 import os
 import shutil
+import socket
 import subprocess
+import threading
+from urllib.parse import urlsplit
 
+import psycopg
 import pytest
 
 from tests.support import ROOT, sign
@@ -26,7 +35,7 @@ def _missing() -> str | None:
     return None
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def client_tools() -> None:
     reason = _missing()
     if reason is None:
@@ -48,8 +57,9 @@ def npm(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
     )
 
 
-@pytest.mark.usefixtures("client_tools")
-def test_types_generated_from_the_contract_compile_and_the_session_runs(live_server: str) -> None:
+@pytest.fixture(scope="module")
+def built(client_tools: None) -> None:
+    """Generate the types from the committed contract, type-check, compile to dist/ (once)."""
     generated = npm("generate")
     assert generated.returncode == 0, generated.stdout + generated.stderr
     checked = npm("check")  # tsc --noEmit: the session type-checks against today's contract
@@ -57,7 +67,9 @@ def test_types_generated_from_the_contract_compile_and_the_session_runs(live_ser
     built = npm("build")  # into the client's dist/, where Node finds its node_modules
     assert built.returncode == 0, built.stdout + built.stderr
 
-    session = subprocess.run(
+
+def run_session(base_url: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
         ["node", str(CLIENT / "dist" / "session.js")],
         cwd=CLIENT,
         capture_output=True,
@@ -65,11 +77,118 @@ def test_types_generated_from_the_contract_compile_and_the_session_runs(live_ser
         timeout=60,
         env={
             **os.environ,
-            "TODO_API_URL": live_server,
+            "TODO_API_URL": base_url,
             "TODO_API_USER": "typed-alice",
             "TODO_API_TOKEN": sign("typed-alice"),
         },
         check=False,
     )
+
+
+@pytest.mark.usefixtures("built")
+def test_types_generated_from_the_contract_compile_and_the_session_runs(live_server: str) -> None:
+    session = run_session(live_server)
     assert session.returncode == 0, session.stdout + session.stderr
     assert "every step answered as the contract says" in session.stdout
+
+
+@pytest.mark.usefixtures("built")
+def test_a_create_whose_answer_is_lost_and_then_503_makes_exactly_one_task(
+    live_server: str, clean_database: psycopg.Connection
+) -> None:
+    # The first create reaches the server (and commits), then its answer is lost; the retry
+    # gets a 503; the next retry, with the same Idempotency-Key, gets the task.
+    with FlakyProxy(live_server, ["drop", "503"]) as proxy:
+        session = run_session(proxy.url)
+
+    assert session.returncode == 0, session.stdout + session.stderr
+    creates = [event for event in proxy.events if event[0] == "POST"]
+    assert [action for _, action, _ in creates[:3]] == ["drop", "503", "forward"]
+    assert len({key for _, _, key in creates[:3]}) == 1, creates  # one key for all attempts
+    assert creates[0][2]  # ...and there was one
+    # Every task the session made, alive or deleted: "Buy milk" (deleted) and "Call mum".
+    made = clean_database.execute(
+        "SELECT (SELECT count(*) FROM tasks WHERE user_id = 'typed-alice') "
+        "+ (SELECT count(*) FROM task_tombstones WHERE user_id = 'typed-alice')"
+    ).fetchone()
+    assert made == (2,)
+
+
+class FlakyProxy:
+    """An HTTP/1.1 proxy in front of `upstream` that misbehaves on the first creates
+    (`POST .../tasks`), one script step each: "drop" forwards the request and closes the
+    connection instead of answering (the write is made, its answer lost); "503" answers
+    503 with `Retry-After: 1` without forwarding. Then it forwards everything.
+    `events` lists (method, action, Idempotency-Key) of every request."""
+
+    def __init__(self, upstream: str, script: list[str]) -> None:
+        parsed = urlsplit(upstream)
+        self.upstream = (parsed.hostname or "127.0.0.1", parsed.port or 80)
+        self.script = list(script)
+        self.events: list[tuple[str, str, str]] = []
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.lock = threading.Lock()
+
+    def __enter__(self) -> FlakyProxy:
+        threading.Thread(target=self._accept, daemon=True).start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.listener.close()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                connection, _ = self.listener.accept()
+            except OSError:  # closed: the test is over
+                return
+            threading.Thread(target=self._serve, args=(connection,), daemon=True).start()
+
+    def _serve(self, connection: socket.socket) -> None:
+        with connection, connection.makefile("rb") as reader:
+            while True:
+                request_line = reader.readline()
+                if not request_line:
+                    return
+                method, target, _ = request_line.decode("latin-1").split(" ", 2)
+                headers: dict[str, str] = {}
+                while (line := reader.readline()) not in (b"\r\n", b""):
+                    name, _, value = line.decode("latin-1").partition(":")
+                    headers[name.strip().lower()] = value.strip()
+                body = reader.read(int(headers.get("content-length", "0")))
+                action = "forward"
+                with self.lock:
+                    if method == "POST" and target.rstrip("/").endswith("/tasks") and self.script:
+                        action = self.script.pop(0)
+                    self.events.append((method, action, headers.get("idempotency-key", "")))
+                if action == "503":
+                    problem = b'{"title":"Service Unavailable","status":503,"detail":"busy"}'
+                    connection.sendall(
+                        b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\n"
+                        b"Content-Type: application/problem+json\r\n"
+                        + f"Content-Length: {len(problem)}\r\n\r\n".encode()
+                        + problem
+                    )
+                    continue
+                answer = self._forward(method, target, headers, body)
+                if action == "drop":
+                    connection.shutdown(socket.SHUT_RDWR)
+                    return
+                connection.sendall(answer)
+
+    def _forward(self, method: str, target: str, headers: dict[str, str], body: bytes) -> bytes:
+        upstream = http.client.HTTPConnection(*self.upstream, timeout=30)
+        try:
+            sent = {k: v for k, v in headers.items() if k not in ("connection", "keep-alive")}
+            upstream.request(method, target, body=body or None, headers=sent)
+            response = upstream.getresponse()
+            content = response.read()
+            lines = [f"HTTP/1.1 {response.status} {response.reason}"]
+            for name, value in response.getheaders():
+                if name.lower() not in ("connection", "transfer-encoding", "content-length"):
+                    lines.append(f"{name}: {value}")
+            lines.append(f"Content-Length: {len(content)}")
+            return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + content
+        finally:
+            upstream.close()
