@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from fastapi import FastAPI
+
+from todo_api.models.unknown_fields import BODY_ALIASES, QUERY_ALIASES
 
 pytestmark = pytest.mark.anyio
 
@@ -161,3 +164,24 @@ async def test_the_changes_feed_refuses_unknown_parameters_too(
     response = await client.get(CHANGES, params={name: "5"})
     assert_unknown(response, "query", name, f"did you mean {meant}?")
     assert (await client.get(CHANGES, params={"_": "123", "limit": "5"})).status_code == 200
+
+
+def test_every_alias_suggests_a_name_the_api_knows(app: FastAPI) -> None:
+    """A renamed field or parameter must not leave an alias pointing at nothing."""
+    schemas = app.openapi()["components"]["schemas"]
+    fields = {
+        name
+        for model in ("TaskCreate", "TaskUpdate", "TaskCompletion")
+        for name, rule in schemas[model]["properties"].items()
+        if "read-only" not in rule.get("description", "")
+    }
+    parameters = {
+        parameter["name"]
+        for path in (TASKS, CHANGES)
+        for parameter in app.openapi()["paths"][path.replace("alice", "{user_id}")]["get"][
+            "parameters"
+        ]
+        if parameter["in"] == "query"
+    }
+    assert {target for targets in BODY_ALIASES.values() for target in targets} <= fields
+    assert {target for targets in QUERY_ALIASES.values() for target in targets} <= parameters

@@ -41,8 +41,8 @@ class QueryParameters:
 
     def check(self, params: QueryParams) -> None:
         """A 422 naming each unknown parameter of `params` and what it probably meant."""
-        unknown = params.keys() - self._known
-        if unknown:
+        if not self._known.issuperset(params):
+            unknown = params.keys() - self._known
             errors = [
                 {
                     "loc": ("query", name),
