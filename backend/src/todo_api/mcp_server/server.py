@@ -33,7 +33,7 @@ from todo_api.api.problems import (
 from todo_api.database.runner import DatabaseTimeoutError
 from todo_api.mcp_server import tools
 from todo_api.mcp_server.results import error_result
-from todo_api.services.tasks import TaskNotFoundError
+from todo_api.services.tasks import RecurrenceNeverRecursError, TaskNotFoundError
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ def tool_error_detail(error: BaseException | None) -> str | None:
     match error:
         case ValidationError():
             return validation_summary(field_errors(error.errors()), _argument)
-        case TaskNotFoundError() | InvalidCursorError():
+        case TaskNotFoundError() | InvalidCursorError() | RecurrenceNeverRecursError():
             return str(error)
         case ServerBusyError():
             return BUSY
