@@ -21,7 +21,7 @@ from todo_api.models.recurrence import (
     normalize_recurrence,
     recurrence_problem,
 )
-from todo_api.models.task_query import TaskListQuery
+from todo_api.models.task_query import SEARCH_WORK_MAX, TaskListQuery, search_work
 
 TAG = re.compile(TAG_PATTERN)
 RRULE = re.compile(RRULE_PATTERN)
@@ -243,6 +243,29 @@ def test_rules_are_normalized() -> None:
     for refused in ("freq=daily", "FREQ=HOURLY", "FREQ=DAILY;COUNT=2", "Daily", "FREQ=DAILY;X=1"):
         with pytest.raises(ValueError, match="must be daily"):
             normalize_recurrence(refused)
+
+
+@given(st.text(min_size=1, max_size=200))
+def test_a_search_never_costs_more_than_its_length_so_short_ones_always_pass(q: str) -> None:
+    assert 1 <= search_work(q) <= len(q.lower())
+
+
+@pytest.mark.parametrize(
+    ("q", "work"),
+    [
+        ("milk", 2.1),
+        ("Buy milk and eggs at the corner shop before noon on Saturday, then call mum", 4.9),
+        ("the quick brown fox jumps over the lazy dog. " * 4, 7.4),  # a period of 45
+        ("tx" * 100, 100.5),
+        ("t" * 198 + "xy", 198.0),
+    ],
+)
+def test_the_work_of_a_search_is_the_sum_of_one_over_its_prefixes_periods(
+    q: str, work: float
+) -> None:
+    assert search_work(q) == pytest.approx(work, abs=0.05)
+    accepted = _accepted(lambda text: TaskListQuery(q=text), q)
+    assert accepted == (work <= SEARCH_WORK_MAX)
 
 
 def test_cursors_round_trip_and_are_bound_to_user_and_query() -> None:
