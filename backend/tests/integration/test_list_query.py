@@ -6,6 +6,7 @@ tests/integration/test_list_model.py checks the same rules against a model on ra
 from __future__ import annotations
 
 import hashlib
+import time
 
 import httpx
 import orjson
@@ -76,6 +77,42 @@ async def test_a_search_never_matches_across_title_and_description(
     assert await titles(client, q="milk") == ["Ends with milk"]
     assert await titles(client, q="o\nl") == ["Two\nlines"]  # within the title
     assert await titles(client, q="FIRST\nS") == ["Two\nlines"]  # within the description
+
+
+# 2,000 tasks crafted so that every trigram of the searches below is in each of them, with
+# the longest title and description: the trigram index hands all of them to ILIKE.
+CRAFTED = (
+    "INSERT INTO tasks (user_id, title, description) SELECT 'alice', repeat('t', 200), "
+    "repeat(repeat('t', 197) || 'xy', 5) FROM generate_series(1, 2000)"
+)
+
+
+@pytest.mark.parametrize("q", ["t" * 198 + "xy", "tx" * 100, "T" * 17, "ab" * 40])
+async def test_a_search_that_repeats_itself_too_much_is_a_422_naming_the_bound(
+    client: httpx.AsyncClient, q: str
+) -> None:
+    """`t` x 198 + `xy` made ILIKE compare up to 200 characters at each character of each
+    crafted task: 0.4-1 s of database CPU for one request."""
+    response = await client.get(TASKS, params={"q": q})
+
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"].startswith("q: repeats itself too much")
+    assert "at most 16 characters of a repeated pattern" in response.json()["detail"]
+
+
+async def test_the_costliest_search_allowed_answers_quickly_on_tasks_crafted_against_it(
+    client: httpx.AsyncClient, clean_database: psycopg.Connection
+) -> None:
+    await create(client, "First")
+    clean_database.execute(CRAFTED)
+    clean_database.execute("ANALYZE tasks")
+
+    for q in ["t" * 14 + "xy", "t" * 12 + "xy" + "t" * 186, "tx" * 8, "t" * 16]:
+        started = time.perf_counter()
+        response = await client.get(TASKS, params={"q": q, "limit": 5})
+        elapsed = time.perf_counter() - started
+        assert response.status_code == 200, response.text
+        assert elapsed < 1.0, (q, elapsed)  # generous: ~0.05-0.1 s on a loaded machine
 
 
 async def test_overdue_means_pending_and_past_its_deadline(client: httpx.AsyncClient) -> None:

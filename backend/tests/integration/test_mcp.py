@@ -229,6 +229,19 @@ async def test_completing_a_recurring_task_adds_its_next_occurrence_once(
     assert len(response.json()) == 2
 
 
+async def test_a_rule_that_never_recurs_is_refused_by_add_task_and_update_task(base: str) -> None:
+    never = "FREQ=WEEKLY;BYSETPOS=8,8"  # a week holds seven days
+    refused = "recurrence FREQ=WEEKLY;BYSETPOS=8 has no occurrence after the due_date 2026-12-01"
+    async with connect(base, "alice") as client:
+        added = await error(
+            client, "add_task", title="Gym", due_date="2026-12-01", recurrence=never
+        )
+        task = await ok(client, "add_task", title="Gym", due_date="2026-12-01")
+        updated = await error(client, "update_task", task_id=task["id"], recurrence=never)
+        assert (await ok(client, "get_task", task_id=task["id"]))["recurrence"] is None
+    assert added == updated == f"{refused} within 10 years"
+
+
 async def test_bad_arguments_are_tool_errors_with_the_rest_detail(
     base: str, rest: httpx.AsyncClient
 ) -> None:

@@ -111,6 +111,55 @@ async def test_recurrence_rules_that_depend_on_the_stored_task_are_a_409(
     assert (await client.get(f"{TASKS}/{recurring['id']}")).json() == recurring
 
 
+# The issue's rule: the 8th date of a one-date set never comes, so each completion of such a
+# task searched up to the year 9999 (~250 ms of CPU) and created nothing.
+NEVER = "FREQ=YEARLY;INTERVAL=19;BYMONTHDAY=31;BYSETPOS=" + ",".join(["8"] * 76)
+
+
+async def test_a_rule_with_no_occurrence_after_the_due_date_is_a_422_when_it_is_set(
+    client: httpx.AsyncClient,
+) -> None:
+    stored = "FREQ=YEARLY;INTERVAL=19;BYSETPOS=8;BYMONTHDAY=31"  # duplicates dropped
+    refused = f"body: recurrence {stored} has no occurrence after the due_date"
+    created = await client.post(
+        TASKS, json={"title": "Never", "due_date": "0001-01-01", "recurrence": NEVER}
+    )
+    assert created.status_code == 422, created.text
+    assert created.json()["detail"].startswith(f"{refused} 0001-01-01 within 10 years")
+    task = await create(client, due_date="2026-12-01")
+    url = f"{TASKS}/{task['id']}"
+
+    for body in (
+        {"recurrence": NEVER, "due_date": "2026-12-01"},
+        {"recurrence": NEVER},  # against the stored due date
+        {"recurrence": "daily", "due_date": "9999-12-31"},
+    ):
+        response = await client.put(url, json=body)
+        assert response.status_code == 422, response.text
+        assert response.json()["detail"].startswith("body: recurrence "), response.text
+        assert "has no occurrence after the due_date" in response.json()["detail"]
+    assert (await client.get(url)).json() == task
+    assert (await client.put(url, json={"recurrence": "monthly"})).status_code == 200
+    assert [t["id"] for t in (await client.get(TASKS)).json()] == [task["id"]]
+
+
+async def test_the_longest_rules_are_stored_in_a_spelling_that_fits_the_column(
+    client: httpx.AsyncClient,
+) -> None:
+    """dateutil wrote each `1MO` as `+1MO`: this 196-character rule grew to 231 and the
+    column's CHECK answered 409."""
+    days = ",".join(f"{n}{day}" for n in range(1, 6) for day in ("MO", "TU", "WE", "TH", "FR"))
+    days += ",1SA,2SA,3SA,4SA,5SA,1SU,2SU,3SU,4SU,5SU"
+    rule = f"FREQ=MONTHLY;BYDAY={days};BYMONTHDAY=1,2,3,4,5,6,7,8,9,10,11,12"
+    assert 190 < len(rule) <= 200
+
+    task = await create(client, due_date="2026-12-01", recurrence=rule)
+
+    assert len(task["recurrence"]) <= len(rule)
+    assert "+" not in task["recurrence"]
+    assert task["recurrence"].startswith("FREQ=MONTHLY;BYMONTHDAY=1,2,3,4,5,6,7,8,9,10,11,12;")
+
+
 def test_the_database_refuses_what_the_api_refuses(admin_connection: psycopg.Connection) -> None:
     admin_connection.execute(
         "TRUNCATE users, tasks, task_tombstones, idempotency_keys RESTART IDENTITY CASCADE"

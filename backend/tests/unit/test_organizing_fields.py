@@ -4,19 +4,25 @@ from __future__ import annotations
 
 import re
 import time
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from hypothesis import given
+from dateutil.rrule import rrulestr
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import TypeAdapter, ValidationError
 
 from todo_api.api.cursors import InvalidCursorError, decode_cursor, encode_cursor
 from todo_api.models.columns import due_columns, due_value
 from todo_api.models.fields import INVISIBLE_CHARS, TAG_PATTERN, Tags, normalize_tag, parse_due
-from todo_api.models.recurrence import RRULE_PATTERN, next_due, normalize_recurrence
-from todo_api.models.task_query import TaskListQuery
+from todo_api.models.recurrence import (
+    RRULE_PATTERN,
+    next_due,
+    normalize_recurrence,
+    recurrence_problem,
+)
+from todo_api.models.task_query import SEARCH_WORK_MAX, TaskListQuery, search_work
 
 TAG = re.compile(TAG_PATTERN)
 RRULE = re.compile(RRULE_PATTERN)
@@ -123,6 +129,114 @@ def test_a_rule_that_never_matches_ends_the_series_without_searching_to_year_999
     assert time.process_time() - started < 1.0
 
 
+def _longest(prefix: str, values: list[str]) -> str:
+    """`prefix` and as many of `values` (comma-separated) as fit in 200 characters."""
+    rule = prefix + values[0]
+    for value in values[1:]:
+        if len(rule) + 1 + len(value) > 200:
+            break
+        rule += "," + value
+    return rule
+
+
+# The costliest rules the pattern accepts: long BY* lists, duplicates, the longest INTERVAL,
+# sets that BYSETPOS never picks from, dates that exist once in 28 years.
+WORST = [
+    _longest("FREQ=YEARLY;INTERVAL=19;BYMONTHDAY=31;BYSETPOS=", ["8"] * 100),
+    _longest("FREQ=YEARLY;INTERVAL=99;BYMONTH=2;BYMONTHDAY=29;BYDAY=MO;BYSETPOS=", ["-1"] * 80),
+    _longest("FREQ=MONTHLY;INTERVAL=99;BYSETPOS=", [str(n) for n in range(300, 367)]),
+    _longest("FREQ=WEEKLY;BYMONTH=2;BYMONTHDAY=30,31;BYSETPOS=", [str(n) for n in range(1, 99)]),
+    _longest("FREQ=WEEKLY;INTERVAL=2;BYDAY=MO,TU,WE,TH,FR,SA;BYSETPOS=", ["7"] * 80),
+    _longest(
+        "FREQ=DAILY;INTERVAL=97;BYMONTH=2;BYDAY=MO;BYMONTHDAY=", [str(-n) for n in range(1, 32)]
+    ),
+    _longest(
+        "FREQ=YEARLY;BYDAY=MO,TU,WE,TH,FR,SA;BYMONTH=1,2,3,4,5,6,7,8,9,10,11,12;BYSETPOS=",
+        [str(n) for n in range(-366, -300)],
+    ),
+    NEVER,
+]
+
+
+@pytest.mark.parametrize("rule", WORST)
+def test_the_costliest_rules_validate_and_advance_in_a_few_milliseconds_whatever_the_date(
+    rule: str,
+) -> None:
+    """The first rule took ~200 ms of CPU per completion, forever: dateutil searched up to
+    the year 9999 (its search was bounded in period rebuilds, not days) and re-scanned each
+    year once per BYSETPOS value. The bound here is generous (CPU time, not wall time)."""
+    assert len(rule) <= 200
+    for due in (
+        date(1, 1, 1),
+        date(2026, 12, 21),
+        date(9999, 12, 1),
+        datetime(9990, 6, 1, tzinfo=UTC),
+    ):
+        started = time.process_time()
+        normalized = normalize_recurrence(rule)
+        recurrence_problem(due, normalized)
+        next_due(due, normalized)
+        assert time.process_time() - started < 0.05, (rule, due)
+
+
+@pytest.mark.parametrize(
+    ("rule", "due"),
+    [
+        (WORST[0], date(1, 1, 1)),  # the 8th of a one-date set: never
+        ("FREQ=WEEKLY;BYSETPOS=8", date(2026, 12, 1)),  # a week holds seven days
+        ("FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30", date(2026, 12, 1)),
+        ("daily", date(9999, 12, 31)),
+        ("FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=29;BYDAY=MO", date(2024, 3, 1)),  # 2044: too far
+    ],
+)
+def test_a_rule_with_no_occurrence_after_its_due_date_is_a_problem_when_set(
+    rule: str, due: date
+) -> None:
+    problem = recurrence_problem(due, normalize_recurrence(rule))
+    assert problem is not None
+    assert problem.startswith(f"recurrence {normalize_recurrence(rule)} has no occurrence after")
+    assert recurrence_problem(date(2026, 12, 1), "FREQ=MONTHLY;BYMONTHDAY=-1") is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.from_regex(RRULE, fullmatch=True).filter(lambda rule: rule[0] in "FR"),
+    st.dates(date(1990, 1, 1), date(2040, 12, 31)),
+    st.times().map(lambda moment: moment.replace(microsecond=0)),  # dateutil drops them
+)
+def test_a_rule_recurs_as_dateutil_says_it_does(rule: str, day: date, moment: object) -> None:
+    """The expansion is ours (bounded), the meaning dateutil's: where the rule has a next
+    occurrence, dateutil finds the same date, spelled as sent or normalized."""
+    start = datetime.combine(day, moment)  # type: ignore[call-overload]
+    following = next_due(start.replace(tzinfo=UTC), normalize_recurrence(rule))
+    if following is None:
+        return  # dateutil would search to the year 9999 to agree
+    for spelling in (rule.removeprefix("RRULE:"), normalize_recurrence(rule)):
+        expanded = rrulestr(spelling, dtstart=start).replace(until=following.replace(tzinfo=None))
+        assert next(day for day in expanded if day > start) == following.replace(tzinfo=None)
+    assert following - start.replace(tzinfo=UTC) <= timedelta(days=366 * 2 * 99)
+
+
+@given(st.from_regex(RRULE, fullmatch=True))
+def test_normalizing_never_makes_a_rule_longer(rule: str) -> None:
+    """dateutil's spelling grew a 197-character rule past the column's 200 (a 409)."""
+    assert len(normalize_recurrence(rule)) <= len(rule)
+
+
+def test_rules_are_normalized_to_a_compact_canonical_spelling() -> None:
+    assert (
+        normalize_recurrence(
+            "RRULE:FREQ=YEARLY;WKST=SU;INTERVAL=1;BYDAY=+1MO,TU,1MO;BYMONTH=3,1,3;BYSETPOS=2,-1,2"
+        )
+        == "FREQ=YEARLY;BYSETPOS=-1,2;BYMONTH=1,3;BYDAY=TU,1MO"
+    )
+    assert (
+        normalize_recurrence("FREQ=WEEKLY;WKST=SU;BYDAY=2MO,MO") == "FREQ=WEEKLY;WKST=SU;BYDAY=MO"
+    )
+    assert normalize_recurrence("FREQ=DAILY;BYSETPOS=-1,1") == "FREQ=DAILY"
+    assert normalize_recurrence("FREQ=MONTHLY;BYSETPOS=40,32,-99") == "FREQ=MONTHLY;BYSETPOS=32"
+
+
 def test_rules_are_normalized() -> None:
     assert normalize_recurrence("RRULE:FREQ=WEEKLY;BYDAY=MO,WE;INTERVAL=2") == (
         "FREQ=WEEKLY;INTERVAL=2;BYDAY=MO,WE"
@@ -130,6 +244,29 @@ def test_rules_are_normalized() -> None:
     for refused in ("freq=daily", "FREQ=HOURLY", "FREQ=DAILY;COUNT=2", "Daily", "FREQ=DAILY;X=1"):
         with pytest.raises(ValueError, match="must be daily"):
             normalize_recurrence(refused)
+
+
+@given(st.text(min_size=1, max_size=200))
+def test_a_search_never_costs_more_than_its_length_so_short_ones_always_pass(q: str) -> None:
+    assert 1 <= search_work(q) <= len(q.lower())
+
+
+@pytest.mark.parametrize(
+    ("q", "work"),
+    [
+        ("milk", 2.1),
+        ("Buy milk and eggs at the corner shop before noon on Saturday, then call mum", 4.9),
+        ("the quick brown fox jumps over the lazy dog. " * 4, 7.4),  # a period of 45
+        ("tx" * 100, 100.5),
+        ("t" * 198 + "xy", 198.0),
+    ],
+)
+def test_the_work_of_a_search_is_the_sum_of_one_over_its_prefixes_periods(
+    q: str, work: float
+) -> None:
+    assert search_work(q) == pytest.approx(work, abs=0.05)
+    accepted = _accepted(lambda text: TaskListQuery(q=text), q)
+    assert accepted == (work <= SEARCH_WORK_MAX)
 
 
 def test_cursors_round_trip_and_are_bound_to_key_user_and_query() -> None:

@@ -33,6 +33,7 @@ from todo_api.services.quotas import KeyQuotaError, TaskQuotaError
 from todo_api.services.tasks import (
     IdempotencyKeyBusyError,
     IdempotencyKeyReusedError,
+    RecurrenceNeverRecursError,
     TaskChangedError,
     TaskNotFoundError,
 )
@@ -202,6 +203,12 @@ async def _key_reused(_request: Request, exc: Exception) -> Response:
     return problem_response(422, str(exc), extra={"errors": [error]})
 
 
+async def _recurrence_never_recurs(_request: Request, exc: Exception) -> Response:
+    # said as when the due date comes in the same body (a rule across fields of the body)
+    errors = [{"loc": ["body"], "msg": str(exc), "type": "value_error"}]
+    return problem_response(422, validation_summary(errors), extra={"errors": errors})
+
+
 async def _key_busy(_request: Request, exc: Exception) -> Response:
     return problem_response(409, str(exc), headers={"Retry-After": "1"})
 
@@ -307,6 +314,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(IdempotencyKeyBusyError, _key_busy)
     app.add_exception_handler(TaskQuotaError, _task_quota)
     app.add_exception_handler(KeyQuotaError, _key_quota)
+    app.add_exception_handler(RecurrenceNeverRecursError, _recurrence_never_recurs)
     app.add_exception_handler(TokenRejectedError, _token_rejected)
     app.add_exception_handler(KeySetUnavailableError, _keys_unavailable)
     app.add_exception_handler(ServerBusyError, _server_busy)

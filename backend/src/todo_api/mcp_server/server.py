@@ -35,7 +35,7 @@ from todo_api.database.runner import DatabaseTimeoutError
 from todo_api.mcp_server import tools
 from todo_api.mcp_server.results import error_result
 from todo_api.services.quotas import KeyQuotaError, TaskQuotaError
-from todo_api.services.tasks import TaskNotFoundError
+from todo_api.services.tasks import RecurrenceNeverRecursError, TaskNotFoundError
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +56,13 @@ def tool_error_detail(error: BaseException | None) -> str | None:
     match error:
         case ValidationError():
             return validation_summary(field_errors(error.errors()), _argument)
-        case TaskNotFoundError() | InvalidCursorError() | TaskQuotaError() | KeyQuotaError():
+        case (
+            TaskNotFoundError()
+            | InvalidCursorError()
+            | TaskQuotaError()
+            | KeyQuotaError()
+            | RecurrenceNeverRecursError()
+        ):
             return str(error)
         case ServerBusyError():
             return BUSY

@@ -39,7 +39,7 @@ from todo_api.models.fields import (
     Tags,
     Title,
 )
-from todo_api.models.recurrence import RECURRENCE_MAX, Recurrence
+from todo_api.models.recurrence import RECURRENCE_MAX, Recurrence, recurrence_problem
 from todo_api.models.unknown_fields import BodyFields
 from todo_api.models.xid8 import CURRENT_XID, Xid8
 
@@ -218,6 +218,14 @@ def _create_schema(schema: dict[str, Any]) -> None:
     ]
 
 
+def _check_recurrence(due: date | datetime | None, recurrence: str | None) -> None:
+    """Refuse a rule that has no occurrence after the due date it is sent with."""
+    if due is not None and recurrence is not None:
+        problem = recurrence_problem(due, recurrence)
+        if problem is not None:
+            raise ValueError(problem)
+
+
 class TaskCreate(BaseModel):
     """Body of `POST /api/{user_id}/tasks`. An unknown field is a 422 naming it; the fields
     the server sets (`id`, `user_id`, `completed`, timestamps) are accepted and ignored."""
@@ -240,6 +248,7 @@ class TaskCreate(BaseModel):
     def _recurrence_needs_due_date(self) -> TaskCreate:
         if self.recurrence is not None and self.due_date is None:
             raise ValueError("a recurring task needs a due_date")
+        _check_recurrence(self.due_date, self.recurrence)
         return self
 
 
@@ -292,6 +301,7 @@ class TaskUpdate(BaseModel):
         for name in NOT_NULL:
             if name in self.model_fields_set and getattr(self, name) is None:
                 raise ValueError(f"{name} cannot be null")
+        _check_recurrence(self.due_date, self.recurrence)  # without due_date: the service
         return self
 
     def changes(self) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from todo_api.database.errors import constraint_name
 from todo_api.database.runner import Database
 from todo_api.models import TaskCreate, TaskUpdate
 from todo_api.models.columns import column_values, due_instant, due_value
-from todo_api.models.recurrence import next_due
+from todo_api.models.recurrence import next_due, recurrence_problem
 from todo_api.models.task_query import TaskListQuery
 from todo_api.services.quotas import KeyQuotaError, Quotas, TaskQuotaError
 from todo_api.services.scope import TASK_FIELDS, Scoped, UserTasks, sort_position
@@ -84,6 +84,10 @@ class ReplayedTaskDeletedError(TaskNotFoundError):
         self.args = (
             f"Task {task_id}, created earlier with this Idempotency-Key, has since been deleted",
         )
+
+
+class RecurrenceNeverRecursError(ValueError):
+    """A `PUT` sent a rule with no occurrence after the task's stored due date."""
 
 
 class UnknownSnapshotError(LookupError):
@@ -240,6 +244,8 @@ class TaskService:
         """Write the fields sent; sending `completed: true` completes the task (see below).
         With `versions`, only if the task is at one of them (else TaskChangedError)."""
         changes = column_values(data.changes())
+        if data.recurrence is not None and "due_date" not in data.model_fields_set:
+            await self._check_stored_due(task_id, data.recurrence)
         scoped = self._tasks.update(task_id, changes, versions=versions)
         if not data.completed or ("recurrence" in changes and changes["recurrence"] is None):
             return Changed(await self._written(await self._rows(scoped), task_id, versions), None)
@@ -247,6 +253,16 @@ class TaskService:
             return await self._complete(scoped, task_id, versions)
         plain = self._tasks.update(task_id, changes, unless_recurring=True, versions=versions)
         return await self._complete(scoped, task_id, versions, plain)
+
+    async def _check_stored_due(self, task_id: int, recurrence: str) -> None:
+        """Refuse a rule sent without a due date when it has no occurrence after the stored
+        one (TaskUpdate checks it against a due date in the same body). A task without a
+        due date is left to the CHECK (409), a missing one to the update (404)."""
+        rows = await self._rows(self._tasks.get(task_id))
+        due = due_value(rows[0][_DUE_AT], rows[0][_ALL_DAY]) if rows else None
+        problem = recurrence_problem(due, recurrence) if due is not None else None
+        if problem is not None:
+            raise RecurrenceNeverRecursError(problem)
 
     async def set_completed(
         self, task_id: int, completed: bool | None, versions: Versions = None
