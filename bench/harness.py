@@ -28,7 +28,11 @@ from typing import Any
 import httpx
 import psutil
 
-from todo_api.database.embedded import release_embedded_server, start_embedded_server
+from todo_api.database.embedded import (
+    release_embedded_server,
+    start_embedded_server,
+    stop_embedded_server,
+)
 from todo_api.database.url import normalize_database_url
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -128,6 +132,10 @@ def database(tmp: Path) -> Iterator[Any]:
         yield url
     finally:
         release_embedded_server(data_dir)
+        # The server is the benchmark's alone, but a run killed outright (SIGKILL) stays on its
+        # list of users forever, and release then leaves the server running: stop it anyway.
+        if (data_dir / "postmaster.pid").exists():
+            stop_embedded_server(data_dir)
 
 
 @contextmanager
