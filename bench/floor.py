@@ -27,7 +27,8 @@ from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel, Field
 
-from todo_api.api.responses import json_response, task_dict
+from todo_api.api.responses import json_response
+from todo_api.services.rendering import task_dict
 
 # Spelled out: the columns the service reads (services/scope.py TASK_FIELDS), in its order.
 GET = (

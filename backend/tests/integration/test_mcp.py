@@ -23,11 +23,11 @@ from mcp.types import CallToolResult
 
 from tests.integration.test_list_query import cursor_key, sealed, unkeyed_v1
 from tests.support import ROOT, bearer, serving, sign
-from todo_api.api.cursors import b64decode
 from todo_api.cli.mcp_tools import mcp_tools_json
 from todo_api.config import Settings
 from todo_api.main import create_app
 from todo_api.models.task_query import TaskListQuery
+from todo_api.services.cursors import b64decode
 
 pytestmark = pytest.mark.anyio
 

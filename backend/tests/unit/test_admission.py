@@ -9,9 +9,10 @@ import pytest
 from pydantic import ValidationError
 
 from tests.support import TEST_SECRET
-from todo_api.api.admission import Admission, FifoSlots, ServerBusyError
+from todo_api.api.admission import Admission, FifoSlots
 from todo_api.config import Settings
 from todo_api.database.timeouts import within_request_deadline
+from todo_api.errors import ServerBusyError
 
 pytestmark = pytest.mark.anyio
 

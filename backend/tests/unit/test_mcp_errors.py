@@ -8,11 +8,15 @@ import pytest
 from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from todo_api.api.admission import ServerBusyError
-from todo_api.database.runner import DatabaseTimeoutError
+from todo_api.database.errors import translate
+from todo_api.errors import (
+    DatabaseTimeoutError,
+    KeyQuotaError,
+    ServerBusyError,
+    TaskNotFoundError,
+    TaskQuotaError,
+)
 from todo_api.mcp_server.server import tool_error_detail
-from todo_api.services.quotas import KeyQuotaError, TaskQuotaError
-from todo_api.services.tasks import TaskNotFoundError
 
 
 class _Arguments(BaseModel):
@@ -39,21 +43,22 @@ def test_argument_errors_name_the_argument_and_its_position() -> None:
         (TaskNotFoundError(7), "Task 7 not found"),
         (TaskQuotaError(5), str(TaskQuotaError(5))),
         (KeyQuotaError(5, 60), str(KeyQuotaError(5, 60))),
-        (ServerBusyError(), "The server is busy; retry shortly"),
-        (DatabaseTimeoutError(), "The database did not answer in time; retry shortly"),
+        (ServerBusyError("no turn"), "The server is busy; retry shortly"),
+        (DatabaseTimeoutError("no answer"), "The database did not answer in time; retry shortly"),
         (
-            OperationalError("SELECT 1", {}, Exception("connection refused")),
+            # driver errors reach the tools as `database/` translated them
+            translate(OperationalError("SELECT 1", {}, Exception("connection refused"))),
             "The database is unavailable; retry shortly",
         ),
         (
-            _violation("ck_tasks_recurrence_needs_due"),
+            translate(_violation("ck_tasks_recurrence_needs_due")),
             "A recurring task needs a due_date: send due_date with recurrence, or clear "
             "recurrence (null) before clearing due_date",
         ),
     ],
 )
 def test_what_rest_answers_with_a_problem_a_tool_says_in_the_same_words(
-    error: Exception, detail: str
+    error: BaseException, detail: str
 ) -> None:
     assert tool_error_detail(error) == detail
 

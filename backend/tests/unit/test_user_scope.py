@@ -103,7 +103,7 @@ def test_no_other_module_builds_task_statements() -> None:
 
 
 def test_task_dict_writes_every_field_of_the_response_model_in_order() -> None:
-    from todo_api.api.responses import task_dict
+    from todo_api.services.rendering import task_dict
 
     due = datetime(2026, 12, 1, 23, 59, 59, 999999, tzinfo=UTC)
     columns = dict.fromkeys(TASK_FIELDS, "x") | {"priority": 3, "due_at": due, "due_all_day": True}

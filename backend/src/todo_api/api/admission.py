@@ -31,13 +31,7 @@ from collections import deque
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from todo_api.database.timeouts import end_request_deadline, start_request_deadline
-
-# What a shed request is told: come back in about a second.
-BUSY_RETRY_AFTER_SECONDS = 1
-
-
-class ServerBusyError(Exception):
-    """The request waited its whole admission timeout without getting a turn."""
+from todo_api.errors import ServerBusyError
 
 
 class FifoSlots:

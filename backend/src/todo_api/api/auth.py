@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from todo_api.security.errors import TokenRejectedError
+from todo_api.errors import TokenRejectedError
 from todo_api.security.principal import PRINCIPAL, Principal
 from todo_api.security.verifier import TokenVerifier
 

@@ -1,35 +1,12 @@
-"""Conditional requests (RFC 9110 section 13): ETags of tasks and lists, If-Match, If-None-Match.
-
-- A task's ETag is strong and is its version: `updated_at`, which every write moves strictly
-  forward (services/scope.py), as microseconds since 2000-01-01 UTC in hex. `If-Match` is
-  turned back into versions, which the write statement itself compares (services/tasks.py):
-  no window between the check and the write.
-- A list's ETag is weak and is a digest of the exact answer: the user, the query (filters,
-  sort, page size, cursor) and each listed task's id and version, in order. The database
-  computes the same digest without sending the rows (services/scope.py `_DIGEST`), so a
-  `304 Not Modified` costs one small statement and no serialization.
-"""
+"""Conditional requests over HTTP: the 304 answer and how OpenAPI declares ETags. The rule
+itself (what an ETag is, how `If-Match` and `If-None-Match` compare) is
+`services/conditional.py`."""
 
 from __future__ import annotations
 
-import hashlib
-import re
-import struct
-from collections.abc import Iterable, Sequence
-from contextlib import suppress
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import orjson
 from fastapi import Response
-
-from todo_api.models.task_query import TaskListQuery
-
-PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
-_TASK_ETAG = re.compile(r'"(-?[0-9a-f]{1,16})"')
-_ID_AND_VERSION = struct.Struct(">qq")  # int8send(id) || timestamptz_send(updated_at)
-_ID, _UPDATED_AT = 0, 6  # positions in TASK_FIELDS
 
 ETAG_HEADER = {
     "ETag": {
@@ -42,54 +19,5 @@ NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
 }
 
 
-def task_etag(updated_at: datetime) -> str:
-    """The strong ETag of a task at version `updated_at`."""
-    return f'"{(updated_at - PG_EPOCH) // _MICROSECOND:x}"'
-
-
-def task_etag_of(row: Sequence[Any]) -> str:
-    return task_etag(row[_UPDATED_AT])
-
-
-def versions_of(if_match: str | None) -> list[datetime] | None:
-    """The versions an `If-Match` names: None for no condition (absent or `*`). A weak or
-    malformed entity tag names no version (strong comparison), so it can never match."""
-    if if_match is None or if_match.strip() == "*":
-        return None
-    versions = []
-    for tag in if_match.split(","):
-        match = _TASK_ETAG.fullmatch(tag.strip())
-        if match:
-            with suppress(OverflowError):  # beyond any date: names no version
-                versions.append(PG_EPOCH + int(match[1], 16) * _MICROSECOND)
-    return versions
-
-
-def none_match(if_none_match: str | None, etag: str) -> bool:
-    """Whether `If-None-Match` names `etag` or is `*` (weak comparison, as RFC 9110 says)."""
-    if if_none_match is None:
-        return False
-    opaque = etag.removeprefix("W/")
-    return any(
-        tag == "*" or tag.removeprefix("W/") == opaque
-        for tag in (part.strip() for part in if_none_match.split(","))
-    )
-
-
 def not_modified(etag: str) -> Response:
     return Response(status_code=304, headers={"ETag": etag})
-
-
-def rows_digest(rows: Iterable[Sequence[Any]]) -> str:
-    """The digest services/scope.py `_DIGEST` computes in SQL, from rows already read."""
-    pack = _ID_AND_VERSION.pack
-    packed = b"".join(
-        [pack(row[_ID], (row[_UPDATED_AT] - PG_EPOCH) // _MICROSECOND) for row in rows]
-    )
-    return hashlib.md5(packed, usedforsecurity=False).hexdigest()
-
-
-def list_etag(user_id: str, query: TaskListQuery, digest: str) -> str:
-    """The weak ETag of a list answer: the user, the whole query and the rows' digest."""
-    identity = orjson.dumps([user_id, query.identity(), query.limit, query.cursor, digest])
-    return f'W/"{hashlib.blake2b(identity, digest_size=16).hexdigest()}"'

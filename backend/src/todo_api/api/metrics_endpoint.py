@@ -15,7 +15,7 @@ from fastapi import APIRouter, HTTPException, Request, Response
 from todo_api import metrics
 from todo_api.config import Settings
 from todo_api.database.runner import Database
-from todo_api.security.errors import TokenRejectedError
+from todo_api.errors import TokenRejectedError
 
 router = APIRouter(include_in_schema=False)
 

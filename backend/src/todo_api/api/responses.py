@@ -1,4 +1,5 @@
-"""JSON responses built straight from database rows.
+"""JSON responses built straight from database rows (the rows rendered by
+`services/rendering.py`, which the MCP tools share).
 
 Rows leave the service as column tuples in `TASK_FIELDS` order. Serializing them with orjson
 instead of validating them again through a Pydantic response model is several times faster
@@ -17,45 +18,10 @@ from fastapi import Response
 from fastapi.responses import StreamingResponse
 
 from todo_api.api.admission import FifoSlots
-from todo_api.api.etags import rows_digest, task_etag_of
-from todo_api.models.fields import PRIORITIES
 from todo_api.models.task_query import TaskListQuery
+from todo_api.services.conditional import rows_digest, task_etag_of
+from todo_api.services.rendering import JSON_OPTIONS, task_dict
 from todo_api.services.tasks import PAGE_SIZE, TaskRow, TaskService
-
-JSON_OPTIONS = orjson.OPT_UTC_Z
-
-
-def task_dict(row: Iterable[Any]) -> dict[str, Any]:
-    """The row (columns in `TASK_FIELDS` order) as the JSON object `TaskRead` documents.
-    Written out (not a loop over the fields): it is called once per task of a list, and
-    the literal is nearly three times faster."""
-    (
-        id_,
-        user_id,
-        title,
-        description,
-        completed,
-        created_at,
-        updated_at,
-        priority,
-        due_at,
-        due_all_day,
-        tags,
-        recurrence,
-    ) = row
-    return {
-        "id": id_,
-        "user_id": user_id,
-        "title": title,
-        "description": description,
-        "completed": completed,
-        "created_at": created_at,
-        "updated_at": updated_at,
-        "priority": PRIORITIES[priority - 1],
-        "due_date": due_at.date() if due_all_day else due_at,
-        "tags": tags,
-        "recurrence": recurrence,
-    }
 
 
 def json_response(

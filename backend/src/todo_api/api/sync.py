@@ -6,21 +6,22 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from todo_api.api.cursors import cursor_key
 from todo_api.api.deps import TaskServiceDep
 from todo_api.api.list_query import QueryParameters
 from todo_api.api.paths import UserIdPath
 from todo_api.api.problems import problem_responses
-from todo_api.api.responses import json_response, task_dict
-from todo_api.api.sync_cursors import (
-    ExpiredSyncCursorError,
+from todo_api.api.responses import json_response
+from todo_api.errors import ExpiredSyncCursorError
+from todo_api.models.changes import TaskChanges
+from todo_api.models.tombstone import CURSOR_MAX_AGE_DAYS, TOMBSTONE_DAYS
+from todo_api.services.cursors import cursor_key
+from todo_api.services.rendering import task_dict
+from todo_api.services.sync_cursors import (
     SyncPosition,
     decode_sync_cursor,
     encode_sync_cursor,
     snapshot_bounds,
 )
-from todo_api.models.changes import TaskChanges
-from todo_api.models.tombstone import CURSOR_MAX_AGE_DAYS, TOMBSTONE_DAYS
 from todo_api.services.tasks import UnknownSnapshotError
 
 CHANGES_PAGE_MAX = 1000
@@ -85,13 +86,13 @@ async def list_task_changes(
     try:
         page = await tasks.changes(position.since, position.after_id, limit)
     except UnknownSnapshotError:
-        raise ExpiredSyncCursorError from None
+        raise ExpiredSyncCursorError(CURSOR_MAX_AGE_DAYS) from None
     if position.since is not None:
         # A snapshot from beyond this database's transactions was taken elsewhere (a
         # restored backup, another database): its changes cannot be computed from here.
         since_xmin, _ = snapshot_bounds(position.since)
         if since_xmin > snapshot_bounds(page.snapshot)[1]:
-            raise ExpiredSyncCursorError
+            raise ExpiredSyncCursorError(CURSOR_MAX_AGE_DAYS)
     anchor = position.anchor or page.snapshot
     anchor_at = position.anchor_at or page.at
     if page.last_id is None:

@@ -7,18 +7,8 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Body, Depends, Request, Response, status
 
-from todo_api.api.cursors import cursor_key, decode_cursor, encode_cursor
 from todo_api.api.deps import TaskServiceDep
-from todo_api.api.etags import (
-    ETAG_HEADER,
-    NOT_MODIFIED,
-    list_etag,
-    none_match,
-    not_modified,
-    rows_digest,
-    task_etag_of,
-    versions_of,
-)
+from todo_api.api.etags import ETAG_HEADER, NOT_MODIFIED, not_modified
 from todo_api.api.headers import (
     IDEMPOTENCY_KEY,
     IF_MATCH,
@@ -32,8 +22,17 @@ from todo_api.api.list_query import ListQuery, list_parameters
 from todo_api.api.media_type import json_body
 from todo_api.api.paths import TASK_ID, TaskIdPath, UserIdPath
 from todo_api.api.problems import problem_responses, quota_responses
-from todo_api.api.responses import json_response, task_dict, task_list_response, task_response
+from todo_api.api.responses import json_response, task_list_response, task_response
 from todo_api.models import TaskCompletion, TaskCreate, TaskRead, TaskUpdate
+from todo_api.services.conditional import (
+    list_etag,
+    none_match,
+    rows_digest,
+    task_etag_of,
+    versions_of,
+)
+from todo_api.services.cursors import cursor_key, decode_cursor, encode_cursor
+from todo_api.services.rendering import task_dict
 from todo_api.services.tasks import Changed
 
 router = APIRouter(

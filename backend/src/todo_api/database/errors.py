@@ -12,7 +12,41 @@ from __future__ import annotations
 from typing import Any
 
 import psycopg
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import (
+    DataError,
+    DBAPIError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    SQLAlchemyError,
+)
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+
+from todo_api.errors import ConflictError, DatabaseUnavailableError
+
+# What `Database` translates (see `translate`): the driver's errors, a pool that had no
+# connection in time, and a socket that failed.
+DRIVER_ERRORS = (DBAPIError, PoolTimeoutError, OSError)
+
+
+class RefusedValueError(Exception):
+    """PostgreSQL refused a value of the statement (SQLSTATE class 22): the caller decides
+    what that means (a bug, unless it expected it)."""
+
+
+def translate(error: BaseException) -> BaseException:
+    """The catalogue's error for a driver error (`todo_api/errors.py`), so no transport
+    handles SQLAlchemy's: down or unreachable -> `DatabaseUnavailableError`, a constraint ->
+    `ConflictError`, a refused value -> `RefusedValueError`; anything else (a bug) as it is."""
+    if isinstance(error, DBAPIError) and error.connection_invalidated:
+        return DatabaseUnavailableError(describe(error))
+    if isinstance(error, OperationalError | InterfaceError | PoolTimeoutError | OSError):
+        return DatabaseUnavailableError(describe(error))
+    if isinstance(error, IntegrityError):
+        return ConflictError(constraint_name(error))
+    if isinstance(error, DataError):
+        return RefusedValueError(describe(error))
+    return error
 
 
 def constraint_name(error: DBAPIError) -> str | None:

@@ -23,13 +23,11 @@ from sqlalchemy import Engine, Executable, Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.util import greenlet_spawn
 
+from todo_api.database.errors import DRIVER_ERRORS, translate
 from todo_api.database.timeouts import within_request_deadline
+from todo_api.errors import DatabaseTimeoutError
 
 T = TypeVar("T")
-
-
-class DatabaseTimeoutError(Exception):
-    """The database did not answer within the deadline."""
 
 
 class Database:
@@ -92,7 +90,10 @@ class Database:
         if not task.done():
             _abandon(task)
             raise DatabaseTimeoutError("the database did not answer in time")
-        return task.result()
+        try:
+            return task.result()
+        except DRIVER_ERRORS as error:
+            raise translate(error) from error
 
     def _finished(self, _task: asyncio.Future[Any]) -> None:
         self.in_flight -= 1

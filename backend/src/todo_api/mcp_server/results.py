@@ -14,8 +14,8 @@ import orjson
 from mcp.types import CallToolResult, TextContent
 from pydantic import BaseModel, Field
 
-from todo_api.api.responses import JSON_OPTIONS, task_dict
 from todo_api.models import TaskRead
+from todo_api.services.rendering import JSON_OPTIONS, task_dict
 from todo_api.services.tasks import TaskRow
 
 

@@ -16,26 +16,11 @@ from typing import Any
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import ValidationError
-from sqlalchemy.exc import IntegrityError
 
 from todo_api import __version__
-from todo_api.api.admission import ServerBusyError
-from todo_api.api.cursors import InvalidCursorError
-from todo_api.api.problems import (
-    BUSY,
-    DATABASE_DOWN,
-    DATABASE_TIMEOUT,
-    DATABASE_UNAVAILABLE,
-    conflict_detail,
-    field_errors,
-    validation_summary,
-)
-from todo_api.database.errors import describe
-from todo_api.database.runner import DatabaseTimeoutError
+from todo_api.errors import ApiError, field_errors, report, validation_summary
 from todo_api.mcp_server import tools
 from todo_api.mcp_server.results import error_result
-from todo_api.services.quotas import KeyQuotaError, TaskQuotaError
-from todo_api.services.tasks import RecurrenceNeverRecursError, TaskNotFoundError
 
 logger = logging.getLogger(__name__)
 
@@ -52,27 +37,13 @@ def _argument(loc: Sequence[Any]) -> str:
 
 
 def tool_error_detail(error: BaseException | None) -> str | None:
-    """What the REST API would say about `error`, or None when it is a crash."""
-    match error:
-        case ValidationError():
-            return validation_summary(field_errors(error.errors()), _argument)
-        case (
-            TaskNotFoundError()
-            | InvalidCursorError()
-            | TaskQuotaError()
-            | KeyQuotaError()
-            | RecurrenceNeverRecursError()
-        ):
-            return str(error)
-        case ServerBusyError():
-            return BUSY
-        case DatabaseTimeoutError():
-            return DATABASE_TIMEOUT
-        case IntegrityError():
-            return conflict_detail(error)
-        case _ if isinstance(error, DATABASE_DOWN):
-            logger.warning("%s: %s", DATABASE_UNAVAILABLE, describe(error))
-            return DATABASE_UNAVAILABLE
+    """What the REST API would say about `error` (the catalogue's text, `todo_api/errors.py`),
+    or None when it is a crash."""
+    if isinstance(error, ValidationError):
+        return validation_summary(field_errors(error.errors()), _argument)
+    if isinstance(error, ApiError):
+        report(error)
+        return error.tool_text
     return None
 
 

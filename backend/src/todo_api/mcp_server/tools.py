@@ -15,7 +15,6 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import Field, WithJsonSchema
 
-from todo_api.api.cursors import cursor_key, decode_cursor, encode_cursor
 from todo_api.mcp_server.caller import app_state, arguments_sent, principal_of, task_service
 from todo_api.mcp_server.results import (
     DeletedTask,
@@ -45,6 +44,7 @@ from todo_api.models.task_query import (
     TagFilter,
     TaskListQuery,
 )
+from todo_api.services.cursors import cursor_key, decode_cursor, encode_cursor
 from todo_api.services.tasks import Changed
 
 LIST_LIMIT_DEFAULT = 50

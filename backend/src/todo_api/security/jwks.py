@@ -24,8 +24,8 @@ import httpx
 from jwt import PyJWK, PyJWKSet
 from jwt.exceptions import PyJWKError, PyJWKSetError
 
+from todo_api.errors import KeySetUnavailableError, TokenRejectedError
 from todo_api.metrics import JWKS_FETCHES
-from todo_api.security.errors import KeySetUnavailableError, TokenRejectedError
 
 logger = logging.getLogger(__name__)
 

@@ -27,8 +27,8 @@ from jwt.exceptions import (
 )
 
 from todo_api.config import Settings
+from todo_api.errors import TokenRejectedError
 from todo_api.models.fields import EMAIL_MAX, is_unicode, is_user_id
-from todo_api.security.errors import TokenRejectedError
 from todo_api.security.jwks import JwksKeySet
 from todo_api.security.principal import Principal
 

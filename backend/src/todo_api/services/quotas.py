@@ -24,27 +24,3 @@ class Quotas:
     @classmethod
     def of(cls, settings: Settings) -> Quotas:
         return cls(settings.max_tasks_per_user, settings.max_idempotency_keys_per_day)
-
-
-class TaskQuotaError(Exception):
-    """The user keeps `MAX_TASKS_PER_USER` tasks already: nothing was written."""
-
-    def __init__(self, limit: int) -> None:
-        super().__init__(
-            f"This account keeps the most tasks allowed (MAX_TASKS_PER_USER = {limit}); "
-            "nothing was written: delete tasks before creating more"
-        )
-        self.limit = limit
-
-
-class KeyQuotaError(Exception):
-    """The user made `MAX_IDEMPOTENCY_KEYS_PER_DAY` keyed creates in the last 24 hours."""
-
-    def __init__(self, limit: int, retry_after: int) -> None:
-        super().__init__(
-            f"Too many creates with an Idempotency-Key in 24 hours "
-            f"(MAX_IDEMPOTENCY_KEYS_PER_DAY = {limit}); nothing was written: retry after "
-            f"{retry_after} s"
-        )
-        self.limit = limit
-        self.retry_after = retry_after

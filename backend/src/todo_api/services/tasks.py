@@ -16,16 +16,27 @@ from datetime import datetime
 from typing import Any, NamedTuple, TypeAlias
 
 import orjson
-from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from todo_api.database.errors import constraint_name
+from todo_api.database.errors import RefusedValueError
 from todo_api.database.runner import Database
+from todo_api.errors import (
+    ConflictError,
+    IdempotencyKeyBusyError,
+    IdempotencyKeyReusedError,
+    KeyQuotaError,
+    RecurrenceNeverRecursError,
+    ReplayedTaskDeletedError,
+    TaskChangedError,
+    TaskNotFoundError,
+    TaskQuotaError,
+)
 from todo_api.models import TaskCreate, TaskUpdate
 from todo_api.models.columns import column_values, due_instant, due_value
 from todo_api.models.recurrence import next_due, recurrence_problem
 from todo_api.models.task_query import TaskListQuery
-from todo_api.services.quotas import KeyQuotaError, Quotas, TaskQuotaError
+from todo_api.services.conditional import task_etag_of
+from todo_api.services.quotas import Quotas
 from todo_api.services.scope import TASK_FIELDS, Scoped, UserTasks, sort_position
 
 # A task as the columns of `TASK_FIELDS`, in that order (a SQLAlchemy Row at run time).
@@ -37,57 +48,6 @@ PAGE_SIZE = 1000
 _COMPLETED, _DUE_AT, _ALL_DAY, _RECURRENCE = (
     TASK_FIELDS.index(name) for name in ("completed", "due_at", "due_all_day", "recurrence")
 )
-
-
-class TaskNotFoundError(LookupError):
-    """The task does not exist or belongs to another user (indistinguishable on purpose)."""
-
-    def __init__(self, task_id: int) -> None:
-        super().__init__(f"Task {task_id} not found")
-        self.task_id = task_id
-
-
-class TaskChangedError(Exception):
-    """`If-Match` named versions the task no longer has: nothing was written."""
-
-    def __init__(self, current: TaskRow) -> None:
-        super().__init__(
-            f"Task {current[0]} has changed since the version in If-Match; nothing was "
-            "written. GET it again (the ETag of this response is its current version) and "
-            "retry if the change still makes sense"
-        )
-        self.current = current
-
-
-class IdempotencyKeyReusedError(ValueError):
-    """The user sent this idempotency key before, with another request body."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            "Idempotency-Key was already used with a different request body: send a new key "
-            "for a new task, or the same body to get the task the key created"
-        )
-
-
-class IdempotencyKeyBusyError(Exception):
-    """The key's first request could not be told apart from this one: retry."""
-
-    def __init__(self) -> None:
-        super().__init__("Idempotency-Key is being used by another request: retry shortly")
-
-
-class ReplayedTaskDeletedError(TaskNotFoundError):
-    """The idempotency key's task was created, then deleted."""
-
-    def __init__(self, task_id: int) -> None:
-        super().__init__(task_id)
-        self.args = (
-            f"Task {task_id}, created earlier with this Idempotency-Key, has since been deleted",
-        )
-
-
-class RecurrenceNeverRecursError(ValueError):
-    """A `PUT` sent a rule with no occurrence after the task's stored due date."""
 
 
 class UnknownSnapshotError(LookupError):
@@ -187,7 +147,7 @@ class TaskService:
         without it), by id after `after_id`, all read in one snapshot."""
         try:
             rows = await self._rows(self._tasks.changes(since, after_id, limit + 1))
-        except DataError:  # PostgreSQL refuses a snapshot of transactions it never had
+        except RefusedValueError:  # PostgreSQL refuses a snapshot of transactions it never had
             raise UnknownSnapshotError from None
         snapshot, at = rows[0][0], rows[0][1]
         items = [row[2:] for row in rows if row[2] is not None]
@@ -222,8 +182,8 @@ class TaskService:
         fingerprint = hashlib.sha256(orjson.dumps(values, option=orjson.OPT_SORT_KEYS)).digest()
         try:
             rows = await self._rows(self._tasks.insert(values, (idempotency_key, fingerprint)))
-        except IntegrityError as error:
-            if constraint_name(error) != "pk_idempotency_keys":
+        except ConflictError as error:
+            if error.constraint != "pk_idempotency_keys":
                 raise
             rows = ()  # a concurrent create with the key committed first
         if rows:
@@ -368,4 +328,6 @@ class TaskService:
         """Why a write conditioned on versions changed nothing: the task is at another
         version (TaskChangedError, carrying it) or does not exist."""
         rows = await self._rows(self._tasks.get(task_id))
-        return TaskChangedError(rows[0]) if rows else TaskNotFoundError(task_id)
+        return (
+            TaskChangedError(rows[0], task_etag_of(rows[0])) if rows else TaskNotFoundError(task_id)
+        )

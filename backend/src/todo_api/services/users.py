@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from sqlalchemy import case, exists, null
 from sqlalchemy.dialects.postgresql import Insert, insert
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 
 from todo_api.database.runner import Database
+from todo_api.errors import ConflictError
 from todo_api.models import User
 from todo_api.security.principal import Principal
 
@@ -58,7 +58,7 @@ class UserProvisioner:
         else:
             try:
                 await database.rows(_upsert_with_email(user_id, email))
-            except IntegrityError:
+            except ConflictError:
                 # Another user's concurrent first request took this email a moment ago.
                 await database.rows(_ENSURE_ROW, {"id": user_id})
         if len(self._written) >= self._max_remembered:

@@ -21,35 +21,14 @@ from datetime import UTC, datetime, timedelta
 import orjson
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from todo_api.api.cursors import InvalidCursorError, seal, unseal
+from todo_api.errors import ExpiredSyncCursorError, InvalidCursorError, InvalidSyncCursorError
 from todo_api.models.tombstone import CURSOR_MAX_AGE_DAYS
+from todo_api.services.cursors import seal, unseal
 
 SYNC_CURSOR_VERSION = 2
 _SNAPSHOT = re.compile(r"(\d{1,19}):(\d{1,19}):((?:\d{1,19},)*\d{1,19})?")
 _XID_MAX = 2**63 - 1
 CURSOR_MAX_AGE = timedelta(days=CURSOR_MAX_AGE_DAYS)
-
-
-class InvalidSyncCursorError(InvalidCursorError):
-    """The cursor was not issued by this feed for this user, or was altered."""
-
-    def __init__(self) -> None:
-        ValueError.__init__(
-            self,
-            "cursor is not valid: send the `cursor` of the last answer unchanged, or start "
-            "again without `since`",
-        )
-
-
-class ExpiredSyncCursorError(Exception):
-    """The cursor is older than the deletions the server remembers (or from another
-    database): the client must sync again from the start."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            f"cursor has expired (cursors are valid for {CURSOR_MAX_AGE_DAYS} days): sync "
-            "again without `since` and replace the local copy with the answer"
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +106,7 @@ def decode_sync_cursor(
     if position.since_at is not None and position.since_at < (now or datetime.now(UTC)) - (
         CURSOR_MAX_AGE
     ):
-        raise ExpiredSyncCursorError
+        raise ExpiredSyncCursorError(CURSOR_MAX_AGE_DAYS)
     return position
 
 

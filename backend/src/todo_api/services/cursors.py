@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from starlette.datastructures import State
 
 from todo_api.database.server_keys import ServerKeys
+from todo_api.errors import InvalidCursorError
 from todo_api.models.fields import BIGINT_MAX, PRIORITIES, TITLE_MAX
 from todo_api.models.task_query import TaskListQuery
 
@@ -33,16 +34,6 @@ _TAG_BYTES = 16
 # Payloads are padded to a multiple of this (JSON ignores trailing blanks), so a cursor's
 # length says little about the length of the title it holds.
 _PAD_TO = 32
-
-
-class InvalidCursorError(ValueError):
-    """The cursor was not issued for this user and query, or was altered."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            "cursor is not valid for this list: use the URL of the Link header unchanged, "
-            "with the same filters and sort, or start again without a cursor"
-        )
 
 
 async def cursor_key(state: State) -> AESGCM:

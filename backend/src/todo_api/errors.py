@@ -1,0 +1,349 @@
+"""The error catalogue: every failure a caller is told about, declared once.
+
+Each class says all a transport needs: the HTTP `status`, the `detail` (a sentence to show a
+person, and the text an MCP tool error gives the model), the headers (`Retry-After`,
+`WWW-Authenticate`, `ETag`) and, for a 422, the field errors. REST renders any of them as a
+problem document through one handler (`api/problems.py`), the MCP tools turn the same object
+into a tool error (`mcp_server/server.py`), and the OpenAPI responses are declared from their
+statuses. Driver errors become `DatabaseUnavailableError` or `ConflictError` in `database/`,
+so neither transport imports SQLAlchemy.
+
+This module imports nothing of the app: every layer may raise what it declares.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, ClassVar
+
+logger = logging.getLogger("todo_api.errors")
+
+# What a 503 says, by cause: the client may retry after a short pause.
+BUSY = "The server is busy; retry shortly"
+DATABASE_TIMEOUT = "The database did not answer in time; retry shortly"
+DATABASE_UNAVAILABLE = "The database is unavailable; retry shortly"
+KEYS_UNAVAILABLE = "Token signing keys cannot be fetched; retry shortly"
+RETRY_AFTER_SECONDS = 5
+
+
+class ApiError(Exception):
+    """A failure the caller is told about (see the module docstring)."""
+
+    status: ClassVar[int] = 500
+    retry_after: ClassVar[int | None] = None
+    unavailable: ClassVar[bool] = False
+    """A dependency is down or slow (a 503): each one is logged as a warning."""
+
+    @property
+    def detail(self) -> str:
+        return str(self)
+
+    @property
+    def tool_text(self) -> str:
+        """What an MCP tool error says: the REST `detail` unless a class says otherwise."""
+        return self.detail
+
+    def headers(self) -> dict[str, str]:
+        return {} if self.retry_after is None else {"Retry-After": str(self.retry_after)}
+
+    def field_errors(self) -> list[dict[str, Any]] | None:
+        """The `errors` list of a 422 problem, when the failure is about one input."""
+        return None
+
+
+def report(error: ApiError) -> None:
+    """Log a dependency failure as its kind and cause (never their text: it can quote the
+    request's data; the log handler renders exceptions safely)."""
+    if error.unavailable:
+        logger.warning("%s: %s", error.detail, error.__cause__ or error)
+
+
+# --- 400 -------------------------------------------------------------------------------------
+
+
+class InvalidCursorError(ApiError, ValueError):
+    """The cursor was not issued for this user and query, or was altered."""
+
+    status = 400
+
+    def __init__(
+        self,
+        message: str = (
+            "cursor is not valid for this list: use the URL of the Link header unchanged, "
+            "with the same filters and sort, or start again without a cursor"
+        ),
+    ) -> None:
+        super().__init__(message)
+
+
+class InvalidSyncCursorError(InvalidCursorError):
+    """The changes cursor was not issued by this feed for this user, or was altered."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "cursor is not valid: send the `cursor` of the last answer unchanged, or start "
+            "again without `since`"
+        )
+
+
+# --- 401, 403 --------------------------------------------------------------------------------
+
+# The characters RFC 6750 allows in `error_description` (printable ASCII but `"` and `\`).
+_DESCRIPTION_CHARS = frozenset(chr(c) for c in range(0x20, 0x7F)) - {'"', "\\"}
+
+
+def bearer_challenge(reason: str | None) -> str:
+    """`WWW-Authenticate` value: the bare scheme, or RFC 6750's `invalid_token` with a
+    description reduced to the characters a quoted header parameter may hold."""
+    if reason is None:
+        return "Bearer"
+    description = "".join(char for char in reason if char in _DESCRIPTION_CHARS)
+    return f'Bearer error="invalid_token", error_description="{description}"'
+
+
+class TokenRejectedError(ApiError):
+    """The request carries no usable token. `reason` is safe to show: it never holds the
+    token."""
+
+    status = 401
+
+    def __init__(self, reason: str, *, invalid_token: bool = True) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        # RFC 6750 section 3: a request without any token gets a bare challenge.
+        self.invalid_token = invalid_token
+
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": bearer_challenge(self.reason if self.invalid_token else None)}
+
+
+class TaskQuotaError(ApiError):
+    """The user keeps `MAX_TASKS_PER_USER` tasks already: nothing was written."""
+
+    status = 403
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"This account keeps the most tasks allowed (MAX_TASKS_PER_USER = {limit}); "
+            "nothing was written: delete tasks before creating more"
+        )
+        self.limit = limit
+
+
+# --- 404, 409, 410, 412 ----------------------------------------------------------------------
+
+
+class TaskNotFoundError(ApiError, LookupError):
+    """The task does not exist or belongs to another user (indistinguishable on purpose)."""
+
+    status = 404
+
+    def __init__(self, task_id: int, message: str | None = None) -> None:
+        super().__init__(message or f"Task {task_id} not found")
+        self.task_id = task_id
+
+
+class ReplayedTaskDeletedError(TaskNotFoundError):
+    """The idempotency key's task was created, then deleted."""
+
+    def __init__(self, task_id: int) -> None:
+        super().__init__(
+            task_id,
+            f"Task {task_id}, created earlier with this Idempotency-Key, has since been deleted",
+        )
+
+
+class IdempotencyKeyBusyError(ApiError):
+    """The key's first request could not be told apart from this one: retry."""
+
+    status = 409
+    retry_after = 1
+
+    def __init__(self) -> None:
+        super().__init__("Idempotency-Key is being used by another request: retry shortly")
+
+
+# What a constraint a request can still run into means, said to the client. The API checks
+# every rule it can see in the request; these depend on the task as it is stored.
+CONFLICTS = {
+    "ck_tasks_recurrence_needs_due": (
+        "A recurring task needs a due_date: send due_date with recurrence, or clear "
+        "recurrence (null) before clearing due_date"
+    ),
+}
+
+
+class ConflictError(ApiError):
+    """A statement ran into a constraint (`constraint`, when the server named one)."""
+
+    status = 409
+
+    def __init__(self, constraint: str | None) -> None:
+        super().__init__(
+            CONFLICTS.get(constraint or "", "The request conflicts with the current state")
+        )
+        self.constraint = constraint
+
+
+class ExpiredSyncCursorError(ApiError):
+    """The changes cursor is older than the deletions the server remembers (or from another
+    database): the client must sync again from the start."""
+
+    status = 410
+
+    def __init__(self, max_age_days: int) -> None:
+        super().__init__(
+            f"cursor has expired (cursors are valid for {max_age_days} days): sync "
+            "again without `since` and replace the local copy with the answer"
+        )
+
+
+class TaskChangedError(ApiError):
+    """`If-Match` named versions the task no longer has: nothing was written. Carries the
+    task as it is (`current`) and its ETag."""
+
+    status = 412
+
+    def __init__(self, current: Sequence[Any], etag: str) -> None:
+        super().__init__(
+            f"Task {current[0]} has changed since the version in If-Match; nothing was "
+            "written. GET it again (the ETag of this response is its current version) and "
+            "retry if the change still makes sense"
+        )
+        self.current = current
+        self.etag = etag
+
+    def headers(self) -> dict[str, str]:
+        return {"ETag": self.etag}
+
+
+# --- 422, 429 --------------------------------------------------------------------------------
+
+
+class IdempotencyKeyReusedError(ApiError, ValueError):
+    """The user sent this idempotency key before, with another request body."""
+
+    status = 422
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Idempotency-Key was already used with a different request body: send a new key "
+            "for a new task, or the same body to get the task the key created"
+        )
+
+    def field_errors(self) -> list[dict[str, Any]]:
+        return [{"loc": ["header", "Idempotency-Key"], "msg": str(self), "type": "key_reused"}]
+
+
+class RecurrenceNeverRecursError(ApiError, ValueError):
+    """A `PUT` sent a rule with no occurrence after the task's stored due date."""
+
+    status = 422
+
+    @property
+    def detail(self) -> str:
+        # said as when the due date comes in the same body (a rule across fields of the body)
+        return validation_summary(self.field_errors())
+
+    @property
+    def tool_text(self) -> str:
+        return str(self)
+
+    def field_errors(self) -> list[dict[str, Any]]:
+        return [{"loc": ["body"], "msg": str(self), "type": "value_error"}]
+
+
+class KeyQuotaError(ApiError):
+    """The user made `MAX_IDEMPOTENCY_KEYS_PER_DAY` keyed creates in the last 24 hours."""
+
+    status = 429
+
+    def __init__(self, limit: int, retry_after: int) -> None:
+        super().__init__(
+            f"Too many creates with an Idempotency-Key in 24 hours "
+            f"(MAX_IDEMPOTENCY_KEYS_PER_DAY = {limit}); nothing was written: retry after "
+            f"{retry_after} s"
+        )
+        self.limit = limit
+        self.seconds = retry_after
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.seconds)}
+
+
+# --- 503 -------------------------------------------------------------------------------------
+
+
+class _UnavailableError(ApiError):
+    """A dependency is down or slow: the caller may retry after `retry_after` seconds. The
+    exception's own text (for logs) says why; `detail` is the fixed sentence of its kind."""
+
+    status = 503
+    retry_after = RETRY_AFTER_SECONDS
+    unavailable = True
+    said: ClassVar[str]
+
+    @property
+    def detail(self) -> str:
+        return self.said
+
+
+class ServerBusyError(_UnavailableError):
+    """The request waited its whole admission timeout without getting a turn."""
+
+    retry_after = 1
+    said = BUSY
+
+
+class DatabaseTimeoutError(_UnavailableError):
+    """The database did not answer within the deadline."""
+
+    said = DATABASE_TIMEOUT
+
+
+class DatabaseUnavailableError(_UnavailableError):
+    """The database is down or unreachable (the driver's error is the cause)."""
+
+    said = DATABASE_UNAVAILABLE
+
+
+class KeySetUnavailableError(_UnavailableError):
+    """The signing keys cannot be fetched right now (the key server is down)."""
+
+    said = KEYS_UNAVAILABLE
+
+
+# --- Validation failures (pydantic's errors), as REST and MCP both say them -----------------
+
+
+def field_errors(errors: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Pydantic's errors as a client reads them: where, what, which rule.
+
+    The offending input is not echoed back: it may be huge or hold a secret."""
+    return [
+        {
+            "loc": list(error["loc"]),
+            "msg": error["msg"].removeprefix("Value error, "),
+            "type": error["type"],
+        }
+        for error in errors
+    ]
+
+
+def _location(loc: Sequence[Any]) -> str:
+    # ("body", "title") -> "title"; ("path", "task_id") -> "task_id"
+    parts = [str(part) for part in loc[1:]] or [str(part) for part in loc]
+    return ".".join(parts)
+
+
+def validation_summary(
+    errors: Sequence[Mapping[str, Any]], location: Callable[[Sequence[Any]], str] = _location
+) -> str:
+    """The `detail` of a validation failure: `where: what` of the first five errors (the MCP
+    tools say the same, with their own `location`)."""
+    parts = []
+    for error in errors[:5]:
+        where = location(error["loc"])
+        parts.append(f"{where}: {error['msg']}" if where else error["msg"])
+    return "; ".join(parts) or "Invalid request"
