@@ -15,6 +15,7 @@ import pytest
 from tests.support import owner_client
 from todo_api.config import Settings
 from todo_api.main import create_app
+from todo_api.services.quotas import COUNT_EVERY, QuotaChecks
 
 pytestmark = pytest.mark.anyio
 
@@ -149,3 +150,40 @@ async def test_a_10000_task_user_keeps_working_under_the_default_limits(
     keyed = await client.post(TASKS, json={"title": "keyed"}, headers={"Idempotency-Key": "k"})
     assert (created.status_code, keyed.status_code) == (201, 201)
     assert count(clean_database, "tasks") == 10_002
+
+
+async def test_a_user_far_from_the_limit_is_counted_on_one_create_in_sixteen_and_no_more_over(
+    settings: Settings, clean_database: psycopg.Connection
+) -> None:
+    """Counting reads every row of the user, so a user with room is counted on one create in
+    COUNT_EVERY; whatever happens behind the process's back (here: rows written directly),
+    the user ends at most COUNT_EVERY - 1 tasks over the limit, then every create is counted
+    and refused until the user is under it again."""
+    app = create_app(settings.model_copy(update={"max_tasks_per_user": 100}))
+    async with owner_client(app) as http:
+        assert (await http.post(TASKS, json={"title": "counted"})).status_code == 201
+        clean_database.execute(
+            "INSERT INTO tasks (user_id, title) SELECT 'alice', 'bulk' FROM generate_series(1, 150)"
+        )
+        answers = [(await http.post(TASKS, json={"title": f"t{n}"})).status_code for n in range(40)]
+        over = answers.index(403)
+        assert 0 < over <= COUNT_EVERY - 1
+        assert set(answers[over:]) == {403}
+        assert count(clean_database, "tasks") == 151 + over
+        clean_database.execute("DELETE FROM tasks WHERE title = 'bulk'")
+        assert (await http.post(TASKS, json={"title": "room again"})).status_code == 201
+
+
+def test_quota_checks_count_the_first_create_then_one_in_every_while_room_remains() -> None:
+    checks = QuotaChecks(every=4)
+    assert checks.due("alice", keyed=False)  # never counted in this process
+    checks.counted("alice", tasks_room=100)
+    assert [checks.due("alice", keyed=False) for _ in range(4)] == [False, False, False, True]
+    checks.counted("alice", tasks_room=1)  # near the limit: one create, then count again
+    assert [checks.due("alice", keyed=False) for _ in range(2)] == [False, True]
+    checks.counted("alice", tasks_room=100)
+    assert checks.due("alice", keyed=True)  # keys were never counted
+    checks.counted("alice", tasks_room=100, keys_room=100)
+    assert not checks.due("alice", keyed=True)
+    checks.refused("alice")
+    assert checks.due("alice", keyed=False)

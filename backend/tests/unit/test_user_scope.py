@@ -44,6 +44,8 @@ SCOPED_STATEMENTS: list[Callable[[UserTasks], Scoped]] = [
     lambda tasks: tasks.toggle(1),
     lambda tasks: tasks.delete(1),
     lambda tasks: tasks.insert({"title": "title"}, ("key", b"f" * 32)),
+    lambda tasks: tasks.insert({"title": "title"}, counted=False),
+    lambda tasks: tasks.insert({"title": "title"}, ("key", b"f" * 32), counted=False),
     lambda tasks: tasks.key_record("key"),
     lambda tasks: tasks.quota_state(),
     lambda tasks: tasks.digest(EVERY_FILTER, None, ("x", 5)),

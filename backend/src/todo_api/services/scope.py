@@ -202,6 +202,20 @@ _USER_KEYS_TODAY: TaskSelect = Select(literal_column("1")).where(
 )
 _ROOM_FOR_TASK = _fewer_than(_USER_TASKS.select_from(_COUNTED_TASKS), _MAX_TASKS)
 _ROOM_FOR_KEY = _fewer_than(_USER_KEYS_TODAY.select_from(_COUNTED_KEYS), _MAX_KEYS)
+# A counted create (services/quotas.py `QuotaChecks`) counts in a CTE, once, and returns the
+# count after the task's columns, so the service learns the room left.
+_HELD_TASKS = (
+    Select(func.count().label("held"))
+    .select_from(_USER_TASKS.select_from(_COUNTED_TASKS).limit(_MAX_TASKS).subquery())
+    .cte("held_tasks")
+)
+_HELD_KEYS = (
+    Select(func.count().label("held"))
+    .select_from(_USER_KEYS_TODAY.select_from(_COUNTED_KEYS).limit(_MAX_KEYS).subquery())
+    .cte("held_keys")
+)
+_TASKS_HELD = Select(_HELD_TASKS.c.held).scalar_subquery().label("tasks_held")
+_KEYS_HELD = Select(_HELD_KEYS.c.held).scalar_subquery().label("keys_held")
 # Why a create wrote nothing (read only then): tasks full, keys full, and the seconds until
 # the oldest key of the last 24 hours leaves the window.
 _QUOTA_STATE: TaskSelect = Select(
@@ -217,16 +231,22 @@ _QUOTA_STATE: TaskSelect = Select(
     )
     .scalar_subquery(),
 )
+_NEW_VALUES = (_OWNER, *(bindparam(name, type_=_TYPES[name]) for name in _INSERTED))
 _INSERT: TaskInsert = (
+    insert(Task)
+    .from_select(["user_id", *_INSERTED], select(*_NEW_VALUES))
+    .add_cte(_ENSURE_USER)
+    .returning(*TASK_COLUMNS)
+)
+_INSERT_COUNTED: TaskInsert = (
     insert(Task)
     .from_select(
         ["user_id", *_INSERTED],
-        select(_OWNER, *(bindparam(name, type_=_TYPES[name]) for name in _INSERTED)).where(
-            _ROOM_FOR_TASK
-        ),
+        select(*_NEW_VALUES).select_from(_HELD_TASKS).where(_HELD_TASKS.c.held < _MAX_TASKS),
     )
     .add_cte(_ENSURE_USER)
-    .returning(*TASK_COLUMNS)
+    .add_cte(_HELD_TASKS)
+    .returning(*TASK_COLUMNS, _TASKS_HELD)
 )
 # A create with an `Idempotency-Key`: the task and the key row in one statement. A key the
 # user already has (committed) stops the task insert; a concurrent create with the same key
@@ -234,30 +254,42 @@ _INSERT: TaskInsert = (
 # violation when the first commits, which rolls its task back: never two tasks for one key.
 _KEY = bindparam("key", type_=Text)
 _KEY_OWNED = and_(col(IdempotencyKey.user_id) == _OWNER, col(IdempotencyKey.key) == _KEY)
-_NEW_TASK = (
-    pg_insert(Task)
-    .from_select(
-        ["user_id", *_INSERTED],
-        select(
-            _OWNER,
-            *(bindparam(name, type_=_TYPES[name]) for name in _INSERTED),
-        ).where(~exists().where(_KEY_OWNED), _ROOM_FOR_TASK, _ROOM_FOR_KEY),
-    )
-    .returning(*TASK_COLUMNS)
-    .cte("new_task")
-)
-_INSERT_ONCE: TaskSelect = (
-    Select(*(_NEW_TASK.c[name] for name in TASK_FIELDS))
-    .add_cte(_ENSURE_USER)
-    .add_cte(
-        insert(IdempotencyKey)
-        .from_select(
-            ["user_id", "key", "fingerprint", "task_id"],
-            select(_OWNER, _KEY, bindparam("fingerprint", type_=LargeBinary), _NEW_TASK.c.id),
+
+
+def _insert_once(counted: bool) -> TaskSelect:
+    """The keyed create: the task and its key row in one statement (see above); counted,
+    also under both quotas, returning the two counts after the task's columns."""
+    values = select(*_NEW_VALUES).where(~exists().where(_KEY_OWNED))
+    if counted:
+        values = values.select_from(_HELD_TASKS.join(_HELD_KEYS, true())).where(
+            _HELD_TASKS.c.held < _MAX_TASKS, _HELD_KEYS.c.held < _MAX_KEYS
         )
-        .cte("claimed_key")
+    new_task = (
+        pg_insert(Task)
+        .from_select(["user_id", *_INSERTED], values)
+        .returning(*TASK_COLUMNS)
+        .cte("new_task")
     )
-)
+    columns: list[ColumnElement[Any]] = [new_task.c[name] for name in TASK_FIELDS]
+    if counted:
+        columns += [_TASKS_HELD, _KEYS_HELD]
+    statement: TaskSelect = (
+        Select(*columns)
+        .add_cte(_ENSURE_USER)
+        .add_cte(
+            insert(IdempotencyKey)
+            .from_select(
+                ["user_id", "key", "fingerprint", "task_id"],
+                select(_OWNER, _KEY, bindparam("fingerprint", type_=LargeBinary), new_task.c.id),
+            )
+            .cte("claimed_key")
+        )
+    )
+    return statement.add_cte(_HELD_TASKS, _HELD_KEYS) if counted else statement
+
+
+_INSERT_ONCE = _insert_once(counted=False)
+_INSERT_ONCE_COUNTED = _insert_once(counted=True)
 _KEY_RECORD: TaskSelect = Select(
     col(IdempotencyKey.fingerprint), col(IdempotencyKey.task_id)
 ).where(_KEY_OWNED)
@@ -573,22 +605,32 @@ class UserTasks:
     def get(self, task_id: int) -> Scoped:
         return self._scoped(_GET, task_id=task_id)
 
-    def insert(self, columns: Mapping[str, Any], once: tuple[str, bytes] | None = None) -> Scoped:
+    def insert(
+        self,
+        columns: Mapping[str, Any],
+        once: tuple[str, bytes] | None = None,
+        *,
+        counted: bool = True,
+    ) -> Scoped:
         """A new task with the given column values (see `WRITABLE`; `completed` excluded).
         With `once` (an idempotency key and the request's fingerprint), the key is recorded
         with the task, and no task is made when the user has the key already (no row).
-        No row either when the user is at a quota (see `quota_state`)."""
+        `counted`: under the quotas, returning the counts after the task's columns (tasks,
+        and keys for a keyed create); no row when the user is at a quota (`quota_state`)."""
         defaults = {"priority": DEFAULT_PRIORITY_LEVEL, "due_at": None, "due_all_day": False}
         values = {**defaults, "tags": [], "recurrence": None, "description": None, **columns}
-        max_tasks = self.quotas.max_tasks
         if once is None:
-            return self._scoped(_INSERT, max_tasks=max_tasks, **values)
+            if not counted:
+                return self._scoped(_INSERT, **values)
+            return self._scoped(_INSERT_COUNTED, max_tasks=self.quotas.max_tasks, **values)
         key, fingerprint = once
+        if not counted:
+            return self._scoped(_INSERT_ONCE, key=key, fingerprint=fingerprint, **values)
         return self._scoped(
-            _INSERT_ONCE,
+            _INSERT_ONCE_COUNTED,
             key=key,
             fingerprint=fingerprint,
-            max_tasks=max_tasks,
+            max_tasks=self.quotas.max_tasks,
             max_keys=self.quotas.max_keys_per_day,
             **values,
         )

@@ -172,22 +172,36 @@ class TaskService:
         (`replayed`). A concurrent create with the same key waits for the first (on the
         key's primary key) and then does the same; a different request is refused."""
         values = column_values(data.model_dump())
+        quotas, user_id = self._tasks.quotas, self.user_id
+        counted = quotas.checks.due(user_id, keyed=idempotency_key is not None)
         if idempotency_key is None:
-            rows = await self._rows(self._tasks.insert(values))
+            rows = await self._rows(self._tasks.insert(values, counted=counted))
             if not rows:  # the only reason: MAX_TASKS_PER_USER
-                raise TaskQuotaError(self._tasks.quotas.max_tasks)
-            return Created(rows[0], replayed=False)
+                quotas.checks.refused(user_id)
+                raise TaskQuotaError(quotas.max_tasks)
+            if not counted:
+                return Created(rows[0], replayed=False)
+            row, tasks_held = rows[0][:-1], rows[0][-1]
+            quotas.checks.counted(user_id, quotas.max_tasks - tasks_held - 1)
+            return Created(row, replayed=False)
         # The request as it would be stored: bodies that differ only in spelling (key order,
         # a tag repeated in another case, a deadline's offset) are the same request.
         fingerprint = hashlib.sha256(orjson.dumps(values, option=orjson.OPT_SORT_KEYS)).digest()
+        once = (idempotency_key, fingerprint)
         try:
-            rows = await self._rows(self._tasks.insert(values, (idempotency_key, fingerprint)))
+            rows = await self._rows(self._tasks.insert(values, once, counted=counted))
         except ConflictError as error:
             if error.constraint != "pk_idempotency_keys":
                 raise
             rows = ()  # a concurrent create with the key committed first
-        if rows:
+        if rows and not counted:
             return Created(rows[0], replayed=False)
+        if rows:
+            row, tasks_held, keys_held = rows[0][:-2], rows[0][-2], rows[0][-1]
+            quotas.checks.counted(
+                user_id, quotas.max_tasks - tasks_held - 1, quotas.max_keys_per_day - keys_held - 1
+            )
+            return Created(row, replayed=False)
         records = await self._rows(self._tasks.key_record(idempotency_key))
         if not records:  # a quota, or the key expired and was removed in between
             await self._check_quotas()
@@ -301,6 +315,8 @@ class TaskService:
         """Raise the quota error a keyed create that wrote nothing ran into, if any."""
         ((tasks_full, keys_full, key_frees_in),) = await self._rows(self._tasks.quota_state())
         quotas = self._tasks.quotas
+        if tasks_full or keys_full:
+            quotas.checks.refused(self.user_id)
         if tasks_full:
             raise TaskQuotaError(quotas.max_tasks)
         if keys_full:
