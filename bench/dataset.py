@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import httpx
+from sqlalchemy.engine import URL
 
-from seed import Dataset, seed
+from seed import Dataset, SeededUser, seed
 from todo_api.config import Settings
 from todo_api.security.issuer import issue_token
 
@@ -43,7 +43,7 @@ FULL = Profile(
 SMOKE = Profile(300, 50, 2, 2_000, duration=2, warmup=1, connections=20)
 
 
-def seed_profile(url: Any, profile: Profile) -> Dataset:
+def seed_profile(url: URL, profile: Profile) -> Dataset:
     return seed(
         url,
         small_users=profile.small_users,
@@ -69,7 +69,7 @@ def write_lua_data(
 ) -> None:
     """The Lua data file; with `etags`, each user's list ETag too (for the 304 scenarios)."""
 
-    def entries(users: list[Any]) -> str:
+    def entries(users: list[SeededUser]) -> str:
         return ",\n".join(
             f'{{id="{u.id}", token="{tokens[u.id]}", lo={u.lo}, hi={u.hi}'
             + (f", etag=[[{etags[u.id]}]]" if etags and u.id in etags else "")
@@ -90,7 +90,7 @@ def prime(base: str, dataset: Dataset, tokens: dict[str, str]) -> None:
         limit = asyncio.Semaphore(20)
         async with httpx.AsyncClient(base_url=base, timeout=30) as client:
 
-            async def one(user: Any) -> None:
+            async def one(user: SeededUser) -> None:
                 async with limit:
                     headers = {"Authorization": f"Bearer {tokens[user.id]}"}
                     await client.get(f"/api/{user.id}/tasks/{user.lo}", headers=headers)
@@ -107,7 +107,7 @@ def list_etags(base: str, dataset: Dataset, tokens: dict[str, str]) -> dict[str,
         limit = asyncio.Semaphore(20)
         async with httpx.AsyncClient(base_url=base, timeout=30) as client:
 
-            async def one(user: Any) -> tuple[str, str]:
+            async def one(user: SeededUser) -> tuple[str, str]:
                 async with limit:
                     headers = {"Authorization": f"Bearer {tokens[user.id]}"}
                     response = await client.get(f"/api/{user.id}/tasks", headers=headers)

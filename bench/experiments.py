@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+from sqlalchemy.engine import URL
 
 from dataset import Profile, list_etags, prime, write_lua_data
 from harness import RssSampler, server, wrk
@@ -35,7 +36,8 @@ class Result:
 
     @property
     def rps(self) -> float:
-        return self.stats["requests"] / (self.stats["duration_us"] / 1e6)
+        rps: float = self.stats["requests"] / (self.stats["duration_us"] / 1e6)
+        return rps
 
     @property
     def non_2xx(self) -> int:
@@ -133,7 +135,7 @@ QUIET = {"LOG_REQUESTS": "false", "METRICS_ENABLED": "false"}
 
 
 def observability_cost(
-    url: Any,
+    url: URL,
     secret: str,
     pool: int,
     dataset: Dataset,
@@ -160,7 +162,7 @@ def observability_cost(
 
 
 def scenarios(
-    url: Any,
+    url: URL,
     secret: str,
     pool: int,
     dataset: Dataset,
@@ -257,7 +259,7 @@ def scenarios(
 
 
 def deletes(
-    url: Any,
+    url: URL,
     secret: str,
     pool: int,
     dataset: Dataset,

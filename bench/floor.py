@@ -82,7 +82,8 @@ async def rows(request: Request, sql: str, params: Sequence[Any]) -> list[Any]:
     async with pool.connection() as connection:
         cursor = connection.cursor(binary=True)
         await cursor.execute(sql, params)
-        return await cursor.fetchall()
+        found: list[Any] = await cursor.fetchall()
+        return found
 
 
 @app.get("/ready")

@@ -27,6 +27,7 @@ from typing import Any
 
 import httpx
 import psutil
+from sqlalchemy.engine import URL
 
 from todo_api.database.embedded import (
     release_embedded_server,
@@ -120,7 +121,7 @@ def free_port() -> int:
 
 
 @contextmanager
-def database(tmp: Path) -> Iterator[Any]:
+def database(tmp: Path) -> Iterator[URL]:
     """BENCH_DATABASE_URL, or an embedded server in .data/bench-postgres (stopped at the end)."""
     given = os.environ.get("BENCH_DATABASE_URL")
     if given:
@@ -140,7 +141,7 @@ def database(tmp: Path) -> Iterator[Any]:
 
 @contextmanager
 def server(
-    url: Any,
+    url: URL,
     secret: str,
     workers: int,
     pool_size: int,
@@ -166,7 +167,7 @@ def server(
 
 
 @contextmanager
-def floor_server(url: Any, pool_size: int) -> Iterator[tuple[str, psutil.Process]]:
+def floor_server(url: URL, pool_size: int) -> Iterator[tuple[str, psutil.Process]]:
     """bench/floor.py (FastAPI and a raw psycopg pool, nothing else) on a free port."""
     environment = {
         **os.environ,

@@ -10,6 +10,8 @@ import statistics
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.engine import URL
+
 from dataset import Profile, prime
 from harness import floor_server, rate, server, wrk
 from seed import Dataset
@@ -81,7 +83,7 @@ def _ratios(mine: list[float], theirs: list[float]) -> dict[str, Any]:
 
 
 def against_floor(
-    url: Any,
+    url: URL,
     secret: str,
     pool: int,
     dataset: Dataset,
@@ -124,7 +126,7 @@ QUERY_PAGES = [
 
 
 def query_pages(
-    url: Any,
+    url: URL,
     secret: str,
     pool: int,
     dataset: Dataset,

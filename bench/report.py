@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 import statistics
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from experiments import Result
 
 
-def _row(result: Any) -> dict[str, Any]:
+def _row(result: Result) -> dict[str, Any]:
     latency = result.stats["latency_ms"]
     return {
         "scenario": result.name,
@@ -224,7 +227,7 @@ def chart(rows: list[dict[str, Any]], path: Path) -> None:
 
 def write_reports(
     directory: Path,
-    results: list[Any],
+    results: list[Result],
     meta: dict[str, Any],
     floor: list[dict[str, Any]],
     queries: list[dict[str, Any]],

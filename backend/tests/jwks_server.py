@@ -9,18 +9,29 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, TypeAlias
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
-from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
+from jwt.algorithms import Algorithm, ECAlgorithm, OKPAlgorithm, RSAAlgorithm
+
+# The kinds of key the tests sign with, one per algorithm they serve.
+PrivateKey: TypeAlias = ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+
+# Each algorithm's JWK encoder, typed as their base class: a literal dict of the three would join
+# to a bare metaclass without to_jwk.
+JWK_ENCODERS: dict[str, type[Algorithm]] = {
+    "EdDSA": OKPAlgorithm,
+    "RS256": RSAAlgorithm,
+    "ES256": ECAlgorithm,
+}
 
 
 @dataclass
 class SigningKey:
     kid: str
     alg: str
-    private_key: Any
+    private_key: PrivateKey
 
     @classmethod
     def generate(cls, kid: str, alg: str) -> SigningKey:
@@ -33,8 +44,7 @@ class SigningKey:
         raise ValueError(alg)
 
     def public_jwk(self) -> dict[str, Any]:
-        algorithm = {"EdDSA": OKPAlgorithm, "RS256": RSAAlgorithm, "ES256": ECAlgorithm}[self.alg]
-        jwk = algorithm.to_jwk(self.private_key.public_key(), as_dict=True)
+        jwk = JWK_ENCODERS[self.alg].to_jwk(self.private_key.public_key(), as_dict=True)
         return {**jwk, "kid": self.kid, "alg": self.alg, "use": "sig"}
 
     def sign(self, claims: dict[str, Any], kid: str | None = "same") -> str:

@@ -9,10 +9,10 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Generator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 from urllib.parse import unquote
 
 import httpx
@@ -28,6 +28,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 # A fresh random secret per test run: nothing signed here is valid anywhere else.
 TEST_SECRET = secrets.token_urlsafe(48)
+
+# One query parameter as httpx sends it: a scalar, or a sequence of them for a repeated one.
+QueryScalar: TypeAlias = str | int | float | bool | None
+QueryValue: TypeAlias = QueryScalar | Sequence[QueryScalar]
 
 
 def sign(user_id: str, *, secret: str = TEST_SECRET, **claims: Any) -> str:
@@ -46,7 +50,7 @@ def bearer(token: str) -> dict[str, str]:
 class PathUserAuth(httpx.Auth):
     """Signs each request as the user named in its `/api/{user_id}/...` path (the owner)."""
 
-    def auth_flow(self, request: httpx.Request) -> Iterator[httpx.Request]:
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         parts = request.url.raw_path.decode("ascii").split("?")[0].split("/")
         if len(parts) > 2 and parts[1] == "api" and "authorization" not in request.headers:
             request.headers["Authorization"] = f"Bearer {sign(unquote(parts[2]))}"
@@ -79,8 +83,9 @@ def libpq_url(url: URL) -> str:
     return url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-def make_settings(url: URL, **overrides: object) -> Settings:
-    values: dict[str, object] = {
+def make_settings(url: URL, **overrides: Any) -> Settings:
+    # Any: each setting has its own type, and Settings validates them all at run time.
+    values: dict[str, Any] = {
         "environment": "test",
         "database_url": url.render_as_string(hide_password=False),
         "better_auth_secret": TEST_SECRET,

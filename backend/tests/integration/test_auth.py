@@ -11,6 +11,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import jwt
@@ -53,11 +54,11 @@ OPERATIONS = [
 ]
 
 
-def _b64(data: dict) -> str:
+def _b64(data: dict[str, object]) -> str:
     return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
 
 
-def _unsigned(claims: dict) -> str:
+def _unsigned(claims: dict[str, object]) -> str:
     return f"{_b64({'alg': 'none', 'typ': 'JWT'})}.{_b64(claims)}."
 
 
@@ -79,7 +80,8 @@ BAD_TOKENS = [
 
 @pytest.fixture
 async def task_id(client: httpx.AsyncClient) -> int:
-    return (await client.post("/api/alice/tasks", json={"title": "mine"})).json()["id"]
+    created: int = (await client.post("/api/alice/tasks", json={"title": "mine"})).json()["id"]
+    return created
 
 
 @pytest.mark.parametrize("operation", OPERATIONS)
@@ -232,7 +234,7 @@ def issuer_settings(settings: Settings) -> Settings:
     ],
 )
 async def test_issuer_and_audience_are_checked_when_configured(
-    issuer_settings: Settings, claims: dict, status: int, reason: str | None
+    issuer_settings: Settings, claims: dict[str, Any], status: int, reason: str | None
 ) -> None:
     app = create_app(issuer_settings)
     async with (

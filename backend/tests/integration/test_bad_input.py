@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from typing import Any
+
 import httpx
 import pytest
 
@@ -12,16 +15,17 @@ pytestmark = pytest.mark.anyio
 TASKS = "/api/alice/tasks"
 
 
-async def existing_task(client: httpx.AsyncClient) -> dict:
+async def existing_task(client: httpx.AsyncClient) -> dict[str, Any]:
     response = await client.post(TASKS, json={"title": "keep", "description": "intact"})
     assert response.status_code == 201
-    return response.json()
+    task: dict[str, Any] = response.json()
+    return task
 
 
-def assert_problem(response: httpx.Response, status: int, *detail_parts: str) -> dict:
+def assert_problem(response: httpx.Response, status: int, *detail_parts: str) -> dict[str, Any]:
     assert response.status_code == status, response.text
     assert response.headers["content-type"] == "application/problem+json"
-    problem = response.json()
+    problem: dict[str, Any] = response.json()
     assert problem["status"] == status
     assert isinstance(problem["detail"], str)
     assert problem["detail"]
@@ -125,7 +129,7 @@ async def test_oversized_body_is_a_413_by_length_or_by_stream(client: httpx.Asyn
     declared = await client.post(TASKS, content=huge, headers={"content-type": "application/json"})
     assert_problem(declared, 413, "larger than")
 
-    async def chunks():  # no Content-Length: the limit applies while streaming
+    async def chunks() -> AsyncIterator[bytes]:  # no Content-Length: limited while streaming
         for start in range(0, len(huge), 8192):
             yield huge[start : start + 8192]
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 import httpx
 import psycopg
 import pytest
 from fastapi import FastAPI
 
+from tests.support import QueryValue
 from todo_api.config import Settings
 from todo_api.main import create_app
 
@@ -197,11 +199,12 @@ async def test_a_list_has_a_weak_etag_of_its_exact_answer(client: httpx.AsyncCli
     # A write to a listed task, a new task, a deletion: each changes the answer.
     url = f"/api/alice/tasks/{first.json()['id']}"
     previous = etags[""]
-    for change in (
+    changes: list[Callable[[], Awaitable[httpx.Response]]] = [
         lambda: client.patch(f"{url}/complete"),
         lambda: _task(client, title="New"),
         lambda: client.delete(url),
-    ):
+    ]
+    for change in changes:
         await change()
         response = await client.get("/api/alice/tasks", headers={"If-None-Match": previous})
         assert response.status_code == 200
@@ -242,7 +245,7 @@ async def test_a_page_etag_changes_when_a_next_page_appears(client: httpx.AsyncC
     """Oldest first, a new task lands after the first page: the page's tasks are the same,
     but now a `Link: rel="next"` goes with them, so the answer (and its ETag) changed."""
     await _task(client, title="first")
-    query = {"sort": "created", "order": "asc", "limit": 1}
+    query: dict[str, QueryValue] = {"sort": "created", "order": "asc", "limit": 1}
     page = await client.get("/api/alice/tasks", params=query)
     assert "link" not in page.headers
     await _task(client, title="second")

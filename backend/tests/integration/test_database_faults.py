@@ -11,7 +11,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -66,7 +66,7 @@ def crash(data_dir: Path) -> None:
     pg_ctl(["-w", "-m", "immediate", "stop"], pgdata=data_dir.resolve(), user=user)
 
 
-async def timed(request: asyncio.Future[httpx.Response]) -> tuple[httpx.Response, float]:
+async def timed(request: Awaitable[httpx.Response]) -> tuple[httpx.Response, float]:
     started = time.monotonic()
     response = await request
     return response, time.monotonic() - started

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import random
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -168,7 +169,7 @@ async def test_cursors_of_another_user_or_edited_are_400(
         assert response.status_code == 400, snapshot
 
 
-def unkeyed_v1(user_id: str, payload: list[object]) -> str:
+def unkeyed_v1(user_id: str, payload: Sequence[object]) -> str:
     """A changes cursor in the old, unkeyed format: anyone could compute its check."""
     raw = orjson.dumps(payload)
     check = hashlib.sha256(orjson.dumps(["changes", user_id]) + raw).digest()[:16]

@@ -6,6 +6,8 @@ never silently ignored; a task read sent back whole (its read-only fields includ
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
 from fastapi import FastAPI
@@ -18,10 +20,11 @@ TASKS = "/api/alice/tasks"
 CHANGES = f"{TASKS}/changes"
 
 
-async def existing_task(client: httpx.AsyncClient) -> dict:
+async def existing_task(client: httpx.AsyncClient) -> dict[str, Any]:
     response = await client.post(TASKS, json={"title": "keep", "due_date": "2026-12-01"})
     assert response.status_code == 201, response.text
-    return response.json()
+    task: dict[str, Any] = response.json()
+    return task
 
 
 def assert_unknown(response: httpx.Response, where: str, name: str, suggestion: str) -> None:

@@ -101,7 +101,7 @@ async def test_a_key_outside_1_to_255_visible_ascii_is_422(
     client: httpx.AsyncClient, clean_database: psycopg.Connection, key: str
 ) -> None:
     response = await client.post(
-        TASKS, json={"title": "a"}, headers={"Idempotency-Key": key.encode("utf-8")}
+        TASKS, json={"title": "a"}, headers={b"Idempotency-Key": key.encode("utf-8")}
     )
     assert response.status_code == 422
     assert "Idempotency-Key" in response.json()["detail"]

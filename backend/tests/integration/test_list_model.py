@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time
-from typing import Any
+from typing import Any, overload
 
 import httpx
 import pytest
@@ -69,6 +69,10 @@ queries = st.fixed_dictionaries(
 )
 
 
+@overload
+def instant(value: str) -> datetime: ...
+@overload
+def instant(value: None) -> None: ...
 def instant(value: str | None) -> datetime | None:
     """When a wire deadline passes: a date-time itself, a date at the end of its day."""
     if value is None:
@@ -94,11 +98,11 @@ def matches(task: dict[str, Any], query: dict[str, Any], now: datetime) -> bool:
         and (
             "due_before" not in query
             or (due is not None and due <= instant(wire(query["due_before"])))
-        )  # type: ignore[operator]
+        )
         and (
             "due_after" not in query
             or (due is not None and due > instant(wire(query["due_after"])))
-        )  # type: ignore[operator]
+        )
         and ("overdue" not in query or overdue == query["overdue"])
         and ("q" not in query or query["q"].lower() in text)
     )
@@ -160,7 +164,9 @@ def client_for(base: str, user: str) -> httpx.Client:
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(specs=st.lists(tasks, max_size=12), query=queries)
-def test_the_list_equals_the_model(base: str, specs: list[dict[str, Any]], query: dict) -> None:
+def test_the_list_equals_the_model(
+    base: str, specs: list[dict[str, Any]], query: dict[str, Any]
+) -> None:
     user = f"model-{uuid.uuid4()}"
     with client_for(base, user) as http:
         created = seed(http, user, specs)
@@ -185,7 +191,7 @@ def test_the_list_equals_the_model(base: str, specs: list[dict[str, Any]], query
 def test_pages_concatenate_to_the_list_while_tasks_come_and_go(
     base: str,
     specs: list[dict[str, Any]],
-    query: dict,
+    query: dict[str, Any],
     limit: int,
     churn: list[tuple[dict[str, Any], int]],
 ) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from typing import Any
 
 import httpx
 import orjson
@@ -14,7 +15,7 @@ import psycopg
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from tests.support import bearer, sign
+from tests.support import QueryValue, bearer, sign
 from todo_api.models.task_query import CURSOR_MAX, TaskListQuery
 from todo_api.services.cursors import b64decode, b64encode, seal
 
@@ -25,13 +26,14 @@ TASKS = "/api/alice/tasks"
 
 async def create(
     client: httpx.AsyncClient, title: str, user: str = "alice", **fields: object
-) -> dict:
+) -> dict[str, Any]:
     response = await client.post(f"/api/{user}/tasks", json={"title": title, **fields})
     assert response.status_code == 201, response.text
-    return response.json()
+    task: dict[str, Any] = response.json()
+    return task
 
 
-async def titles(client: httpx.AsyncClient, url: str = TASKS, **params: object) -> list[str]:
+async def titles(client: httpx.AsyncClient, url: str = TASKS, /, **params: QueryValue) -> list[str]:
     response = await client.get(url, params=params)
     assert response.status_code == 200, response.text
     return [task["title"] for task in response.json()]
@@ -168,7 +170,7 @@ async def test_updated_sort_follows_the_last_change(client: httpx.AsyncClient) -
     assert await titles(client, sort="updated") == ["first", "second"]
 
 
-async def walk(client: httpx.AsyncClient, url: str, **params: object) -> tuple[list[str], int]:
+async def walk(client: httpx.AsyncClient, url: str, **params: QueryValue) -> tuple[list[str], int]:
     """Every title over all pages, and the number of pages."""
     seen: list[str] = []
     response = await client.get(url, params=params)
@@ -223,7 +225,7 @@ async def test_pages_follow_link_headers_to_the_unpaged_answer(client: httpx.Asy
     ],
 )
 async def test_bad_parameters_are_a_problem_naming_them(
-    client: httpx.AsyncClient, params: dict, status: int, detail: str
+    client: httpx.AsyncClient, params: dict[str, QueryValue], status: int, detail: str
 ) -> None:
     response = await client.get(TASKS, params=params)
 
@@ -268,7 +270,7 @@ async def test_cursors_are_bound_to_user_filters_and_sort(client: httpx.AsyncCli
     link = (await client.get(TASKS, params={"limit": 1})).headers["link"]
     cursor = link.split("cursor=")[1].split(">")[0]
 
-    for url, params in [
+    refused: list[tuple[str, dict[str, QueryValue]]] = [
         ("/api/bob/tasks", {"limit": 1, "cursor": cursor}),  # another user's list
         (TASKS, {"limit": 1, "cursor": cursor, "sort": "title"}),  # another sort
         (TASKS, {"limit": 1, "cursor": cursor, "status": "pending"}),  # another filter
@@ -279,7 +281,8 @@ async def test_cursors_are_bound_to_user_filters_and_sort(client: httpx.AsyncCli
         (TASKS, {"limit": 1, "cursor": cursor + "AAAA"}),  # extended
         (TASKS, {"limit": 1, "cursor": "e30.e30"}),
         (TASKS, {"limit": 1, "cursor": "AAAA"}),
-    ]:
+    ]
+    for url, params in refused:
         response = await client.get(url, params=params)
         assert response.status_code == 400, (params, response.text)
         assert "cursor is not valid" in response.json()["detail"]
@@ -317,9 +320,12 @@ FORGED_POSITIONS: list[tuple[str, list[object]]] = [
 
 @pytest.mark.parametrize(("sort", "position"), FORGED_POSITIONS)
 async def test_a_cursor_the_server_did_not_issue_is_a_400_before_any_query(
-    client: httpx.AsyncClient, admin_connection: psycopg.Connection, sort: str, position: list
+    client: httpx.AsyncClient,
+    admin_connection: psycopg.Connection,
+    sort: str,
+    position: list[object],
 ) -> None:
-    query = TaskListQuery(sort=sort)  # type: ignore[arg-type]
+    query = TaskListQuery(sort=sort)
     # Without the key: the old unkeyed format, which anyone could make.
     forged = unkeyed_v1(query, "alice", [1, *position])
     # With the key (if it ever leaked): the position is still checked before binding.
@@ -334,7 +340,15 @@ async def test_a_sealed_cursor_of_another_shape_is_a_400(
     client: httpx.AsyncClient, admin_connection: psycopg.Connection
 ) -> None:
     key, query = cursor_key(admin_connection), TaskListQuery()
-    for payload in (b"not json", [2, "2026-12-01T00:00:00+00:00"], [1, None, 1], {}, [], b""):
+    payloads: list[object] = [
+        b"not json",
+        [2, "2026-12-01T00:00:00+00:00"],
+        [1, None, 1],
+        {},
+        [],
+        b"",
+    ]
+    for payload in payloads:
         cursor = sealed(key, "alice", query, payload)
         response = await client.get(TASKS, params={"limit": 1, "cursor": cursor})
         assert response.status_code == 400, (payload, response.text)
@@ -390,7 +404,7 @@ async def test_no_parameter_reaches_another_users_tasks(client: httpx.AsyncClien
         client, "theirs", user="bob", tags=["shared"], due_date="2020-01-01", priority="high"
     )
 
-    for params in [
+    queries: list[dict[str, QueryValue]] = [
         {},
         {"tag": "shared"},
         {"q": "theirs"},
@@ -399,7 +413,8 @@ async def test_no_parameter_reaches_another_users_tasks(client: httpx.AsyncClien
         {"priority": "high"},
         {"due_before": "2030-01-01"},
         {"sort": "due_date", "limit": 1},
-    ]:
+    ]
+    for params in queries:
         seen = await titles(client, **params)
         assert "theirs" not in seen, params
     # A token for alice cannot read bob's list or tags at all.

@@ -133,6 +133,7 @@ async def test_tools_list_shows_the_six_tools_with_the_rest_field_rules(
     assert tools["list_tasks"].annotations.read_only_hint is True
     assert tools["delete_task"].annotations is not None
     assert tools["delete_task"].annotations.destructive_hint is True
+    assert tools["get_task"].output_schema is not None
     assert "user_id" in tools["get_task"].output_schema["properties"]  # the REST task shape
 
 

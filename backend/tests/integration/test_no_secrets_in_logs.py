@@ -15,7 +15,6 @@ import logging
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 import httpx
 import psycopg
@@ -173,7 +172,7 @@ async def test_a_frozen_or_stopped_database_logs_no_request_data(
 ) -> None:
     url, data_dir = throwaway
     app = create_app(make_settings(url, db_statement_timeout=1.0, log_format=log_format))
-    statuses: list[Any] = []
+    statuses: list[int] = []
     async with client_of(app) as http:
         capsys.readouterr()
         cursor = await a_cursor(http)

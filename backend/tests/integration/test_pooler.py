@@ -83,7 +83,7 @@ async def test_no_acknowledged_write_is_lost_behind_a_transaction_pooler(
 
     await asyncio.gather(*(client(f"user{n}") for n in range(CLIENTS)))
 
-    rows = dict(clean_database.execute("SELECT id, user_id FROM tasks").fetchall())
+    rows: dict[int, str] = dict(clean_database.execute("SELECT id, user_id FROM tasks").fetchall())
     lost = {task_id for task_id in kept if task_id not in rows}
     assert failures == []
     assert lost == set(), f"{len(lost)} of {len(kept)} acknowledged tasks vanished"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import httpx
 import psycopg
@@ -86,7 +87,7 @@ async def test_put_changes_and_clears_the_new_fields(client: httpx.AsyncClient) 
     ],
 )
 async def test_bad_values_are_a_422_naming_the_field(
-    client: httpx.AsyncClient, fields: dict, detail: str
+    client: httpx.AsyncClient, fields: dict[str, object], detail: str
 ) -> None:
     response = await client.post(TASKS, json={"title": "Task", **fields})
 
@@ -185,7 +186,9 @@ def test_the_database_refuses_what_the_api_refuses(admin_connection: psycopg.Con
 # --- Recurrence -------------------------------------------------------------------------------
 
 
-async def complete(client: httpx.AsyncClient, task: dict, **body: object) -> httpx.Response:
+async def complete(
+    client: httpx.AsyncClient, task: dict[str, Any], **body: object
+) -> httpx.Response:
     response = await client.patch(f"{TASKS}/{task['id']}/complete", json=body or None)
     assert response.status_code == 200, response.text
     return response

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import httpx
 import psycopg
@@ -15,10 +16,13 @@ pytestmark = pytest.mark.anyio
 TASKS = "/api/alice/tasks"
 
 
-async def create(client: httpx.AsyncClient, title: str = "Buy milk", **extra: object) -> dict:
+async def create(
+    client: httpx.AsyncClient, title: str = "Buy milk", **extra: object
+) -> dict[str, Any]:
     response = await client.post(TASKS, json={"title": title, **extra})
     assert response.status_code == 201, response.text
-    return response.json()
+    task: dict[str, Any] = response.json()
+    return task
 
 
 async def test_create_returns_201_with_task_and_location(client: httpx.AsyncClient) -> None:
@@ -31,8 +35,9 @@ async def test_create_returns_201_with_task_and_location(client: httpx.AsyncClie
     assert task.completed is False
     assert task.user_id == "alice"
     assert task.created_at == task.updated_at
-    assert task.created_at.utcoffset() is not None
-    assert task.created_at.utcoffset().total_seconds() == 0
+    offset = task.created_at.utcoffset()
+    assert offset is not None
+    assert offset.total_seconds() == 0
     assert response.json()["created_at"].endswith("Z")
     assert response.headers["location"] == f"{TASKS}/{task.id}"
     assert (await client.get(response.headers["location"])).json() == response.json()

@@ -124,7 +124,9 @@ async def test_thirty_users_claiming_one_email_at_once_are_all_served(
         )
     )
     assert [response.status_code for response in responses] == [200] * len(users)
-    rows = dict(clean_database.execute("SELECT id, email FROM users").fetchall())
+    rows: dict[str, str | None] = dict(
+        clean_database.execute("SELECT id, email FROM users").fetchall()
+    )
     assert sorted(rows) == sorted(users)
     assert list(rows.values()).count(shared) == 1  # the first one wins; the others get NULL
     assert set(rows.values()) == {shared, None}

@@ -111,7 +111,7 @@ async def test_a_request_shed_for_want_of_a_turn_keeps_no_deadline() -> None:
 def test_the_admission_timeout_may_not_exceed_the_request_deadline() -> None:
     with pytest.raises(ValidationError, match="ADMISSION_TIMEOUT_SECONDS must not exceed"):
         Settings(
-            _env_file=None,  # type: ignore[call-arg]
-            better_auth_secret=TEST_SECRET,  # type: ignore[arg-type]
+            _env_file=None,
+            better_auth_secret=TEST_SECRET,
             admission_timeout_seconds=7,
         )

@@ -5,10 +5,12 @@ from __future__ import annotations
 import re
 import time
 from datetime import UTC, date, datetime, timedelta
+from datetime import time as time_of_day
+from typing import cast
 
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from dateutil.rrule import rrulestr
+from dateutil.rrule import rrule, rrulestr
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import TypeAdapter, ValidationError
@@ -204,15 +206,20 @@ def test_a_rule_with_no_occurrence_after_its_due_date_is_a_problem_when_set(
     st.dates(date(1990, 1, 1), date(2040, 12, 31)),
     st.times().map(lambda moment: moment.replace(microsecond=0)),  # dateutil drops them
 )
-def test_a_rule_recurs_as_dateutil_says_it_does(rule: str, day: date, moment: object) -> None:
+def test_a_rule_recurs_as_dateutil_says_it_does(rule: str, day: date, moment: time_of_day) -> None:
     """The expansion is ours (bounded), the meaning dateutil's: where the rule has a next
     occurrence, dateutil finds the same date, spelled as sent or normalized."""
-    start = datetime.combine(day, moment)  # type: ignore[call-overload]
-    following = next_due(start.replace(tzinfo=UTC), normalize_recurrence(rule))
+    start = datetime.combine(day, moment)
+    # next_due answers with the kind it is given: a date-time (or None) here.
+    following = cast(
+        datetime | None, next_due(start.replace(tzinfo=UTC), normalize_recurrence(rule))
+    )
     if following is None:
         return  # dateutil would search to the year 9999 to agree
     for spelling in (rule.removeprefix("RRULE:"), normalize_recurrence(rule)):
-        expanded = rrulestr(spelling, dtstart=start).replace(until=following.replace(tzinfo=None))
+        # One RRULE line, no forceset: dateutil parses it to an rrule, never a set.
+        parsed = cast(rrule, rrulestr(spelling, dtstart=start))
+        expanded = parsed.replace(until=following.replace(tzinfo=None))
         assert next(day for day in expanded if day > start) == following.replace(tzinfo=None)
     assert following - start.replace(tzinfo=UTC) <= timedelta(days=366 * 2 * 99)
 
