@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import TypeAdapter, ValidationError
 
+from todo_api.errors import InvalidCursorError
 from todo_api.models.columns import due_columns, due_value
 from todo_api.models.fields import INVISIBLE_CHARS, TAG_PATTERN, Tags, normalize_tag, parse_due
 from todo_api.models.recurrence import (
@@ -24,7 +25,7 @@ from todo_api.models.recurrence import (
     recurrence_problem,
 )
 from todo_api.models.task_query import SEARCH_WORK_MAX, TaskListQuery, search_work
-from todo_api.services.cursors import InvalidCursorError, decode_cursor, encode_cursor
+from todo_api.services.cursors import decode_cursor, encode_cursor
 
 TAG = re.compile(TAG_PATTERN)
 RRULE = re.compile(RRULE_PATTERN)
