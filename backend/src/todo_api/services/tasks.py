@@ -16,7 +16,6 @@ from datetime import datetime
 from typing import Any, NamedTuple, TypeAlias
 
 import orjson
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from todo_api.database.errors import RefusedValueError
 from todo_api.database.runner import Database
@@ -37,7 +36,10 @@ from todo_api.models.recurrence import next_due, recurrence_problem
 from todo_api.models.task_query import TaskListQuery
 from todo_api.services.conditional import task_etag_of
 from todo_api.services.quotas import Quotas
-from todo_api.services.scope import TASK_FIELDS, Scoped, UserTasks, sort_position
+from todo_api.services.scope import Scoped, UserTasks
+from todo_api.services.statements.columns import TASK_FIELDS
+from todo_api.services.statements.lists import sort_position
+from todo_api.services.store import StoreTransaction, TaskStore
 
 # A task as the columns of `TASK_FIELDS`, in that order (a SQLAlchemy Row at run time).
 TaskRow: TypeAlias = Sequence[Any]
@@ -100,7 +102,7 @@ class TaskService:
         user_id: str,
         quotas: Quotas = Quotas(),  # noqa: B008  (frozen)
     ) -> None:
-        self._database = database
+        self._store = TaskStore(database)
         self._tasks = UserTasks(user_id, quotas)
         self.user_id = user_id
 
@@ -283,10 +285,8 @@ class TaskService:
             if rows:
                 return Changed(rows[0], None)
 
-        async def work(connection: AsyncConnection) -> Changed:
-            row = self._found(
-                (await connection.execute(scoped.statement, scoped.params)).all(), task_id
-            )
+        async def work(transaction: StoreTransaction) -> Changed:
+            row = self._found(await transaction.rows(scoped), task_id)
             if not row[_COMPLETED] or row[_RECURRENCE] is None:
                 return Changed(row, None)
             due = due_value(row[_DUE_AT], row[_ALL_DAY])  # never None: a CHECK sees to it
@@ -297,7 +297,7 @@ class TaskService:
                 self._tasks.next_occurrence(task_id, due_instant(following)),
                 self._tasks.next_occurrence_id(task_id),  # created by an earlier completion
             ):
-                created = (await connection.execute(step.statement, step.params)).first()
+                created = await transaction.first(step)
                 if created is not None:
                     return Changed(row, created[0])
             # No room for the next occurrence: the completion is rolled back with it, else
@@ -305,7 +305,7 @@ class TaskService:
             raise TaskQuotaError(self._tasks.quotas.max_tasks)
 
         try:
-            return await self._database.transaction(work)
+            return await self._store.in_transaction(work)
         except TaskNotFoundError:
             if versions is None:
                 raise
@@ -324,7 +324,7 @@ class TaskService:
 
     async def _rows(self, scoped: Scoped) -> Sequence[TaskRow]:
         """Run one statement within the database deadline (see `Database.rows`)."""
-        return await self._database.rows(scoped.statement, scoped.params)
+        return await self._store.rows(scoped)
 
     @staticmethod
     def _found(rows: Sequence[TaskRow], task_id: int) -> TaskRow:
