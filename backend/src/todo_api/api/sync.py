@@ -11,18 +11,11 @@ from todo_api.api.list_query import QueryParameters
 from todo_api.api.paths import UserIdPath
 from todo_api.api.problems import problem_responses
 from todo_api.api.responses import json_response
-from todo_api.errors import ExpiredSyncCursorError
 from todo_api.models.changes import TaskChanges
 from todo_api.models.tombstone import CURSOR_MAX_AGE_DAYS, TOMBSTONE_DAYS
 from todo_api.services.cursors import cursor_key
 from todo_api.services.rendering import task_dict
-from todo_api.services.sync_cursors import (
-    SyncPosition,
-    decode_sync_cursor,
-    encode_sync_cursor,
-    snapshot_bounds,
-)
-from todo_api.services.tasks import UnknownSnapshotError
+from todo_api.services.sync import changes_since
 
 CHANGES_PAGE_MAX = 1000
 CURSOR_MAX = 2000
@@ -77,33 +70,12 @@ async def list_task_changes(
     ] = CHANGES_PAGE_MAX,
 ) -> Response:
     """The changes feed; its description is `CHANGES_DESCRIPTION`."""
-    key = await cursor_key(request.app.state)
-    position = (
-        decode_sync_cursor(key, user_id, since)
-        if since
-        else SyncPosition(since=None, since_at=None)
-    )
-    try:
-        page = await tasks.changes(position.since, position.after_id, limit)
-    except UnknownSnapshotError:
-        raise ExpiredSyncCursorError(CURSOR_MAX_AGE_DAYS) from None
-    if position.since is not None:
-        # A snapshot from beyond this database's transactions was taken elsewhere (a
-        # restored backup, another database): its changes cannot be computed from here.
-        since_xmin, _ = snapshot_bounds(position.since)
-        if since_xmin > snapshot_bounds(page.snapshot)[1]:
-            raise ExpiredSyncCursorError(CURSOR_MAX_AGE_DAYS)
-    anchor = position.anchor or page.snapshot
-    anchor_at = position.anchor_at or page.at
-    if page.last_id is None:
-        following = SyncPosition(since=anchor, since_at=anchor_at)
-    else:
-        following = SyncPosition(position.since, position.since_at, anchor, anchor_at, page.last_id)
+    answer = await changes_since(tasks, await cursor_key(request.app.state), since, limit)
     return json_response(
         {
-            "changed": [task_dict(row) for row in page.changed],
-            "deleted": page.deleted,
-            "cursor": encode_sync_cursor(key, user_id, following),
-            "has_more": page.last_id is not None,
+            "changed": [task_dict(row) for row in answer.changed],
+            "deleted": answer.deleted,
+            "cursor": answer.cursor,
+            "has_more": answer.has_more,
         }
     )
