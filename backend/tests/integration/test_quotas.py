@@ -159,24 +159,29 @@ async def test_a_user_far_from_the_limit_is_counted_on_one_create_in_sixteen_and
     COUNT_EVERY; whatever happens behind the process's back (here: rows written directly),
     the user ends at most COUNT_EVERY - 1 tasks over the limit, then every create is counted
     and refused until the user is under it again."""
-    app = create_app(settings.model_copy(update={"max_tasks_per_user": 100}))
+    app = create_app(settings.model_copy(update={"max_tasks_per_user": 2000}))
     async with owner_client(app) as http:
-        assert (await http.post(TASKS, json={"title": "counted"})).status_code == 201
+        assert (await http.post(TASKS, json={"title": "first"})).status_code == 201
         clean_database.execute(
-            "INSERT INTO tasks (user_id, title) SELECT 'alice', 'bulk' FROM generate_series(1, 150)"
+            "INSERT INTO tasks (user_id, title) "
+            "SELECT 'alice', 'bulk' FROM generate_series(1, 2050)"
         )
         answers = [(await http.post(TASKS, json={"title": f"t{n}"})).status_code for n in range(40)]
         over = answers.index(403)
         assert 0 < over <= COUNT_EVERY - 1
         assert set(answers[over:]) == {403}
-        assert count(clean_database, "tasks") == 151 + over
+        assert count(clean_database, "tasks") == 2051 + over
         clean_database.execute("DELETE FROM tasks WHERE title = 'bulk'")
         assert (await http.post(TASKS, json={"title": "room again"})).status_code == 201
 
 
-def test_quota_checks_count_the_first_create_then_one_in_every_while_room_remains() -> None:
+def test_quota_checks_count_one_create_in_every_while_room_remains() -> None:
     checks = QuotaChecks(every=4)
-    assert checks.due("alice", keyed=False)  # never counted in this process
+    checks.configure(max_tasks=200, max_keys=100)  # a new user may skip min(3, 1 %) counts
+    assert [checks.due("bob", keyed=False) for _ in range(3)] == [False, False, True]
+    assert [checks.due("carol", keyed=True) for _ in range(2)] == [False, True]
+    checks.configure(max_tasks=3, max_keys=2)  # small limits: every create is counted
+    assert checks.due("alice", keyed=False)
     checks.counted("alice", tasks_room=100)
     assert [checks.due("alice", keyed=False) for _ in range(4)] == [False, False, False, True]
     checks.counted("alice", tasks_room=1)  # near the limit: one create, then count again
