@@ -33,6 +33,7 @@ KNOWN_PLACEHOLDERS = frozenset(
     }
 )
 HMAC_ALGORITHMS = {"HS256", "HS384", "HS512"}
+DEFAULT_REQUEST_DEADLINE_SECONDS = 6.0
 ASYMMETRIC_ALGORITHMS = {"EdDSA", "RS256", "RS384", "RS512", "ES256", "ES384", "PS256"}
 
 
@@ -191,22 +192,35 @@ class Settings(DatabaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["http://localhost:3000", "http://127.0.0.1:3000"]
     )
-    request_deadline_seconds: float = Field(
-        default=6.0,
+    request_deadline_seconds: float | None = Field(
+        default=None,
         gt=0,
         le=600,
         description="The most an authenticated request waits in all, from when it starts "
         "waiting for its turn (queue, pool checkout, statements, transactions); then 503. "
-        "At least ADMISSION_TIMEOUT_SECONDS.",
+        "At least ADMISSION_TIMEOUT_SECONDS. Unset: the larger of 6 s, "
+        "ADMISSION_TIMEOUT_SECONDS and DB_STATEMENT_TIMEOUT + 1 s.",
     )
+
+    @property
+    def request_deadline(self) -> float:
+        """`REQUEST_DEADLINE_SECONDS`, or by default the larger of 6 s and the waits it
+        bounds, so raising either of those never makes requests fail sooner than they did."""
+        if self.request_deadline_seconds is not None:
+            return self.request_deadline_seconds
+        return max(
+            DEFAULT_REQUEST_DEADLINE_SECONDS,
+            self.admission_timeout_seconds,
+            self.db_statement_timeout + 1.0,
+        )
 
     @model_validator(mode="after")
     def _admission_within_request_deadline(self) -> Settings:
         """The turn is the first wait the request deadline bounds: it cannot be longer."""
-        if self.admission_timeout_seconds > self.request_deadline_seconds:
+        if self.admission_timeout_seconds > self.request_deadline:
             raise ValueError(
                 "ADMISSION_TIMEOUT_SECONDS must not exceed REQUEST_DEADLINE_SECONDS "
-                f"({self.admission_timeout_seconds:g} > {self.request_deadline_seconds:g})"
+                f"({self.admission_timeout_seconds:g} > {self.request_deadline:g})"
             )
         return self
 

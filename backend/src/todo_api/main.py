@@ -124,7 +124,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.admission = Admission(
         settings.max_concurrent_requests,
         settings.admission_timeout_seconds,
-        settings.request_deadline_seconds,
+        settings.request_deadline,
     )
     app.state.bulk_lane = FifoSlots(2)
     app.state.long_lists = LongLists()

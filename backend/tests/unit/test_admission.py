@@ -114,4 +114,18 @@ def test_the_admission_timeout_may_not_exceed_the_request_deadline() -> None:
             _env_file=None,
             better_auth_secret=TEST_SECRET,
             admission_timeout_seconds=7,
+            request_deadline_seconds=6,
         )
+
+
+def test_unset_the_request_deadline_covers_the_waits_it_bounds() -> None:
+    """Raising the admission or statement timeout alone never makes requests fail sooner."""
+
+    def deadline(**values: float) -> float:
+        settings = Settings.model_validate({"better_auth_secret": TEST_SECRET, **values})
+        return settings.request_deadline
+
+    assert deadline() == 6
+    assert deadline(admission_timeout_seconds=7) == 7
+    assert deadline(db_statement_timeout=30) == 31
+    assert deadline(db_statement_timeout=30, request_deadline_seconds=8) == 8

@@ -27,7 +27,10 @@ again after a later change (apply it again: it is its current state).
 
 While `has_more` is true, call again at once with the new cursor. Deletions are
 remembered {TOMBSTONE_DAYS} days and a cursor is valid {CURSOR_MAX_AGE_DAYS} days;
-an older one gets 410: sync again without `since` and replace the local copy."""
+an older one gets 410: sync again without `since` and replace the local copy.
+
+A query parameter other than `since` and `limit` is a 422 naming it (`_`, a cache-buster,
+is accepted and ignored)."""
 
 _PARAMETERS = QueryParameters(("since", "limit"))
 

@@ -67,7 +67,10 @@ async def list_tasks(
     and a `Link: <url>; rel="next"` header while more remain; without it, every match.
 
     The weak `ETag` identifies this exact answer; sent back in `If-None-Match`, it gets a
-    304 with no body while the answer is unchanged."""
+    304 with no body while the answer is unchanged.
+
+    A query parameter not listed here is a 422 naming it (and the one probably meant), except
+    `_`, a cache-buster some fetch wrappers add, which is accepted and ignored."""
     after = None
     if query.cursor:
         after = decode_cursor(await cursor_key(request.app.state), user_id, query, query.cursor)
