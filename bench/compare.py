@@ -9,7 +9,7 @@ code runs against the current schema, which only adds columns), starts the produ
 command twice, once for this tree and once for REF (checked out in a temporary git worktree),
 and runs every scenario on both alternately (A B, B A, ...) REPS times after a warm-up. It
 prints, per scenario, each side's median req/s with the min-max and p50, and the ratio of the
-medians: the numbers the README's "side by side" paragraphs quote.
+medians: the side-by-side numbers performance.md quotes.
 """
 
 from __future__ import annotations

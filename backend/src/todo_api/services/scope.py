@@ -9,7 +9,7 @@ module builds task statements.
 
 The statements are built once, at import, with bind parameters. Reusing the same statement
 objects lets SQLAlchemy's compiled cache hit without re-adapting result columns to a freshly
-built statement, which cost about 0.4 ms of CPU per query (measured; see specs plan.md).
+built statement, which costs CPU on every query (see performance.md).
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ TASK_FIELDS = (
     "recurrence",
 )
 # `tags` comes back as psycopg decodes it (a list of str): SQLAlchemy's ARRAY result
-# processing would copy every array again in Python, 4 µs a row (40 ms on a 10,000-task list).
+# processing would copy every array again in Python, row by row (see performance.md).
 TASK_COLUMNS: tuple[ColumnElement[Any], ...] = tuple(
     type_coerce(col(Task.tags), NullType).label("tags") if name == "tags" else getattr(Task, name)
     for name in TASK_FIELDS
@@ -361,7 +361,7 @@ class ListShape:
 _VERSIONS: TaskSelect = Select(col(Task.id), col(Task.updated_at)).where(_OWNED)
 # What a list's ETag is computed from: the MD5 of each row's id and `updated_at` in their
 # binary forms (8-byte integers: the id, microseconds since 2000-01-01 UTC), in list order.
-# api/etags.py computes the same from rows it has read; 10,000 rows digest in ~1.2 ms.
+# api/etags.py computes the same from rows it has read (cost: see performance.md).
 _DIGEST = literal_column(
     "md5(coalesce(string_agg(int8send(page.id) || timestamptz_send(page.updated_at), "
     "''::bytea), ''::bytea))",
