@@ -3,7 +3,7 @@
 Usage: python bench/compare.py REF [--ops list,get,...] [--reps N] [--seconds S]
                                    [--connections N] [--smoke]
 
-Runs on a machine whose speed moves 15-30 % from one run to the next can only be compared
+Runs on a machine whose speed moves a lot from one run to the next can only be compared
 within one run. This seeds the benchmark's dataset once (migrated by this tree: the earlier
 code runs against the current schema, which only adds columns), starts the production server
 command twice, once for this tree and once for REF (checked out in a temporary git worktree),
