@@ -3,8 +3,9 @@
 Decisions (measured in specs/001-backend-task-api/performance.md):
 - AUTOCOMMIT: nearly every write of the service is a single SQL statement, atomic on its own,
   so the BEGIN/COMMIT round trips of an implicit transaction buy nothing and slow small reads
-  markedly (completing a recurring task is a transaction). Code that needs a multi-statement
-  transaction opens one explicitly with `engine.execution_options(isolation_level="READ COMMITTED")`.
+  markedly (completing a recurring task is a transaction). Code that needs a
+  multi-statement transaction opens one explicitly with
+  `engine.execution_options(isolation_level="READ COMMITTED")`.
 - A small pool without overflow; waits for a connection are bounded by `db_pool_timeout`.
   No reset (ROLLBACK) on return: autocommit connections have nothing to roll back.
 - Connections are recycled before Neon suspends an idle compute, so none comes back dead.
