@@ -3,13 +3,13 @@
 Usage: python bench/compare.py REF [--ops list,get,...] [--reps N] [--seconds S]
                                    [--connections N] [--smoke]
 
-Runs on a machine whose speed moves 15-30 % from one run to the next can only be compared
+Runs on a machine whose speed moves a lot from one run to the next can only be compared
 within one run. This seeds the benchmark's dataset once (migrated by this tree: the earlier
 code runs against the current schema, which only adds columns), starts the production server
 command twice, once for this tree and once for REF (checked out in a temporary git worktree),
 and runs every scenario on both alternately (A B, B A, ...) REPS times after a warm-up. It
 prints, per scenario, each side's median req/s with the min-max and p50, and the ratio of the
-medians: the numbers the README's "side by side" paragraphs quote.
+medians: the side-by-side numbers performance.md quotes.
 """
 
 from __future__ import annotations

@@ -34,7 +34,7 @@ class Profile:
 
 # `make bench`: every scenario once, short runs, fits in 10 minutes.
 DEFAULT = Profile(2000, 50, 20, 10_000, duration=8, warmup=2, connections=100)
-# `--full`: the same dataset, the longer runs and rounds the README's recorded figures use.
+# `--full`: the same dataset, the longer runs and rounds the recorded figures of performance.md use.
 FULL = Profile(
     2000, 50, 20, 10_000, duration=25, warmup=3, connections=100, rounds=3, observability=True
 )

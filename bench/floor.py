@@ -7,7 +7,7 @@ same data, same server settings (uvicorn, uvloop, httptools, no access log, one 
 the same connection settings as the service's defaults (autocommit, results in binary, no
 server-side prepared statements, pool of DB_POOL_SIZE), and the same JSON answers (the
 service's own `task_dict` and `json_response`).
-The service's ratio to this is what its speed targets are stated in (plan.md, README).
+The service's ratio to this is what its speed targets are stated in (performance.md).
 
 Run by bench/run.py: `python bench/floor.py PORT` with DATABASE_URL (a libpq URL) and
 DB_POOL_SIZE in the environment. Not part of the application.

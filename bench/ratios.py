@@ -1,6 +1,6 @@
 """The sections of `make bench` judged by ratios measured within one run, sides alternated.
 
-Runs on a machine whose speed drifts 15-30 % can only be compared within one run: the query pages
+Runs on a machine whose speed drifts a lot can only be compared within one run: the query pages
 against the plain list beside them, and the service against the floor app (bench/floor.py).
 """
 

@@ -49,8 +49,8 @@ CHECKS = {
     "all_day_needs_due": "due_at IS NOT NULL OR NOT due_all_day",
 }
 # A GIN index queues new entries in a pending list that every search reads in full until
-# (auto)vacuum merges it; 4 MB by default. After 3,000 inserts a search took 4.3 ms instead of
-# 0.5; with 128 kB it stays at 0.6-0.7 ms and an insert costs about the same (see plan.md).
+# (auto)vacuum merges it; 4 MB by default. A large pending list slows every search; with
+# 128 kB searches stay fast and an insert costs about the same (see performance.md).
 GIN_PENDING = "WITH (gin_pending_list_limit = 128)"
 INDEXES = {
     "ix_tasks_user_id_due_key_id": "(user_id, coalesce(due_at, 'infinity'::timestamptz), id)",

@@ -1,7 +1,8 @@
 """Application settings, read once from the environment and `.env`.
 
-Every tunable of the service lives here so that the README's configuration table and the
-code cannot drift apart: one field, one environment variable, one default.
+Every tunable of the service lives here so that the configuration table of
+specs/001-backend-task-api/operations.md and the code cannot drift apart: one field, one
+environment variable, one default.
 """
 
 from __future__ import annotations

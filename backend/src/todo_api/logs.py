@@ -14,8 +14,8 @@ included) as their type, SQLSTATE and constraint (`database/errors.py`); traceba
 their frames. SQLAlchemy's DEBUG lines of result rows lose their values the same way.
 
 The request line is written by `request_line`, not through `logging.Logger.info`: the
-logging machinery (a LogRecord, the caller lookup, filters, the formatter) cost about 12 µs
-a request, the direct line about 3 µs; it goes to the same handler, under its lock, in the
+logging machinery (a LogRecord, the caller lookup, filters, the formatter) cost several times
+what the direct line does (see performance.md); it goes to the same handler, under its lock, in the
 same format, and respects the `todo_api.requests` logger's level.
 """
 

@@ -1,6 +1,7 @@
 """The application factory: `create_app()` wires settings, database, routers and errors.
 
-Run with `uvicorn todo_api.main:app` (see the README's `make run` / `make serve`).
+Run with `uvicorn todo_api.main:app` (see `make run` / `make serve` in
+specs/001-backend-task-api/operations.md).
 """
 
 from __future__ import annotations
@@ -144,7 +145,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_problem_handlers(app)
     # FastAPI tries the routes in order, and a request pays for every route tried before
     # its own: the `/api` routes, nearly all the traffic, go before the documentation
-    # routes FastAPI added already (-5 % instructions per small request; plan.md).
+    # routes FastAPI added already (see performance.md).
     documentation = list(app.router.routes)
     app.router.routes.clear()
     _add_routes(app, sync.router, tasks.router, tags.router, health.router)
@@ -159,7 +160,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 def _add_routes(app: FastAPI, *routers: APIRouter) -> None:
     """The routers' routes, as the app's own. `include_router` would keep each router as a
     branch that FastAPI matches a request against twice, re-checking on each request that
-    the branch's routes have not changed: -8 to -11 % instructions per get one (plan.md). Our
+    the branch's routes have not changed (see performance.md). Our
     routers' prefix, tags and responses are part of their routes already (FastAPI applies
     them when a route is declared); they take no `include_router` arguments."""
     for router in routers:

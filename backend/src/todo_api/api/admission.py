@@ -16,10 +16,11 @@ database waits that follow, so the whole wait before a 503 has one bound.
 
 The turn ends when the response starts (`TurnEndMiddleware`), or when the app returns
 without one: a long list streaming its later pages does not keep small requests waiting.
-Those pages go through the bulk lane instead (`app.state.bulk_lane`, one page at a time per
-worker), so ten long lists at once cannot crowd out the small requests running beside them.
+Those pages go through the bulk lane instead (`app.state.bulk_lane`, at most two pages at a
+time per worker (`FifoSlots(2)`)), so ten long lists at once cannot crowd out the small
+requests running beside them.
 (A plain dependency and this middleware cost less than a `yield` dependency, whose exit
-machinery FastAPI runs on every request: plan.md "Performance".)
+machinery FastAPI runs on every request: see performance.md.)
 """
 
 from __future__ import annotations

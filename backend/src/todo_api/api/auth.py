@@ -52,8 +52,8 @@ async def authorized(request: Request, user_id: str) -> Principal:
     (is this your path?).
 
     Plain calls, not FastAPI dependencies: every dependency level costs its resolution on
-    each request (together with the levels removed beside it, 9 % of the instructions of a
-    small request; plan.md "Performance"). So the scheme is declared in the OpenAPI
+    each request (together with the levels removed beside it, a visible share of a small
+    request; see performance.md). So the scheme is declared in the OpenAPI
     document by `declare_bearer_security` instead of by a dependency."""
     principal = await authenticated(request, await bearer_scheme(request))
     if principal.user_id != user_id:

@@ -3,7 +3,7 @@
 
 They are read straight from the request and declared to OpenAPI by hand (`openapi_extra`),
 as the list's query parameters are (api/list_query.py): a `Header()` parameter costs FastAPI
-about 10 µs per request to resolve, 2-3 % of a small request, paid by every client whether
+its resolution on every request (see performance.md), paid by every client whether
 it sends the header or not. The documented schema is exactly what is enforced here.
 """
 

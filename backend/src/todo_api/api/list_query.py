@@ -1,8 +1,8 @@
 """The list's query parameters: parsed by hand, documented from `TaskListQuery`.
 
 FastAPI can parse a query-parameter model itself, but it looks each field up through its
-generic parameter machinery on every request: about 0.25 ms of CPU per list request, a fifth
-of the plain list's whole cost (measured side by side). This dependency does the same work
+generic parameter machinery on every request, a large share of the plain list's cost (see
+performance.md). This dependency does the same work
 directly: no query string (nearly every list request) is the prebuilt default query; anything
 else is validated by the model, and a failure is the usual 422 naming the parameter. An
 unknown parameter is a 422 too, naming it and the closest known one: a misspelled filter or

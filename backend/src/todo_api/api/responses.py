@@ -2,9 +2,9 @@
 `services/rendering.py`, which the MCP tools share).
 
 Rows leave the service as column tuples in `TASK_FIELDS` order. Serializing them with orjson
-instead of validating them again through a Pydantic response model is several times faster
-on large lists; the OpenAPI document still names `TaskRead` as the response model, and the
-tests validate the responses of every operation against it.
+instead of validating them again through a Pydantic response model is much faster on large
+lists (see performance.md); the OpenAPI document still names `TaskRead` as the response
+model, and the tests validate the responses of every operation against it.
 """
 
 from __future__ import annotations
@@ -79,8 +79,9 @@ async def task_list_response(
 
     A list that fits in one page (nearly all of them) is a plain response with a
     Content-Length, its ETag computed from its rows. Longer ones are sent page by page, so
-    memory stays bounded, and every page is read and encoded in the bulk lane, one page at a
-    time per worker, so that long lists share the loop politely with small requests.
+    memory stays bounded, and every page is read and encoded in the bulk lane, at most two
+    pages at a time per worker (`FifoSlots(2)`), so that long lists share the loop politely
+    with small requests.
 
     A streamed list's ETag must be no newer than any page sent (else a later If-None-Match
     could wrongly answer 304 for a page read before a change): the database computes the

@@ -3,8 +3,8 @@
 One place defines how the service runs, so `make run`, `make serve`, the benchmark and the
 deployment docs cannot drift: uvloop and httptools with bounded request headers and idle
 connections (see `api/http_protocol.py`), N worker processes, and a graceful shutdown that
-lets in-flight requests finish. uvicorn's access log is off in every mode: it costs a tenth
-of throughput and prints raw paths and query strings (user ids, search text); the app
+lets in-flight requests finish. uvicorn's access log is off in every mode: it costs throughput
+(see performance.md) and prints raw paths and query strings (user ids, search text); the app
 writes its own request line with the route template (`api/request_log.py`).
 `--reload` is for development: one process, restarted on code changes.
 """

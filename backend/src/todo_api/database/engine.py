@@ -1,10 +1,11 @@
 """The async SQLAlchemy engine: one per process, tuned for a small fixed pool.
 
-Decisions (measured in specs/001-backend-task-api/plan.md):
-- AUTOCOMMIT: every write of the service is a single SQL statement, atomic on its own, so the
-  BEGIN/COMMIT round trips of an implicit transaction buy nothing and cost about a quarter of
-  the throughput of small reads. Code that needs a multi-statement transaction opens one
-  explicitly with `engine.execution_options(isolation_level="READ COMMITTED")`.
+Decisions (measured in specs/001-backend-task-api/performance.md):
+- AUTOCOMMIT: nearly every write of the service is a single SQL statement, atomic on its own,
+  so the BEGIN/COMMIT round trips of an implicit transaction buy nothing and slow small reads
+  markedly (completing a recurring task is a transaction). Code that needs a
+  multi-statement transaction opens one explicitly with
+  `engine.execution_options(isolation_level="READ COMMITTED")`.
 - A small pool without overflow; waits for a connection are bounded by `db_pool_timeout`.
   No reset (ROLLBACK) on return: autocommit connections have nothing to roll back.
 - Connections are recycled before Neon suspends an idle compute, so none comes back dead.
@@ -17,9 +18,8 @@ Decisions (measured in specs/001-backend-task-api/plan.md):
 - `hide_parameters`: a database error's text (logged, or shown by a debugger) never carries
   the statement's parameters, which hold task text and user ids (see logs.py).
 - Results come in PostgreSQL's binary format: the server sends timestamps and arrays without
-  formatting them as text and psycopg reads them without parsing text (list of 50 and the
-  1 % search: +17 % req/s each, side by side; plan.md). The values are the same Python
-  objects either way.
+  formatting them as text and psycopg reads them without parsing text (see performance.md).
+  The values are the same Python objects either way.
 """
 
 from __future__ import annotations

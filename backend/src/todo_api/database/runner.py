@@ -109,7 +109,7 @@ class Database:
     ) -> Sequence[Row[Any]]:
         # One switch into SQLAlchemy's synchronous core for checkout, statement and return,
         # instead of one per step through `AsyncConnection`: each new greenlet maps a fresh
-        # frame stack (get one: -5.4 % instructions; plan.md "Against the floor").
+        # frame stack (see performance.md).
         return await greenlet_spawn(_run_sync, self.engine.sync_engine, statement, params)
 
 

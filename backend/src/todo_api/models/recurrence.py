@@ -5,7 +5,7 @@ value (`FREQ=WEEKLY;INTERVAL=2;BYDAY=MO,WE`, with or without the `RRULE:` prefix
 are expanded here, with the meaning dateutil's rrule gives them, by arithmetic on day numbers
 over at most the horizon's days: dateutil itself walks period after period up to the year
 9999 for a rule that never matches, and re-scans a period once per BYSETPOS value, so one
-rule could cost a quarter of a second of CPU per completion, on the event loop.
+rule could hold the event loop for a long time per completion (see performance.md).
 
 The next occurrence is always computed from the current due date (the rule's DTSTART is the
 task's deadline), strictly after it:

@@ -70,7 +70,7 @@ class Task(SQLModel, table=True):
         # Per-element rules need a function (a CHECK cannot hold a subquery); the migration
         # that added `tags` defines it.
         # `tags = '{}'` first: the function is skipped for tasks without tags (validating
-        # this constraint on 100,000 untagged tasks: 257 ms with the function, 7 ms without).
+        # this constraint is far cheaper without the call; see performance.md).
         CheckConstraint("tags = '{}' OR task_tags_are_valid(tags)", name="tags_valid"),
         CheckConstraint(
             f"char_length(recurrence) BETWEEN 1 AND {RECURRENCE_MAX}", name="recurrence_length"
@@ -80,7 +80,7 @@ class Task(SQLModel, table=True):
         # Serves every query of the service: the user's tasks, newest first (scanned
         # backwards), and the owner check of single-task lookups alongside the primary key.
         # With `updated_at` included, a list's ETag digest (id, updated_at in list order) is
-        # an index-only scan: 10,000 tasks in 2.9 ms instead of 11-13 (see migration 0003).
+        # an index-only scan (see migration 0003 and performance.md).
         Index(
             "ix_tasks_user_id_created_at_id",
             "user_id",
@@ -98,9 +98,8 @@ class Task(SQLModel, table=True):
         ),
         # `tag=` filters (containment, @>) and `q=` searches (ILIKE '%...%' on SEARCH_TEXT,
         # through pg_trgm trigrams), keyed by user first (btree_gin): a word common to many
-        # users' tasks is still looked up among one user's only. A search matching 1 % of a
-        # 10,000-task user: 8.9 ms without an index, 1.2 ms with trigrams alone, 0.5 ms
-        # with title and description indexed apart, 0.37 ms with this one index.
+        # users' tasks is still looked up among one user's only. One index beats trigrams alone
+        # and title and description indexed apart (see performance.md).
         # A small pending list (kB): a search reads it in full (migration 0002 says why).
         Index(
             "ix_tasks_user_id_tags",

@@ -101,7 +101,8 @@ class TokenVerifier:
         """Cache a verified token until it expires, for at most `_VERIFIED_TTL` seconds.
 
         A browser sends the same token with every request for its whole life; checking its
-        signature once instead of every time saves a tenth of a small request's CPU. The
+        signature once instead of every time saves much of a small request's CPU
+        (see performance.md). The
         cache is keyed by the exact token, so any other token is verified in full.
         """
         if len(self._verified) >= _VERIFIED_MAX:

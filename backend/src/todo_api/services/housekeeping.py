@@ -8,8 +8,8 @@ the usual database deadline. Workers doing it at the same moment skip each other
 and tried again next time: nothing depends on these rows being gone on time, since a key
 or a tombstone only needs to live *at least* its lifetime.
 
-These are the only statements not scoped to one user: expiry is the same for everybody,
-and they delete only rows whose lifetime has passed.
+These are the only statements on the task tables not scoped to one user: expiry is the same
+for everybody, and they delete only rows whose lifetime has passed.
 """
 
 from __future__ import annotations

@@ -100,7 +100,7 @@ class ListShape:
 _VERSIONS: TaskSelect = Select(col(Task.id), col(Task.updated_at)).where(_OWNED)
 # What a list's ETag is computed from: the MD5 of each row's id and `updated_at` in their
 # binary forms (8-byte integers: the id, microseconds since 2000-01-01 UTC), in list order.
-# api/etags.py computes the same from rows it has read; 10,000 rows digest in ~1.2 ms.
+# services/conditional.py computes the same from rows it has read (cost: see performance.md).
 _DIGEST = literal_column(
     "md5(coalesce(string_agg(int8send(page.id) || timestamptz_send(page.updated_at), "
     "''::bytea), ''::bytea))",
