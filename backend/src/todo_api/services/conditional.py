@@ -1,6 +1,7 @@
 """Conditional requests (RFC 9110 section 13): ETags of tasks and lists, If-Match, If-None-Match.
 
-The whole rule, for every transport (the REST routes answer 304/412 with `api/etags.py`).
+The whole rule, for every transport (REST answers 304 with `api/etags.py`; a 412 is the
+catalogue's `TaskChangedError`).
 
 - A task's ETag is strong and is its version: `updated_at`, which every write moves strictly
   forward (services/scope.py), as microseconds since 2000-01-01 UTC in hex. `If-Match` is

@@ -97,16 +97,21 @@ def decode_cursor(key: AESGCM, user_id: str, query: TaskListQuery, cursor: str) 
     return _key_value(query.sort, sort_key), task_id
 
 
+def aware_instant(text: str) -> datetime:
+    """A date-time with an offset, as a cursor holds it; InvalidCursorError for anything else."""
+    try:
+        instant = datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidCursorError from None
+    if instant.tzinfo is None:
+        raise InvalidCursorError
+    return instant
+
+
 def _key_value(sort: str, key: object) -> Any:
     """The sort key as the statement binds it, checked against the key's type and range."""
     if sort in ("created", "updated", "due_date") and isinstance(key, str):
-        try:
-            instant = datetime.fromisoformat(key)
-        except ValueError:
-            raise InvalidCursorError from None
-        if instant.tzinfo is None:
-            raise InvalidCursorError
-        return instant
+        return aware_instant(key)
     if sort == "due_date" and key is None:
         return key
     if sort == "title" and isinstance(key, str) and len(key) <= TITLE_MAX and "\x00" not in key:

@@ -140,7 +140,7 @@ class TaskService:
         self, query: TaskListQuery, limit: int | None, after: tuple[Any, int] | None = None
     ) -> str:
         """The digest of what `page` (or, with no limit, `pages`) would return now: see
-        api/etags.py. Reads two columns and returns one row, however long the list."""
+        services/conditional.py. Reads two columns and returns one row, however long the list."""
         ((digest,),) = await self._rows(self._tasks.digest(query, limit, after))
         return str(digest)
 
