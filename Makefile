@@ -94,6 +94,7 @@ client:
 ## Write the OpenAPI contract of the app to specs/.
 openapi: install
 	$(BIN)/python -m todo_api openapi > specs/001-backend-task-api/contracts/openapi.json
+	$(BIN)/python -m todo_api asyncapi > specs/001-backend-task-api/contracts/asyncapi.json
 	$(BIN)/python -m todo_api mcp-tools > specs/001-backend-task-api/contracts/mcp-tools.json
 
 ## Regenerate the hashed lock files from pyproject.toml (dependencies and dependency groups),

@@ -5,6 +5,8 @@
 - `mcp-tools`: print the tools `/mcp` lists (what specs/.../mcp-tools.json must equal).
 - `dev-setup`: prepare a development checkout (`.env` with a random secret).
 - `serve`: the server (production: N workers, no access log; `--reload` for development).
+- `relay`: deliver task events to `EVENTS_URL` (serve does it in-process; this runs it alone).
+- `asyncapi`: print the AsyncAPI document of the events (what specs/.../asyncapi.json must equal).
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=1)
     serve.add_argument("--reload", action="store_true", help="development: restart on changes")
+    commands.add_parser("relay", help="deliver task events to EVENTS_URL until stopped")
+    commands.add_parser("asyncapi", help="print the AsyncAPI document of the events as JSON")
     args = parser.parse_args(argv)
 
     if args.command == "token":
@@ -54,6 +58,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         from todo_api.cli.mcp_tools import mcp_tools_json
 
         sys.stdout.write(mcp_tools_json())
+    elif args.command == "relay":
+        from todo_api.cli.relay import run_relay
+
+        return run_relay()
+    elif args.command == "asyncapi":
+        from todo_api.events.asyncapi import asyncapi_json
+
+        sys.stdout.write(asyncapi_json())
     elif args.command == "serve":
         from todo_api.cli.serve import serve as run_server
 

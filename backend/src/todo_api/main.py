@@ -35,6 +35,8 @@ from todo_api.database.runner import Database
 from todo_api.database.server_keys import ServerKeys
 from todo_api.database.timeouts import client_deadline
 from todo_api.database.url import resolve_database_url
+from todo_api.events.outbox import pruning
+from todo_api.events.relay import relay_for
 from todo_api.logs import configure_logging
 from todo_api.mcp_server.endpoint import mount_mcp
 from todo_api.security.jwks import JwksKeySet
@@ -58,7 +60,12 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     engine = create_engine(settings, resolve_database_url(settings))
     app.state.database = Database(engine, client_deadline(settings.db_statement_timeout))
-    housekeeping = asyncio.create_task(Housekeeping(app.state.database).run())
+    housekeeping = asyncio.create_task(
+        Housekeeping(app.state.database, {"task events": pruning(settings)}).run()
+    )
+    # With EVENTS_URL, every worker runs a relay; one at a time delivers (events/relay.py).
+    relay = relay_for(app.state.database, settings)
+    relaying = asyncio.create_task(relay.run()) if relay is not None else None
     # One process answers its own scrapes (they sample first); several need each worker's
     # gauges kept current in the shared files.
     sampling = settings.metrics_enabled and metrics.MULTIPROCESS
@@ -75,7 +82,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         try:
             yield
         finally:
-            for task in (housekeeping, gauges):
+            for task in (relaying, housekeeping, gauges):
                 if task is not None:
                     task.cancel()
                     with suppress(asyncio.CancelledError):

@@ -57,6 +57,37 @@ JWKS_FETCHES = Counter(
 )
 
 
+EVENTS_RECORDED = Gauge(
+    "todo_api_events_recorded",
+    "Task events ever recorded in the outbox (its last id; sampled by the relay).",
+    multiprocess_mode="livemax",
+)
+EVENTS_BACKLOG = Gauge(
+    "todo_api_events_backlog",
+    "Task events recorded but not yet delivered (sampled by the relay).",
+    multiprocess_mode="livemax",
+)
+EVENTS_OLDEST_AGE = Gauge(
+    "todo_api_events_oldest_undelivered_age_seconds",
+    "Age of the oldest undelivered task event (0 when none waits; sampled by the relay).",
+    multiprocess_mode="livemax",
+)
+EVENTS_DELIVERED = Counter(
+    "todo_api_events_delivered",
+    "Task events the sink acknowledged, by channel.",
+    ["channel"],
+)
+EVENTS_FAILED = Counter(
+    "todo_api_events_delivery_failures",
+    "Relay steps that could not deliver every event they read (the sink or database failed).",
+)
+EVENT_LAG = Histogram(
+    "todo_api_event_delivery_lag_seconds",
+    "Time from a change's transaction to the sink's acknowledgement of its event.",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0),
+)
+
+
 def exposition() -> tuple[bytes, str]:
     """The metrics in Prometheus text format, and its media type."""
     if MULTIPROCESS:

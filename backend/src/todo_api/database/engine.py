@@ -32,7 +32,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from todo_api.config import Settings
+from todo_api.config import DatabaseSettings
 
 
 def _use_utc(dbapi_connection: Any, _record: Any) -> None:
@@ -51,7 +51,7 @@ class BinaryResultsCursor(psycopg.AsyncCursor[Any]):
         self.format = Format.BINARY
 
 
-def create_engine(settings: Settings, url: URL) -> AsyncEngine:
+def create_engine(settings: DatabaseSettings, url: URL) -> AsyncEngine:
     """Build the engine for `url` with the pool settings from `settings`."""
     engine = create_async_engine(
         url,

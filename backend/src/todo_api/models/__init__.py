@@ -6,6 +6,7 @@ Importing this package registers every table on `SQLModel.metadata` (Alembic rel
 from todo_api.models.idempotency import IdempotencyKey
 from todo_api.models.server_key import ServerKey
 from todo_api.models.task import Task, TaskCompletion, TaskCreate, TaskRead, TaskUpdate
+from todo_api.models.task_event import TaskEvent
 from todo_api.models.tombstone import TaskTombstone
 from todo_api.models.user import User
 
@@ -15,6 +16,7 @@ __all__ = [
     "Task",
     "TaskCompletion",
     "TaskCreate",
+    "TaskEvent",
     "TaskRead",
     "TaskTombstone",
     "TaskUpdate",

@@ -8,8 +8,8 @@ the usual database deadline. Workers doing it at the same moment skip each other
 and tried again next time: nothing depends on these rows being gone on time, since a key
 or a tombstone only needs to live *at least* its lifetime.
 
-These are the only statements on the task tables not scoped to one user: expiry is the same
-for everybody, and they delete only rows whose lifetime has passed.
+Like the relay's (events/outbox.py), these statements are not scoped to one user: expiry is
+the same for everybody, and they delete only rows whose lifetime has passed.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -76,13 +77,18 @@ _STATEMENTS = {"idempotency keys": _expired_keys(), "tombstones": _expired_tombs
 class Housekeeping:
     """Removes what has expired; see the module docstring."""
 
-    def __init__(self, database: Database) -> None:
+    def __init__(
+        self, database: Database, more: Mapping[str, ReturningDelete[Any]] | None = None
+    ) -> None:
+        """`more`: other expiry statements of the same shape (one batch of at most `:batch`
+        rows per run), such as the pruning of delivered task events (events/outbox.py)."""
         self._database = database
+        self._statements = {**_STATEMENTS, **(more or {})}
 
     async def run_once(self) -> dict[str, int]:
         """Delete every expired row (up to MAX_BATCHES batches per table): how many, by kind."""
         removed = {}
-        for kind, statement in _STATEMENTS.items():
+        for kind, statement in self._statements.items():
             removed[kind] = 0
             for _ in range(MAX_BATCHES):
                 count = await self._delete(statement)

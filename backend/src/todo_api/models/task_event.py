@@ -1,0 +1,64 @@
+"""The `task_events` table: the outbox of task events (see events/ for the whole feature).
+
+Rows are written only by the database trigger of migration 0005, in the transaction of the
+change they describe; the relay reads them in `id` order and sets `delivered_at`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    ForeignKey,
+    Identity,
+    Index,
+    Text,
+    UniqueConstraint,
+    Uuid,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlmodel import Field, SQLModel
+
+from todo_api.models import metadata as _metadata  # noqa: F401  (naming conventions first)
+
+
+class TaskEvent(SQLModel, table=True):
+    """One change to one task, waiting for (or past) delivery."""
+
+    __tablename__ = "task_events"
+    __table_args__ = (
+        UniqueConstraint("user_id", "seq"),
+        Index("ix_task_events_undelivered", "id", postgresql_where=text("delivered_at IS NULL")),
+    )
+
+    id: int | None = Field(
+        default=None, sa_column=Column(BigInteger, Identity(always=False), primary_key=True)
+    )
+    # The CloudEvents `id`: the same on every redelivery, unique across databases too.
+    event_id: uuid.UUID | None = Field(
+        default=None,
+        sa_column=Column(Uuid, nullable=False, server_default=text("gen_random_uuid()")),
+    )
+    # A user's events go with the user: a user id used again starts its sequence afresh.
+    user_id: str = Field(
+        sa_column=Column(Text, ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
+    )
+    seq: int = Field(sa_column=Column(BigInteger, nullable=False))
+    type: str = Field(sa_column=Column(Text, nullable=False))
+    task_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+    task: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONB, nullable=True))
+    occurred_at: datetime | None = Field(
+        default=None,
+        sa_column=Column(
+            DateTime(timezone=True), nullable=False, server_default=text("clock_timestamp()")
+        ),
+    )
+    delivered_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )

@@ -1,0 +1,132 @@
+"""Recording task events: every committed change has exactly one event in the outbox,
+written in the change's own transaction; nothing for a change that did not happen."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import jsonschema  # type: ignore[import-untyped]  (no stubs; mcp depends on it)
+import psycopg
+import pytest
+
+from tests.events_support import outbox_events
+from todo_api.events.asyncapi import asyncapi_document
+
+pytestmark = pytest.mark.anyio
+
+
+def _types(events: list[dict[str, Any]]) -> list[str]:
+    return [event["type"].removeprefix("com.todoapi.task.") for event in events]
+
+
+async def test_each_change_has_one_event_whose_data_is_the_task_as_rest_renders_it(
+    client: httpx.AsyncClient, clean_database: psycopg.Connection
+) -> None:
+    created = (await client.post("/api/alice/tasks", json={"title": "Buy milk"})).json()
+    updated = (
+        await client.put(
+            f"/api/alice/tasks/{created['id']}",
+            json={"title": "Buy oat milk", "due_date": "2026-12-08", "tags": ["shop"]},
+        )
+    ).json()
+    completed = (await client.patch(f"/api/alice/tasks/{created['id']}/complete")).json()
+    reopened = (await client.patch(f"/api/alice/tasks/{created['id']}/complete")).json()
+    assert (await client.delete(f"/api/alice/tasks/{created['id']}")).status_code == 204
+
+    events = outbox_events(clean_database)
+    assert _types(events) == ["created", "updated", "completed", "reopened", "deleted"]
+    assert [event["data"] for event in events] == [
+        created,
+        updated,
+        completed,
+        reopened,
+        {"id": created["id"], "user_id": "alice"},
+    ]
+    assert [event["userseq"] for event in events] == [1, 2, 3, 4, 5]
+    for event in events:
+        assert event["specversion"] == "1.0"
+        assert event["subject"] == str(created["id"])
+        assert event["userid"] == "alice"
+        assert event["source"] == "/todo-api"
+        assert event["datacontenttype"] == "application/json"
+        assert event["time"].endswith("Z")
+    assert len({event["id"] for event in events}) == 5
+    for event in events:
+        validate_against_contract(event)
+
+
+def validate_against_contract(event: dict[str, Any]) -> None:
+    """`event` matches its message's payload schema in contracts/asyncapi.json."""
+    document = asyncapi_document()
+    kind = event["type"].removeprefix("com.todoapi.task.")
+    schema = {
+        "$ref": f"#/components/schemas/Task{kind.capitalize()}Event",
+        "components": document["components"],
+    }
+    jsonschema.validate(event, schema)
+
+
+async def test_changes_that_did_not_happen_record_nothing(
+    client: httpx.AsyncClient, clean_database: psycopg.Connection
+) -> None:
+    task = (await client.post("/api/alice/tasks", json={"title": "Plan"})).json()
+    stale = {"If-Match": '"not-the-version"'}
+    attempts = [
+        await client.put(f"/api/alice/tasks/{task['id']}", json={"title": "x"}, headers=stale),
+        await client.patch(f"/api/alice/tasks/{task['id']}/complete", headers=stale),
+        await client.delete(f"/api/alice/tasks/{task['id']}", headers=stale),
+        await client.put(f"/api/alice/tasks/{task['id']}", json={"title": ""}),
+        await client.post("/api/alice/tasks", json={"title": "x", "priority": "urgent"}),
+        await client.put("/api/alice/tasks/999999", json={"title": "x"}),
+        await client.delete("/api/bob/tasks/" + str(task["id"])),
+    ]
+
+    assert [response.status_code for response in attempts] == [412, 412, 412, 422, 422, 404, 404]
+    assert _types(outbox_events(clean_database)) == ["created"]
+
+
+async def test_a_statement_that_fails_after_writing_rolls_its_event_back_with_it(
+    client: httpx.AsyncClient, clean_database: psycopg.Connection
+) -> None:
+    task = (await client.post("/api/alice/tasks", json={"title": "Plan"})).json()
+
+    def change_then_fail() -> None:
+        with clean_database.transaction():
+            clean_database.execute("UPDATE tasks SET title = 'changed' WHERE id = %s", [task["id"]])
+            clean_database.execute("DO $$ BEGIN RAISE EXCEPTION 'abort'; END $$")
+
+    with pytest.raises(psycopg.errors.RaiseException):
+        change_then_fail()
+
+    assert _types(outbox_events(clean_database)) == ["created"]
+
+
+async def test_completing_a_recurring_task_records_the_completion_and_the_next_occurrence(
+    client: httpx.AsyncClient, clean_database: psycopg.Connection
+) -> None:
+    task = (
+        await client.post(
+            "/api/alice/tasks",
+            json={"title": "Water plants", "due_date": "2026-12-01", "recurrence": "weekly"},
+        )
+    ).json()
+    await client.patch(f"/api/alice/tasks/{task['id']}/complete")
+    following = (await client.get("/api/alice/tasks", params={"status": "pending"})).json()
+
+    events = outbox_events(clean_database)
+    assert _types(events) == ["created", "completed", "created"]
+    assert events[2]["data"] == following[0]
+    assert events[2]["data"]["due_date"] == "2026-12-08"
+
+
+async def test_sequence_numbers_count_per_user(
+    client: httpx.AsyncClient, clean_database: psycopg.Connection
+) -> None:
+    for user in ("alice", "bob", "alice", "carol", "bob", "alice"):
+        await client.post(f"/api/{user}/tasks", json={"title": "t"})
+
+    by_user: dict[str, list[int]] = {}
+    for event in outbox_events(clean_database):
+        by_user.setdefault(event["userid"], []).append(event["userseq"])
+    assert by_user == {"alice": [1, 2, 3], "bob": [1, 2], "carol": [1]}
