@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-import jsonschema  # type: ignore[import-untyped]  (no stubs; mcp depends on it)
+import jsonschema  # type: ignore[import-untyped]
 import psycopg
 import pytest
 
