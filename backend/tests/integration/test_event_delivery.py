@@ -7,6 +7,7 @@ import asyncio
 import logging
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -31,7 +32,7 @@ from tests.events_support import (
     undelivered,
 )
 from tests.integration.test_mcp import call, connect
-from tests.support import PathUserAuth, metric_value, running_server, serving
+from tests.support import ROOT, PathUserAuth, metric_value, running_server, serving
 from todo_api.config import Settings
 from todo_api.main import create_app
 
@@ -90,6 +91,7 @@ async def test_writes_go_on_while_the_broker_is_down_and_nothing_is_lost_when_it
             await asyncio.sleep(0.5)
         assert undelivered(clean_database) == written - 1
         assert "event delivery to nats failing" in caplog.text
+        assert (await client.get("/ready")).status_code == 200  # the API is still ready
         metrics = (await client.get("/metrics")).text
         assert metric_value(metrics, "todo_api_events_backlog") > 0
         nats_server.start()
@@ -286,3 +288,30 @@ async def test_two_servers_with_relays_deliver_each_event_once(
     for user in ("alice", "bob"):
         numbers = [event["userseq"] for _, event in received if event["userid"] == user]
         assert numbers == list(range(1, len(numbers) + 1))
+
+
+async def test_the_readme_consumer_prints_each_event_once(
+    client: httpx.AsyncClient, clean_database: psycopg.Connection, nats_server: NatsServer
+) -> None:
+    """The README's consumer, run as written (only the server's address changed)."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    source = re.search(r"```python\n(import asyncio, json, nats\n.*?)```", readme, re.DOTALL)
+    assert source is not None
+    program = source.group(1).replace("nats://127.0.0.1:4222", nats_server.url)
+    task = (await client.post("/api/alice/tasks", json={"title": "Buy milk"})).json()
+    await client.patch(f"/api/alice/tasks/{task['id']}/complete")
+    await all_delivered(clean_database)
+
+    consumer = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", program, stdout=asyncio.subprocess.PIPE
+    )
+    try:
+        assert consumer.stdout is not None
+        lines = [
+            (await asyncio.wait_for(consumer.stdout.readline(), 15)).decode() for _ in range(2)
+        ]
+    finally:
+        consumer.kill()
+        await consumer.wait()
+    assert lines[0].startswith("com.todoapi.task.created alice 1 {")
+    assert lines[1].startswith("com.todoapi.task.completed alice 2 {")

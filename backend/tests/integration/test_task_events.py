@@ -9,9 +9,13 @@ import httpx
 import jsonschema  # type: ignore[import-untyped]
 import psycopg
 import pytest
+from fastapi import FastAPI
 
 from tests.events_support import outbox_events
+from todo_api.config import Settings
 from todo_api.events.asyncapi import asyncapi_document
+from todo_api.events.outbox import pruning
+from todo_api.services.housekeeping import Housekeeping
 
 pytestmark = pytest.mark.anyio
 
@@ -130,3 +134,24 @@ async def test_sequence_numbers_count_per_user(
     for event in outbox_events(clean_database):
         by_user.setdefault(event["userid"], []).append(event["userseq"])
     assert by_user == {"alice": [1, 2, 3], "bob": [1, 2], "carol": [1]}
+
+
+async def test_housekeeping_prunes_delivered_events_after_retention_and_any_after_the_longer_one(
+    client: httpx.AsyncClient,
+    clean_database: psycopg.Connection,
+    settings: Settings,
+    running_app: FastAPI,
+) -> None:
+    for title in ("a", "b", "c"):
+        await client.post("/api/alice/tasks", json={"title": title})
+    clean_database.execute(
+        "UPDATE task_events SET delivered_at = now() - interval '25 hours' WHERE seq = 1;"
+        "UPDATE task_events SET delivered_at = now() - interval '23 hours' WHERE seq = 2;"
+        "UPDATE task_events SET occurred_at = now() - interval '8 days' WHERE seq = 3;"
+    )
+    housekeeping = Housekeeping(running_app.state.database, {"task events": pruning(settings)})
+
+    removed = await housekeeping.run_once()
+
+    assert removed["task events"] == 2
+    assert [event["userseq"] for event in outbox_events(clean_database)] == [2]
