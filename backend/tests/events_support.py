@@ -20,7 +20,7 @@ from tests.support import free_port
 from todo_api.events.cloudevents import render
 
 OUTBOX = (
-    "SELECT id, event_id, user_id, seq, type, task_id, task, occurred_at"
+    "SELECT id, event_id, user_id, seq, type, task_id, task, detail, occurred_at"
     " FROM task_events ORDER BY id"
 )
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -166,7 +167,29 @@ class EventSettings(DatabaseSettings):
         return self
 
 
-class Settings(EventSettings):
+class ReminderSettings(EventSettings):
+    """Reminders (reminders/): what the scheduler needs besides the database and events."""
+
+    reminders_in_process: bool = Field(
+        default=True,
+        description="Every server worker runs the reminder scheduler (they share the work "
+        "through PostgreSQL). Off when `python -m todo_api scheduler` runs on its own.",
+    )
+    reminders_poll_seconds: float = Field(
+        default=0.5, ge=0.05, le=10, description="How often the scheduler looks for due reminders."
+    )
+    reminders_batch_size: int = Field(
+        default=500, ge=1, le=10_000, description="Reminders fired per transaction."
+    )
+    reminders_max_lateness: timedelta = Field(
+        default=timedelta(hours=24),
+        gt=timedelta(0),
+        description="A reminder found later than this after its time (the service was down) "
+        "is counted as missed and not sent; seconds or an ISO 8601 duration (PT24H).",
+    )
+
+
+class Settings(ReminderSettings):
     """Service configuration. Field names map to upper-case environment variables."""
 
     # --- authentication ------------------------------------------------------------------

@@ -39,6 +39,7 @@ from todo_api.events.outbox import pruning
 from todo_api.events.relay import relay_for
 from todo_api.logs import configure_logging
 from todo_api.mcp_server.endpoint import mount_mcp
+from todo_api.reminders.scheduler import Scheduler
 from todo_api.security.jwks import JwksKeySet
 from todo_api.security.verifier import TokenVerifier
 from todo_api.services.housekeeping import Housekeeping
@@ -66,6 +67,11 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     # With EVENTS_URL, every worker runs a relay; one at a time delivers (events/relay.py).
     relay = relay_for(app.state.database, settings)
     relaying = asyncio.create_task(relay.run()) if relay is not None else None
+    scheduling = (
+        asyncio.create_task(Scheduler(app.state.database, settings).run())
+        if settings.reminders_in_process
+        else None
+    )
     # One process answers its own scrapes (they sample first); several need each worker's
     # gauges kept current in the shared files.
     sampling = settings.metrics_enabled and metrics.MULTIPROCESS
@@ -82,7 +88,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         try:
             yield
         finally:
-            for task in (relaying, housekeeping, gauges):
+            for task in (scheduling, relaying, housekeeping, gauges):
                 if task is not None:
                     task.cancel()
                     with suppress(asyncio.CancelledError):

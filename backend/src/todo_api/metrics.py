@@ -88,6 +88,20 @@ EVENT_LAG = Histogram(
 )
 
 
+REMINDERS_FIRED = Counter(
+    "todo_api_reminders_fired", "Reminders fired (a reminder.due event recorded)."
+)
+REMINDERS_MISSED = Counter(
+    "todo_api_reminders_missed",
+    "Reminders found later than REMINDERS_MAX_LATENESS after their time: not sent.",
+)
+REMINDER_LAG = Histogram(
+    "todo_api_reminder_lag_seconds",
+    "Time from a reminder's scheduled time to its firing.",
+    buckets=(0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 60.0, 600.0, 3600.0, 86400.0),
+)
+
+
 def exposition() -> tuple[bytes, str]:
     """The metrics in Prometheus text format, and its media type."""
     if MULTIPROCESS:

@@ -22,9 +22,13 @@ TYPE_PREFIX = "com.todoapi."
 TASK_CHANNEL = "task-events"
 REMINDER_CHANNEL = "reminders"
 CONTENT_TYPE = "application/cloudevents+json"
-# The outbox `type` column -> the CloudEvents `type`.
 TASK_EVENT_KINDS = ("created", "updated", "completed", "reopened", "deleted")
-CHANNELS = {f"{TYPE_PREFIX}task.{kind}": TASK_CHANNEL for kind in TASK_EVENT_KINDS}
+REMINDER_DUE = "reminder.due"
+# The outbox `type` column -> the CloudEvents `type` and the channel it goes to.
+EVENT_TYPES = {
+    **{kind: (f"{TYPE_PREFIX}task.{kind}", TASK_CHANNEL) for kind in TASK_EVENT_KINDS},
+    REMINDER_DUE: (f"{TYPE_PREFIX}{REMINDER_DUE}", REMINDER_CHANNEL),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +46,7 @@ class OutboundEvent:
 
 def render(row: Any, source: str) -> OutboundEvent:
     """The outbox row (`outbox.OUTBOX_COLUMNS`) as the event every sink sends."""
-    event_type = f"{TYPE_PREFIX}task.{row.type}"
+    event_type, channel = EVENT_TYPES[row.type]
     occurred_at: datetime = row.occurred_at
     event = {
         "specversion": SPEC_VERSION,
@@ -59,7 +63,7 @@ def render(row: Any, source: str) -> OutboundEvent:
     return OutboundEvent(
         outbox_id=row.id,
         event_id=str(row.event_id),
-        channel=CHANNELS.get(event_type, TASK_CHANNEL),
+        channel=channel,
         user_id=row.user_id,
         type=event_type,
         body=orjson.dumps(event, option=JSON_OPTIONS),
@@ -71,6 +75,20 @@ def _data(row: Any) -> dict[str, Any]:
     snapshot: dict[str, Any] | None = row.task
     if snapshot is None:
         return {"id": row.task_id, "user_id": row.user_id}
+    task = _task(snapshot)
+    if row.type != REMINDER_DUE:
+        return task
+    detail: dict[str, Any] = row.detail
+    return {
+        "task": task,
+        "reminder": detail["reminder"],
+        "scheduled_for": _instant(detail["scheduled_for"]),
+        "fired_at": _instant(detail["fired_at"]),
+    }
+
+
+def _task(snapshot: dict[str, Any]) -> dict[str, Any]:
+    """The task as the REST API renders it, from the trigger's JSON snapshot."""
     due_at = snapshot["due_at"]
     return task_dict(
         (

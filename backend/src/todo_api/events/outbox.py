@@ -34,6 +34,7 @@ OUTBOX_COLUMNS = (
     col(TaskEvent.type),
     col(TaskEvent.task_id),
     col(TaskEvent.task),
+    col(TaskEvent.detail),
     col(TaskEvent.occurred_at),
 )
 _UNDELIVERED = col(TaskEvent.delivered_at).is_(None)

@@ -7,6 +7,7 @@ from todo_api.models.idempotency import IdempotencyKey
 from todo_api.models.server_key import ServerKey
 from todo_api.models.task import Task, TaskCompletion, TaskCreate, TaskRead, TaskUpdate
 from todo_api.models.task_event import TaskEvent
+from todo_api.models.task_reminder import TaskReminder
 from todo_api.models.tombstone import TaskTombstone
 from todo_api.models.user import User
 
@@ -18,6 +19,7 @@ __all__ = [
     "TaskCreate",
     "TaskEvent",
     "TaskRead",
+    "TaskReminder",
     "TaskTombstone",
     "TaskUpdate",
     "User",

@@ -23,7 +23,7 @@ from sqlalchemy import (
     literal_column,
     text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlmodel import Field, SQLModel
 
 from todo_api.models import metadata as _metadata  # noqa: F401  (naming conventions first)
@@ -77,6 +77,14 @@ class Task(SQLModel, table=True):
         ),
         CheckConstraint("recurrence IS NULL OR due_at IS NOT NULL", name="recurrence_needs_due"),
         CheckConstraint("due_at IS NOT NULL OR NOT due_all_day", name="all_day_needs_due"),
+        # The shape of `reminders` (their values are checked by the API); migration 0006.
+        CheckConstraint(
+            "reminders = '[]' OR task_reminders_are_valid(reminders)", name="reminders_valid"
+        ),
+        CheckConstraint(
+            "reminders = '[]' OR due_at IS NOT NULL OR NOT reminders @? '$[*].before'",
+            name="relative_reminders_need_due",
+        ),
         # Serves every query of the service: the user's tasks, newest first (scanned
         # backwards), and the owner check of single-task lookups alongside the primary key.
         # With `updated_at` included, a list's ETag digest (id, updated_at in list order) is
@@ -159,6 +167,12 @@ class Task(SQLModel, table=True):
         sa_column=Column(ARRAY(Text), nullable=False, server_default=text("'{}'")),
     )
     recurrence: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    # Up to 5 `{"before": "<ISO 8601 duration>"}` / `{"at": "<instant>"}`; the trigger of
+    # migration 0006 keeps their firing times in `task_reminders` (see reminders/).
+    reminders: list[dict[str, str]] = Field(
+        default_factory=list,
+        sa_column=Column(JSONB, nullable=False, server_default=text("'[]'::jsonb")),
+    )
     # The task whose completion created this one. Unique: completing a task again (after
     # un-completing it, or concurrently) can never create a second next occurrence.
     previous_occurrence_id: int | None = Field(

@@ -53,6 +53,8 @@ class TaskEvent(SQLModel, table=True):
     type: str = Field(sa_column=Column(Text, nullable=False))
     task_id: int = Field(sa_column=Column(BigInteger, nullable=False))
     task: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONB, nullable=True))
+    # For a `reminder.due` event: the reminder, `scheduled_for` and `fired_at`.
+    detail: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONB, nullable=True))
     occurred_at: datetime | None = Field(
         default=None,
         sa_column=Column(

@@ -18,6 +18,7 @@ class User(SQLModel, table=True):
     __table_args__ = (
         CheckConstraint(f"char_length(id) BETWEEN 1 AND {USER_ID_MAX}", name="id_length"),
         CheckConstraint(f"char_length(email) <= {EMAIL_MAX}", name="email_length"),
+        CheckConstraint("char_length(time_zone) BETWEEN 1 AND 64", name="time_zone_length"),
     )
 
     id: str = Field(sa_column=Column(Text, primary_key=True))
@@ -30,4 +31,8 @@ class User(SQLModel, table=True):
     event_seq: int = Field(
         default=0,
         sa_column=Column(BigInteger, nullable=False, server_default=text("0")),
+    )
+    # An IANA zone name: relative reminders of all-day due dates count back from 09:00 in it.
+    time_zone: str = Field(
+        default="UTC", sa_column=Column(Text, nullable=False, server_default=text("'UTC'"))
     )
