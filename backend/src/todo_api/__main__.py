@@ -6,6 +6,7 @@
 - `dev-setup`: prepare a development checkout (`.env` with a random secret).
 - `serve`: the server (production: N workers, no access log; `--reload` for development).
 - `relay`: deliver task events to `EVENTS_URL` (serve does it in-process; this runs it alone).
+- `scheduler`: fire due reminders (serve does it in-process; this runs it alone).
 - `asyncapi`: print the AsyncAPI document of the events (what specs/.../asyncapi.json must equal).
 """
 
@@ -36,6 +37,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument("--workers", type=int, default=1)
     serve.add_argument("--reload", action="store_true", help="development: restart on changes")
     commands.add_parser("relay", help="deliver task events to EVENTS_URL until stopped")
+    commands.add_parser("scheduler", help="fire due reminders until stopped")
     commands.add_parser("asyncapi", help="print the AsyncAPI document of the events as JSON")
     args = parser.parse_args(argv)
 
@@ -59,9 +61,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         sys.stdout.write(mcp_tools_json())
     elif args.command == "relay":
-        from todo_api.cli.relay import run_relay
+        from todo_api.cli.background import run_relay
 
         return run_relay()
+    elif args.command == "scheduler":
+        from todo_api.cli.background import run_scheduler
+
+        return run_scheduler()
     elif args.command == "asyncapi":
         from todo_api.events.asyncapi import asyncapi_json
 
