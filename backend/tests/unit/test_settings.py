@@ -17,6 +17,8 @@ SETTING_NAMES = [
     "JWT_HMAC_ALGORITHMS",
     "CORS_ORIGINS",
     "DB_PREPARE_THRESHOLD",
+    "EVENTS_URL",
+    "EVENTS_WEBHOOK_SECRET",
 ]
 
 
@@ -141,3 +143,35 @@ def test_migrations_need_only_the_database_url(monkeypatch: pytest.MonkeyPatch) 
     assert DatabaseSettings(_env_file=None).database_url == "postgres://u@h/d"
     with pytest.raises(ValidationError):
         Settings(_env_file=None)  # the server itself still needs a key source
+
+
+@pytest.mark.parametrize("url", ["http://hooks.example/todo", "HTTPS://hooks.example/todo"])
+def test_a_webhook_events_url_without_its_signing_secret_is_refused(
+    monkeypatch: pytest.MonkeyPatch, url: str
+) -> None:
+    """Unsigned events would be forgeable: the service does not start rather than send them
+    (a blank secret counts as none)."""
+    monkeypatch.setenv("EVENTS_URL", url)
+    with pytest.raises(ValidationError, match="a webhook EVENTS_URL needs EVENTS_WEBHOOK_SECRET"):
+        Settings(_env_file=None)
+    monkeypatch.setenv("EVENTS_WEBHOOK_SECRET", "  ")
+    with pytest.raises(ValidationError, match="a webhook EVENTS_URL needs EVENTS_WEBHOOK_SECRET"):
+        Settings(_env_file=None)
+    monkeypatch.setenv("EVENTS_WEBHOOK_SECRET", "whsec_c2VjcmV0")
+    settings = Settings(_env_file=None)
+    assert settings.events_url == url
+    assert settings.events_webhook_secret is not None
+    assert settings.events_webhook_secret.get_secret_value() == "whsec_c2VjcmV0"
+
+
+def test_events_urls_of_other_schemes_are_refused_and_brokers_need_no_secret(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("EVENTS_URL", "amqp://broker:5672")
+    with pytest.raises(ValidationError, match="EVENTS_URL must start with nats://, kafka://"):
+        Settings(_env_file=None)
+    for url in ("nats://127.0.0.1:4222", "kafka://a:9092,b:9092"):
+        monkeypatch.setenv("EVENTS_URL", url)
+        assert Settings(_env_file=None).events_url == url
+    monkeypatch.setenv("EVENTS_URL", " ")
+    assert Settings(_env_file=None).events_url is None
