@@ -21,8 +21,22 @@ from todo_api.api.links import NEXT_OCCURRENCE_HEADER, NEXT_PAGE_HEADER, link, w
 from todo_api.api.list_query import ListQuery, list_parameters
 from todo_api.api.media_type import json_body
 from todo_api.api.paths import TASK_ID, TaskIdPath, UserIdPath
-from todo_api.api.problems import problem_responses, quota_responses
+from todo_api.api.problems import BODY_FAILURES, CALLER_FAILURES, responses_for
 from todo_api.api.responses import json_response, task_list_response, task_response
+from todo_api.errors import (
+    ConflictError,
+    ForbiddenUserError,
+    IdempotencyKeyBusyError,
+    IdempotencyKeyReusedError,
+    InvalidCursorError,
+    InvalidInputError,
+    KeyQuotaError,
+    RecurrenceNeverRecursError,
+    ReplayedTaskDeletedError,
+    TaskChangedError,
+    TaskNotFoundError,
+    TaskQuotaError,
+)
 from todo_api.models import TaskCompletion, TaskCreate, TaskRead, TaskUpdate
 from todo_api.services.conditional import (
     list_etag,
@@ -38,12 +52,15 @@ from todo_api.services.tasks import Changed
 router = APIRouter(
     prefix="/api/{user_id}/tasks",
     tags=["tasks"],
-    responses=problem_responses(401, 403, 503),
+    responses=responses_for(*CALLER_FAILURES),
 )
 
 # On the routes that take a body only: a dependency costs its resolution on every request.
 _JSON_BODY = [Depends(json_body)]
-_WITH_TASK_ID = problem_responses(404, 422)
+_WITH_TASK_ID = (TaskNotFoundError, InvalidInputError)
+# A write that can create a task (a create, or completing a recurring task): the quota's 403
+# joins the caller's.
+_QUOTA = (ForbiddenUserError, TaskQuotaError)
 _ETAG = {"headers": ETAG_HEADER}
 
 
@@ -55,7 +72,7 @@ _ETAG = {"headers": ETAG_HEADER}
     responses={
         200: {"headers": {**NEXT_PAGE_HEADER, **ETAG_HEADER}},
         **NOT_MODIFIED,
-        **problem_responses(400, 422),
+        **responses_for(InvalidCursorError, InvalidInputError),
     },
     openapi_extra={"parameters": [*list_parameters(), IF_NONE_MATCH]},
 )
@@ -118,8 +135,15 @@ async def list_tasks(
                 },
             }
         },
-        **problem_responses(400, 404, 408, 409, 413, 415, 422),
-        **quota_responses(keyed_create=True),
+        **responses_for(
+            *BODY_FAILURES,
+            *_QUOTA,
+            ReplayedTaskDeletedError,
+            ConflictError,
+            IdempotencyKeyBusyError,
+            IdempotencyKeyReusedError,
+            KeyQuotaError,
+        ),
     },
     openapi_extra={"parameters": [IDEMPOTENCY_KEY]},
 )
@@ -143,7 +167,7 @@ async def create_task(
     operation_id="getTask",
     summary="Get one task",
     response_model=TaskRead,
-    responses={200: _ETAG, **NOT_MODIFIED, **_WITH_TASK_ID},
+    responses={200: _ETAG, **NOT_MODIFIED, **responses_for(*_WITH_TASK_ID)},
     openapi_extra={"parameters": [IF_NONE_MATCH]},
 )
 async def get_task(request: Request, task_id: TaskIdPath, tasks: TaskServiceDep) -> Response:
@@ -164,8 +188,14 @@ async def get_task(request: Request, task_id: TaskIdPath, tasks: TaskServiceDep)
     response_model=TaskRead,
     responses={
         200: {"headers": {**NEXT_OCCURRENCE_HEADER, **ETAG_HEADER}},
-        **problem_responses(400, 404, 408, 409, 412, 413, 415, 422),
-        **quota_responses(),
+        **responses_for(
+            *BODY_FAILURES,
+            *_QUOTA,
+            TaskNotFoundError,
+            ConflictError,
+            TaskChangedError,
+            RecurrenceNeverRecursError,
+        ),
     },
     openapi_extra={"parameters": [IF_MATCH]},
 )
@@ -190,7 +220,7 @@ async def update_task(
     summary="Delete a task",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
-    responses={**_WITH_TASK_ID, **problem_responses(412)},
+    responses=responses_for(*_WITH_TASK_ID, TaskChangedError),
     openapi_extra={"parameters": [IF_MATCH]},
 )
 async def delete_task(request: Request, task_id: TaskIdPath, tasks: TaskServiceDep) -> Response:
@@ -208,8 +238,7 @@ async def delete_task(request: Request, task_id: TaskIdPath, tasks: TaskServiceD
     response_model=TaskRead,
     responses={
         200: {"headers": {**NEXT_OCCURRENCE_HEADER, **ETAG_HEADER}},
-        **problem_responses(400, 404, 408, 412, 413, 415, 422),
-        **quota_responses(),
+        **responses_for(*BODY_FAILURES, *_QUOTA, TaskNotFoundError, TaskChangedError),
     },
     openapi_extra={"parameters": [IF_MATCH]},
 )

@@ -344,6 +344,6 @@ class TaskService:
         """Why a write conditioned on versions changed nothing: the task is at another
         version (TaskChangedError, carrying it) or does not exist."""
         rows = await self._rows(self._tasks.get(task_id))
-        return (
-            TaskChangedError(rows[0], task_etag_of(rows[0])) if rows else TaskNotFoundError(task_id)
-        )
+        if not rows:
+            return TaskNotFoundError(task_id)
+        return TaskChangedError(task_id, rows[0], task_etag_of(rows[0]))
