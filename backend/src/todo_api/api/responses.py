@@ -36,7 +36,7 @@ def json_response(
 
 
 def task_response(
-    row: Sequence[Any], status_code: int = 200, headers: Mapping[str, str] | None = None
+    row: TaskRow, status_code: int = 200, headers: Mapping[str, str] | None = None
 ) -> Response:
     """The task as JSON, with its ETag."""
     return json_response(

@@ -29,4 +29,5 @@ async def list_tags(tasks: TaskServiceDep) -> Response:
     """Every tag on the user's tasks, spelled as stored, with the number of tasks carrying
     it, ordered by tag (code point order); `[]` when no task has a tag. For filter menus:
     pass a tag back as `tag=` to the list."""
-    return json_response([{"tag": tag, "count": count} for tag, count in await tasks.tag_counts()])
+    rows = await tasks.tag_counts()
+    return json_response([{"tag": row.tag, "count": row.tasks} for row in rows])

@@ -155,7 +155,7 @@ async def create_task(
     With `Idempotency-Key`, a repeat of the request creates nothing (see the header); 404
     when the task the key created has since been deleted."""
     created = await tasks.create(body, idempotency_key(request))
-    headers = {"Location": _task_path(request, user_id, created.row[0])}
+    headers = {"Location": _task_path(request, user_id, created.row.id)}
     if created.replayed:
         headers["Idempotent-Replayed"] = "true"
     return task_response(created.row, status.HTTP_201_CREATED, headers)

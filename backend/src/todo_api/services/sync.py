@@ -12,7 +12,7 @@ restored backup, another database) has expired: the client syncs again from the 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -24,12 +24,13 @@ from todo_api.services.sync_cursors import (
     encode_sync_cursor,
     snapshot_bounds,
 )
-from todo_api.services.tasks import TaskRow, TaskService, UnknownSnapshotError
+from todo_api.services.tasks import TaskService, UnknownSnapshotError
 
 
 class SyncAnswer(NamedTuple):
-    changed: Sequence[TaskRow]
-    """Tasks created or written since the cursor, as they are now, by id."""
+    changed: Sequence[Sequence[Any]]
+    """Tasks created or written since the cursor, as they are now, by id (their columns in
+    TASK_FIELDS order, to render)."""
     deleted: Sequence[int]
     cursor: str
     """Where the next call continues."""

@@ -4,8 +4,8 @@ Nearly every use case is one SQL statement, atomic on its own (see database/engi
 is no read-modify-write window in which a concurrent request could lose an update. The one
 exception is completing a recurring task, which also creates the next occurrence: both
 happen in one transaction, and the unique `previous_occurrence_id` makes a second next
-occurrence impossible whatever the interleaving. Rows come back as `TaskRow`s (column
-tuples in `TASK_FIELDS` order), which the API layer serializes without re-validation.
+occurrence impossible whatever the interleaving. Rows come back as `TaskRow`s (read by name;
+their columns in `TASK_FIELDS` order), which the transports serialize without re-validation.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any, NamedTuple, TypeAlias
 
 import orjson
+from sqlalchemy import Row
 
 from todo_api.database.errors import RefusedValueError
 from todo_api.database.runner import Database
@@ -37,19 +38,19 @@ from todo_api.models.task_query import TaskListQuery
 from todo_api.services.conditional import task_etag_of
 from todo_api.services.quotas import Quotas
 from todo_api.services.scope import Scoped, UserTasks
-from todo_api.services.statements.columns import TASK_FIELDS
+from todo_api.services.statements.changes import CHANGED_TASK, CHANGES_FIELDS
+from todo_api.services.statements.columns import TASK_FIELDS, TaskTuple
+from todo_api.services.statements.columns import TaskRow as TaskRow  # what the service returns
 from todo_api.services.statements.lists import sort_position
 from todo_api.services.store import StoreTransaction, TaskStore
-
-# A task as the columns of `TASK_FIELDS`, in that order (a SQLAlchemy Row at run time).
-TaskRow: TypeAlias = Sequence[Any]
 
 # Lists are read in pages of this many rows (keyset pagination in the list's own order), so
 # memory stays bounded and no single step holds the event loop for long, whatever the size.
 PAGE_SIZE = 1000
-_COMPLETED, _DUE_AT, _ALL_DAY, _RECURRENCE = (
-    TASK_FIELDS.index(name) for name in ("completed", "due_at", "due_all_day", "recurrence")
-)
+# Where a changes row holds what every row of the feed is asked (an index, not a Row's
+# attribute: a page has up to a thousand rows).
+_CHANGE_ID, _DELETED = CHANGES_FIELDS.index("id"), CHANGES_FIELDS.index("deleted")
+_TASK_COLUMNS = len(TASK_FIELDS)
 
 
 class UnknownSnapshotError(LookupError):
@@ -72,7 +73,8 @@ class ChangesPage(NamedTuple):
     """The snapshot the page was read in (`pg_current_snapshot()` as text)."""
     at: datetime
     """When it was read (the database's clock)."""
-    changed: Sequence[TaskRow]
+    changed: Sequence[Sequence[Any]]
+    """The tasks' columns, in TASK_FIELDS order (to render, see services/rendering.py)."""
     deleted: Sequence[int]
     last_id: int | None
     """The id the next page continues after, None on the last page."""
@@ -141,8 +143,8 @@ class TaskService:
     ) -> str:
         """The digest of what `page` (or, with no limit, `pages`) would return now: see
         services/conditional.py. Reads two columns and returns one row, however long the list."""
-        ((digest,),) = await self._rows(self._tasks.digest(query, limit, after))
-        return str(digest)
+        (row,) = await self._rows(self._tasks.digest(query, limit, after))
+        return str(row.digest)
 
     async def changes(self, since: str | None, after_id: int | None, limit: int) -> ChangesPage:
         """Up to `limit` tasks written or deleted since the snapshot `since` (every task
@@ -151,18 +153,18 @@ class TaskService:
             rows = await self._rows(self._tasks.changes(since, after_id, limit + 1))
         except RefusedValueError:  # PostgreSQL refuses a snapshot of transactions it never had
             raise UnknownSnapshotError from None
-        snapshot, at = rows[0][0], rows[0][1]
-        items = [row[2:] for row in rows if row[2] is not None]
+        point = rows[0]
+        items = [row for row in rows if row[_CHANGE_ID] is not None]
         last_id = None
         if len(items) > limit:
             items = items[:limit]
-            last_id = items[-1][0]
-        changed = [item[:-1] for item in items if not item[-1]]
-        deleted = [item[0] for item in items if item[-1]]
-        return ChangesPage(snapshot, at, changed, deleted, last_id)
+            last_id = items[-1].id
+        changed = [row[CHANGED_TASK] for row in items if not row[_DELETED]]
+        deleted = [row[_CHANGE_ID] for row in items if row[_DELETED]]
+        return ChangesPage(point.snapshot, point.at, changed, deleted, last_id)
 
-    async def tag_counts(self) -> Sequence[TaskRow]:
-        """(tag, number of tasks carrying it) for each of the user's tags, by tag."""
+    async def tag_counts(self) -> Sequence[Row[Any]]:
+        """(`tag`, `tasks`: the number carrying it) for each of the user's tags, by tag."""
         return await self._rows(self._tasks.tag_counts())
 
     async def get(self, task_id: int) -> TaskRow:
@@ -183,9 +185,9 @@ class TaskService:
                 raise TaskQuotaError(quotas.max_tasks)
             if not counted:
                 return Created(rows[0], replayed=False)
-            row, tasks_held = rows[0][:-1], rows[0][-1]
-            quotas.checks.counted(user_id, quotas.max_tasks - tasks_held - 1)
-            return Created(row, replayed=False)
+            row = rows[0]
+            quotas.checks.counted(user_id, quotas.max_tasks - row.tasks_held - 1)
+            return Created(_task_of(row), replayed=False)
         # The request as it would be stored: bodies that differ only in spelling (key order,
         # a tag repeated in another case, a deadline's offset) are the same request.
         fingerprint = hashlib.sha256(orjson.dumps(values, option=orjson.OPT_SORT_KEYS)).digest()
@@ -199,21 +201,23 @@ class TaskService:
         if rows and not counted:
             return Created(rows[0], replayed=False)
         if rows:
-            row, tasks_held, keys_held = rows[0][:-2], rows[0][-2], rows[0][-1]
+            row = rows[0]
             quotas.checks.counted(
-                user_id, quotas.max_tasks - tasks_held - 1, quotas.max_keys_per_day - keys_held - 1
+                user_id,
+                quotas.max_tasks - row.tasks_held - 1,
+                quotas.max_keys_per_day - row.keys_held - 1,
             )
-            return Created(row, replayed=False)
+            return Created(_task_of(row), replayed=False)
         records = await self._rows(self._tasks.key_record(idempotency_key))
         if not records:  # a quota, or the key expired and was removed in between
             await self._check_quotas()
             raise IdempotencyKeyBusyError
-        stored_fingerprint, task_id = records[0]
-        if bytes(stored_fingerprint) != fingerprint:
+        record = records[0]
+        if bytes(record.fingerprint) != fingerprint:
             raise IdempotencyKeyReusedError
-        rows = await self._rows(self._tasks.get(task_id))
+        rows = await self._rows(self._tasks.get(record.task_id))
         if not rows:
-            raise ReplayedTaskDeletedError(task_id)
+            raise ReplayedTaskDeletedError(record.task_id)
         return Created(rows[0], replayed=True)
 
     async def update(self, task_id: int, data: TaskUpdate, versions: Versions = None) -> Changed:
@@ -235,7 +239,7 @@ class TaskService:
         one (TaskUpdate checks it against a due date in the same body). A task without a
         due date is left to the CHECK (409), a missing one to the update (404)."""
         rows = await self._rows(self._tasks.get(task_id))
-        due = due_value(rows[0][_DUE_AT], rows[0][_ALL_DAY]) if rows else None
+        due = due_value(rows[0].due_at, rows[0].due_all_day) if rows else None
         problem = recurrence_problem(due, recurrence) if due is not None else None
         if problem is not None:
             raise RecurrenceNeverRecursError(problem)
@@ -287,10 +291,10 @@ class TaskService:
 
         async def work(transaction: StoreTransaction) -> Changed:
             row = self._found(await transaction.rows(scoped), task_id)
-            if not row[_COMPLETED] or row[_RECURRENCE] is None:
+            if not row.completed or row.recurrence is None:
                 return Changed(row, None)
-            due = due_value(row[_DUE_AT], row[_ALL_DAY])  # never None: a CHECK sees to it
-            following = next_due(due, row[_RECURRENCE]) if due is not None else None
+            due = due_value(row.due_at, row.due_all_day)  # never None: a CHECK sees to it
+            following = next_due(due, row.recurrence) if due is not None else None
             if following is None:  # the rule has no further occurrence: the series ends
                 return Changed(row, None)
             for step in (
@@ -299,7 +303,7 @@ class TaskService:
             ):
                 created = await transaction.first(step)
                 if created is not None:
-                    return Changed(row, created[0])
+                    return Changed(row, created.id)
             # No room for the next occurrence: the completion is rolled back with it, else
             # completing over and over would grow the user past the quota.
             raise TaskQuotaError(self._tasks.quotas.max_tasks)
@@ -313,16 +317,16 @@ class TaskService:
 
     async def _check_quotas(self) -> None:
         """Raise the quota error a keyed create that wrote nothing ran into, if any."""
-        ((tasks_full, keys_full, key_frees_in),) = await self._rows(self._tasks.quota_state())
+        (state,) = await self._rows(self._tasks.quota_state())
         quotas = self._tasks.quotas
-        if tasks_full or keys_full:
+        if state.tasks_full or state.keys_full:
             quotas.checks.refused(self.user_id)
-        if tasks_full:
+        if state.tasks_full:
             raise TaskQuotaError(quotas.max_tasks)
-        if keys_full:
-            raise KeyQuotaError(quotas.max_keys_per_day, max(1, int(key_frees_in or 1)))
+        if state.keys_full:
+            raise KeyQuotaError(quotas.max_keys_per_day, max(1, int(state.key_frees_in or 1)))
 
-    async def _rows(self, scoped: Scoped) -> Sequence[TaskRow]:
+    async def _rows(self, scoped: Scoped) -> Sequence[Row[Any]]:
         """Run one statement within the database deadline (see `Database.rows`)."""
         return await self._store.rows(scoped)
 
@@ -347,3 +351,8 @@ class TaskService:
         if not rows:
             return TaskNotFoundError(task_id)
         return TaskChangedError(task_id, rows[0], task_etag_of(rows[0]))
+
+
+def _task_of(row: Row[Any]) -> TaskTuple:
+    """The task's columns of a create's row that has the quota counts after them."""
+    return TaskTuple._make(row[:_TASK_COLUMNS])

@@ -32,14 +32,14 @@ from todo_api.services.statements.columns import (
     _SEARCH_TEXT,
     _SELECT,
     _TYPES,
-    TASK_FIELDS,
+    TaskRow,
     TaskSelect,
 )
 
 # The user's tags with the number of tasks carrying each (a task holds a tag at most once).
 _USED_TAGS = Select(func.unnest(col(Task.tags)).label("tag")).where(_OWNED).subquery("used_tags")
 _TAG_COUNTS: TaskSelect = (
-    Select(_USED_TAGS.c.tag, func.count().label("count"))
+    Select(_USED_TAGS.c.tag, func.count().label("tasks"))
     .group_by(_USED_TAGS.c.tag)
     .order_by(collate(_USED_TAGS.c.tag, "C"))
 )
@@ -105,7 +105,7 @@ _DIGEST = literal_column(
     "md5(coalesce(string_agg(int8send(page.id) || timestamptz_send(page.updated_at), "
     "''::bytea), ''::bytea))",
     Text,
-)
+).label("digest")
 
 
 @lru_cache(maxsize=512)
@@ -191,6 +191,6 @@ def _list_params(query: TaskListQuery, after: tuple[Any, int] | None) -> dict[st
     return params
 
 
-def sort_position(row: Any, sort: str) -> tuple[Any, int]:
-    """Where `row` (in TASK_FIELDS order) stands in a list sorted by `sort`: (key, id)."""
-    return row[TASK_FIELDS.index(SORT_COLUMNS[sort])], row[0]
+def sort_position(row: TaskRow, sort: str) -> tuple[Any, int]:
+    """Where `row` stands in a list sorted by `sort`: (key, id)."""
+    return getattr(row, SORT_COLUMNS[sort]), row.id
