@@ -10,39 +10,35 @@ their columns in `TASK_FIELDS` order), which the transports serialize without re
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple, TypeAlias
 
-import orjson
 from sqlalchemy import Row
 
 from todo_api.database.errors import RefusedValueError
 from todo_api.database.runner import Database
 from todo_api.errors import (
-    ConflictError,
     IdempotencyKeyBusyError,
-    IdempotencyKeyReusedError,
     KeyQuotaError,
-    RecurrenceNeverRecursError,
-    ReplayedTaskDeletedError,
     TaskChangedError,
     TaskNotFoundError,
     TaskQuotaError,
 )
 from todo_api.models import TaskCreate, TaskUpdate
-from todo_api.models.columns import column_values, due_instant, due_value
-from todo_api.models.recurrence import next_due, recurrence_problem
+from todo_api.models.columns import column_values
 from todo_api.models.task_query import TaskListQuery
 from todo_api.services.conditional import task_etag_of
+from todo_api.services.idempotency import KeyedCreate
 from todo_api.services.quotas import Quotas
+from todo_api.services.recurrence import Changed as Changed  # what a write returns
+from todo_api.services.recurrence import check_stored_due, complete
 from todo_api.services.scope import Scoped, UserTasks
 from todo_api.services.statements.changes import CHANGED_TASK, CHANGES_FIELDS
 from todo_api.services.statements.columns import TASK_FIELDS, TaskTuple
 from todo_api.services.statements.columns import TaskRow as TaskRow  # what the service returns
 from todo_api.services.statements.lists import sort_position
-from todo_api.services.store import StoreTransaction, TaskStore
+from todo_api.services.store import TaskStore
 
 # Lists are read in pages of this many rows (keyset pagination in the list's own order), so
 # memory stays bounded and no single step holds the event loop for long, whatever the size.
@@ -87,12 +83,6 @@ class Page(NamedTuple):
     read: Sequence[TaskRow]
     """What the statement read: `rows` and, if there is one, the first row after them
     (which tells whether a next page exists: a list's ETag covers it)."""
-
-
-class Changed(NamedTuple):
-    row: TaskRow
-    next_occurrence_id: int | None
-    """The task that completing this recurring one created (or had created before)."""
 
 
 class TaskService:
@@ -171,10 +161,9 @@ class TaskService:
         return self._found(await self._rows(self._tasks.get(task_id)), task_id)
 
     async def create(self, data: TaskCreate, idempotency_key: str | None = None) -> Created:
-        """Create the task. With an idempotency key the user has used before (within its
-        lifetime) for the same request, nothing is created: the task it created is returned
-        (`replayed`). A concurrent create with the same key waits for the first (on the
-        key's primary key) and then does the same; a different request is refused."""
+        """Create the task, under the quotas. With an idempotency key, at most once per key:
+        a repeat returns the task the key created (`replayed`; the rule is
+        services/idempotency.py)."""
         values = column_values(data.model_dump())
         quotas, user_id = self._tasks.quotas, self.user_id
         counted = quotas.checks.due(user_id, keyed=idempotency_key is not None)
@@ -188,44 +177,29 @@ class TaskService:
             row = rows[0]
             quotas.checks.counted(user_id, quotas.max_tasks - row.tasks_held - 1)
             return Created(_task_of(row), replayed=False)
-        # The request as it would be stored: bodies that differ only in spelling (key order,
-        # a tag repeated in another case, a deadline's offset) are the same request.
-        fingerprint = hashlib.sha256(orjson.dumps(values, option=orjson.OPT_SORT_KEYS)).digest()
-        once = (idempotency_key, fingerprint)
-        try:
-            rows = await self._rows(self._tasks.insert(values, once, counted=counted))
-        except ConflictError as error:
-            if error.constraint != "pk_idempotency_keys":
-                raise
-            rows = ()  # a concurrent create with the key committed first
-        if rows and not counted:
-            return Created(rows[0], replayed=False)
-        if rows:
-            row = rows[0]
+        keyed = KeyedCreate(self._store, self._tasks, idempotency_key, values)
+        new = await keyed.insert(counted=counted)
+        if new is not None and not counted:
+            return Created(new, replayed=False)
+        if new is not None:
             quotas.checks.counted(
                 user_id,
-                quotas.max_tasks - row.tasks_held - 1,
-                quotas.max_keys_per_day - row.keys_held - 1,
+                quotas.max_tasks - new.tasks_held - 1,
+                quotas.max_keys_per_day - new.keys_held - 1,
             )
-            return Created(_task_of(row), replayed=False)
-        records = await self._rows(self._tasks.key_record(idempotency_key))
-        if not records:  # a quota, or the key expired and was removed in between
+            return Created(_task_of(new), replayed=False)
+        replayed = await keyed.replay()
+        if replayed is None:  # a quota, or the key expired and was removed in between
             await self._check_quotas()
             raise IdempotencyKeyBusyError
-        record = records[0]
-        if bytes(record.fingerprint) != fingerprint:
-            raise IdempotencyKeyReusedError
-        rows = await self._rows(self._tasks.get(record.task_id))
-        if not rows:
-            raise ReplayedTaskDeletedError(record.task_id)
-        return Created(rows[0], replayed=True)
+        return Created(replayed, replayed=True)
 
     async def update(self, task_id: int, data: TaskUpdate, versions: Versions = None) -> Changed:
         """Write the fields sent; sending `completed: true` completes the task (see below).
         With `versions`, only if the task is at one of them (else TaskChangedError)."""
         changes = column_values(data.changes())
         if data.recurrence is not None and "due_date" not in data.model_fields_set:
-            await self._check_stored_due(task_id, data.recurrence)
+            await check_stored_due(self._store, self._tasks, task_id, data.recurrence)
         scoped = self._tasks.update(task_id, changes, versions=versions)
         if not data.completed or ("recurrence" in changes and changes["recurrence"] is None):
             return Changed(await self._written(await self._rows(scoped), task_id, versions), None)
@@ -233,16 +207,6 @@ class TaskService:
             return await self._complete(scoped, task_id, versions)
         plain = self._tasks.update(task_id, changes, unless_recurring=True, versions=versions)
         return await self._complete(scoped, task_id, versions, plain)
-
-    async def _check_stored_due(self, task_id: int, recurrence: str) -> None:
-        """Refuse a rule sent without a due date when it has no occurrence after the stored
-        one (TaskUpdate checks it against a due date in the same body). A task without a
-        due date is left to the CHECK (409), a missing one to the update (404)."""
-        rows = await self._rows(self._tasks.get(task_id))
-        due = due_value(rows[0].due_at, rows[0].due_all_day) if rows else None
-        problem = recurrence_problem(due, recurrence) if due is not None else None
-        if problem is not None:
-            raise RecurrenceNeverRecursError(problem)
 
     async def set_completed(
         self, task_id: int, completed: bool | None, versions: Versions = None
@@ -276,40 +240,10 @@ class TaskService:
     async def _complete(
         self, scoped: Scoped, task_id: int, versions: Versions, plain: Scoped | None = None
     ) -> Changed:
-        """Run `scoped` (which may complete the task) and, when it leaves a recurring task
-        completed, create its next occurrence, in one transaction.
-
-        `plain` is the same change guarded to leave recurring tasks alone: tried first, as
-        one autocommit statement, it spares most completions the transaction's BEGIN and
-        COMMIT round trips. When it changes no row (a recurring task, or none at all), the
-        transaction decides.
-        """
-        if plain is not None:
-            rows = await self._rows(plain)
-            if rows:
-                return Changed(rows[0], None)
-
-        async def work(transaction: StoreTransaction) -> Changed:
-            row = self._found(await transaction.rows(scoped), task_id)
-            if not row.completed or row.recurrence is None:
-                return Changed(row, None)
-            due = due_value(row.due_at, row.due_all_day)  # never None: a CHECK sees to it
-            following = next_due(due, row.recurrence) if due is not None else None
-            if following is None:  # the rule has no further occurrence: the series ends
-                return Changed(row, None)
-            for step in (
-                self._tasks.next_occurrence(task_id, due_instant(following)),
-                self._tasks.next_occurrence_id(task_id),  # created by an earlier completion
-            ):
-                created = await transaction.first(step)
-                if created is not None:
-                    return Changed(row, created.id)
-            # No room for the next occurrence: the completion is rolled back with it, else
-            # completing over and over would grow the user past the quota.
-            raise TaskQuotaError(self._tasks.quotas.max_tasks)
-
+        """`scoped`, which may complete a recurring task (services/recurrence.py `complete`;
+        `plain`: the same change that leaves recurring tasks alone, tried first)."""
         try:
-            return await self._store.in_transaction(work)
+            return await complete(self._store, self._tasks, scoped, task_id, plain)
         except TaskNotFoundError:
             if versions is None:
                 raise
