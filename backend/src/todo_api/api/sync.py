@@ -16,7 +16,7 @@ from todo_api.models.changes import TaskChanges
 from todo_api.models.tombstone import CURSOR_MAX_AGE_DAYS, TOMBSTONE_DAYS
 from todo_api.services.cursors import cursor_key
 from todo_api.services.rendering import task_dict
-from todo_api.services.sync import changes_since
+from todo_api.services.sync.feed import changes_since
 
 CHANGES_PAGE_MAX = 1000
 CURSOR_MAX = 2000

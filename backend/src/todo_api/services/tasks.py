@@ -16,7 +16,6 @@ from typing import Any, NamedTuple, TypeAlias
 
 from sqlalchemy import Row
 
-from todo_api.database.errors import RefusedValueError
 from todo_api.database.runner import Database
 from todo_api.errors import (
     IdempotencyKeyBusyError,
@@ -34,7 +33,6 @@ from todo_api.services.quotas import Quotas
 from todo_api.services.recurrence import Changed as Changed  # what a write returns
 from todo_api.services.recurrence import check_stored_due, complete
 from todo_api.services.scope import Scoped, UserTasks
-from todo_api.services.statements.changes import CHANGED_TASK, CHANGES_FIELDS
 from todo_api.services.statements.columns import TASK_FIELDS, TaskTuple
 from todo_api.services.statements.columns import TaskRow as TaskRow  # what the service returns
 from todo_api.services.statements.lists import sort_position
@@ -43,15 +41,6 @@ from todo_api.services.store import TaskStore
 # Lists are read in pages of this many rows (keyset pagination in the list's own order), so
 # memory stays bounded and no single step holds the event loop for long, whatever the size.
 PAGE_SIZE = 1000
-# Where a changes row holds what every row of the feed is asked (an index, not a Row's
-# attribute: a page has up to a thousand rows).
-_CHANGE_ID, _DELETED = CHANGES_FIELDS.index("id"), CHANGES_FIELDS.index("deleted")
-_TASK_COLUMNS = len(TASK_FIELDS)
-
-
-class UnknownSnapshotError(LookupError):
-    """A changes cursor names transactions this database never had (it was taken from
-    another database, or a backup was restored since)."""
 
 
 # A versions condition (`If-Match`): the task is written only at one of these `updated_at`s.
@@ -62,18 +51,6 @@ class Created(NamedTuple):
     row: TaskRow
     replayed: bool
     """The idempotency key had created this task before: nothing was created now."""
-
-
-class ChangesPage(NamedTuple):
-    snapshot: str
-    """The snapshot the page was read in (`pg_current_snapshot()` as text)."""
-    at: datetime
-    """When it was read (the database's clock)."""
-    changed: Sequence[Sequence[Any]]
-    """The tasks' columns, in TASK_FIELDS order (to render, see services/rendering.py)."""
-    deleted: Sequence[int]
-    last_id: int | None
-    """The id the next page continues after, None on the last page."""
 
 
 class Page(NamedTuple):
@@ -97,6 +74,16 @@ class TaskService:
         self._store = TaskStore(database)
         self._tasks = UserTasks(user_id, quotas)
         self.user_id = user_id
+
+    @property
+    def store(self) -> TaskStore:
+        """What runs the user's statements, for the features' own modules (lists, sync)."""
+        return self._store
+
+    @property
+    def scope(self) -> UserTasks:
+        """The user's statements, for the features' own modules (lists, sync)."""
+        return self._tasks
 
     async def pages(
         self,
@@ -135,23 +122,6 @@ class TaskService:
         services/conditional.py. Reads two columns and returns one row, however long the list."""
         (row,) = await self._rows(self._tasks.digest(query, limit, after))
         return str(row.digest)
-
-    async def changes(self, since: str | None, after_id: int | None, limit: int) -> ChangesPage:
-        """Up to `limit` tasks written or deleted since the snapshot `since` (every task
-        without it), by id after `after_id`, all read in one snapshot."""
-        try:
-            rows = await self._rows(self._tasks.changes(since, after_id, limit + 1))
-        except RefusedValueError:  # PostgreSQL refuses a snapshot of transactions it never had
-            raise UnknownSnapshotError from None
-        point = rows[0]
-        items = [row for row in rows if row[_CHANGE_ID] is not None]
-        last_id = None
-        if len(items) > limit:
-            items = items[:limit]
-            last_id = items[-1].id
-        changed = [row[CHANGED_TASK] for row in items if not row[_DELETED]]
-        deleted = [row[_CHANGE_ID] for row in items if row[_DELETED]]
-        return ChangesPage(point.snapshot, point.at, changed, deleted, last_id)
 
     async def tag_counts(self) -> Sequence[Row[Any]]:
         """(`tag`, `tasks`: the number carrying it) for each of the user's tags, by tag."""
@@ -285,6 +255,9 @@ class TaskService:
         if not rows:
             return TaskNotFoundError(task_id)
         return TaskChangedError(task_id, rows[0], task_etag_of(rows[0]))
+
+
+_TASK_COLUMNS = len(TASK_FIELDS)
 
 
 def _task_of(row: Row[Any]) -> TaskTuple:
