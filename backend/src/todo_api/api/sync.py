@@ -14,7 +14,7 @@ from todo_api.api.responses import json_response
 from todo_api.errors import ExpiredSyncCursorError, InvalidInputError, InvalidSyncCursorError
 from todo_api.models.changes import TaskChanges
 from todo_api.models.tombstone import CURSOR_MAX_AGE_DAYS, TOMBSTONE_DAYS
-from todo_api.services.cursors import cursor_key
+from todo_api.services.lists.cursors import cursor_key
 from todo_api.services.rendering import task_dict
 from todo_api.services.sync.feed import changes_since
 

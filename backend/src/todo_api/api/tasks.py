@@ -45,7 +45,8 @@ from todo_api.services.conditional import (
     task_etag_of,
     versions_of,
 )
-from todo_api.services.cursors import cursor_key, decode_cursor, encode_cursor
+from todo_api.services.lists.cursors import cursor_key, decode_cursor, encode_cursor
+from todo_api.services.lists.pages import answer_digest, read_page
 from todo_api.services.rendering import task_dict
 from todo_api.services.tasks import Changed
 
@@ -98,9 +99,7 @@ async def list_tasks(
     digest = None
     conditional = if_none_match(request)
     if conditional is not None:
-        # With `limit`, of one row more, as the page reads: whether a next page exists.
-        read = None if query.limit is None else query.limit + 1
-        digest = await tasks.digest(query, read, after)
+        digest = await answer_digest(tasks, query, after)
         if none_match(conditional, etag(digest)):
             return not_modified(etag(digest))
     if query.limit is None:
@@ -108,7 +107,7 @@ async def list_tasks(
         return await task_list_response(
             tasks, query, after, etag, state.bulk_lane, state.long_lists, digest
         )
-    page = await tasks.page(query, query.limit, after)
+    page = await read_page(tasks, query, query.limit, after)
     headers = {"ETag": etag(rows_digest(page.read))}
     if page.next_after is not None:
         key = await cursor_key(request.app.state)

@@ -25,7 +25,7 @@ from typing import Any
 
 import orjson
 
-from todo_api.models.task_query import TaskListQuery
+from todo_api.services.lists.query import TaskListQuery
 from todo_api.services.statements.columns import TASK_FIELDS, TaskRow
 
 PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)

@@ -10,7 +10,7 @@ their columns in `TASK_FIELDS` order), which the transports serialize without re
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, NamedTuple, TypeAlias
 
@@ -26,7 +26,6 @@ from todo_api.errors import (
 )
 from todo_api.models import TaskCreate, TaskUpdate
 from todo_api.models.columns import column_values
-from todo_api.models.task_query import TaskListQuery
 from todo_api.services.conditional import task_etag_of
 from todo_api.services.idempotency import KeyedCreate
 from todo_api.services.quotas import Quotas
@@ -35,13 +34,7 @@ from todo_api.services.recurrence import check_stored_due, complete
 from todo_api.services.scope import Scoped, UserTasks
 from todo_api.services.statements.columns import TASK_FIELDS, TaskTuple
 from todo_api.services.statements.columns import TaskRow as TaskRow  # what the service returns
-from todo_api.services.statements.lists import sort_position
 from todo_api.services.store import TaskStore
-
-# Lists are read in pages of this many rows (keyset pagination in the list's own order), so
-# memory stays bounded and no single step holds the event loop for long, whatever the size.
-PAGE_SIZE = 1000
-
 
 # A versions condition (`If-Match`): the task is written only at one of these `updated_at`s.
 Versions: TypeAlias = Sequence[datetime] | None
@@ -51,15 +44,6 @@ class Created(NamedTuple):
     row: TaskRow
     replayed: bool
     """The idempotency key had created this task before: nothing was created now."""
-
-
-class Page(NamedTuple):
-    rows: Sequence[TaskRow]
-    next_after: tuple[Any, int] | None
-    """Where the next page starts ((sort key, id) of the last row), None on the last page."""
-    read: Sequence[TaskRow]
-    """What the statement read: `rows` and, if there is one, the first row after them
-    (which tells whether a next page exists: a list's ETag covers it)."""
 
 
 class TaskService:
@@ -84,44 +68,6 @@ class TaskService:
     def scope(self) -> UserTasks:
         """The user's statements, for the features' own modules (lists, sync)."""
         return self._tasks
-
-    async def pages(
-        self,
-        query: TaskListQuery,
-        after: tuple[Any, int] | None = None,
-        page_size: int = PAGE_SIZE,
-    ) -> AsyncIterator[Sequence[TaskRow]]:
-        """Every task matching `query` (after the position `after`), in its order, as
-        non-empty pages (no silent cap).
-
-        Each page is its own statement starting after the last row of the one before, so a
-        task created or deleted meanwhile never makes another appear twice.
-        """
-        while True:
-            rows = await self._rows(self._tasks.page(query, page_size, after))
-            if rows:
-                yield rows
-            if len(rows) < page_size:
-                return
-            after = sort_position(rows[-1], query.sort)
-
-    async def page(
-        self, query: TaskListQuery, limit: int, after: tuple[Any, int] | None = None
-    ) -> Page:
-        """At most `limit` tasks matching `query` after the position `after`."""
-        read = await self._rows(self._tasks.page(query, limit + 1, after))
-        if len(read) <= limit:
-            return Page(read, None, read)
-        rows = read[:limit]
-        return Page(rows, sort_position(rows[-1], query.sort), read)
-
-    async def digest(
-        self, query: TaskListQuery, limit: int | None, after: tuple[Any, int] | None = None
-    ) -> str:
-        """The digest of what `page` (or, with no limit, `pages`) would return now: see
-        services/conditional.py. Reads two columns and returns one row, however long the list."""
-        (row,) = await self._rows(self._tasks.digest(query, limit, after))
-        return str(row.digest)
 
     async def tag_counts(self) -> Sequence[Row[Any]]:
         """(`tag`, `tasks`: the number carrying it) for each of the user's tags, by tag."""

@@ -25,14 +25,13 @@ from sqlmodel.sql.expression import Select
 
 from todo_api.models import Task
 from todo_api.models.columns import due_instant, priority_level
-from todo_api.models.task_query import TaskListQuery
+from todo_api.services.lists.query import TaskListQuery
 from todo_api.services.statements.columns import (
     _OWNED,
     _PAGE_LIMIT,
     _SEARCH_TEXT,
     _SELECT,
     _TYPES,
-    TaskRow,
     TaskSelect,
 )
 
@@ -189,8 +188,3 @@ def _list_params(query: TaskListQuery, after: tuple[Any, int] | None) -> dict[st
     if query.q is not None:
         params["pattern"] = _like_pattern(query.q)
     return params
-
-
-def sort_position(row: TaskRow, sort: str) -> tuple[Any, int]:
-    """Where `row` stands in a list sorted by `sort`: (key, id)."""
-    return getattr(row, SORT_COLUMNS[sort]), row.id

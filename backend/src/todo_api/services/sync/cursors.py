@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from todo_api.errors import ExpiredSyncCursorError, InvalidCursorError, InvalidSyncCursorError
 from todo_api.models.tombstone import CURSOR_MAX_AGE_DAYS
-from todo_api.services.cursors import aware_instant, seal, unseal
+from todo_api.services.lists.cursors import aware_instant, seal, unseal
 
 SYNC_CURSOR_VERSION = 2
 _SNAPSHOT = re.compile(r"(\d{1,19}):(\d{1,19}):((?:\d{1,19},)*\d{1,19})?")
