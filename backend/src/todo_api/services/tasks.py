@@ -18,15 +18,15 @@ from sqlalchemy import Row
 
 from todo_api.database.runner import Database
 from todo_api.errors import (
+    ApiError,
     IdempotencyKeyBusyError,
     KeyQuotaError,
-    TaskChangedError,
     TaskNotFoundError,
     TaskQuotaError,
 )
 from todo_api.models import TaskCreate, TaskUpdate
 from todo_api.models.columns import column_values
-from todo_api.services.conditional import task_etag_of
+from todo_api.services.conditional import not_written
 from todo_api.services.idempotency import KeyedCreate
 from todo_api.services.quotas import Quotas
 from todo_api.services.recurrence import Changed as Changed  # what a write returns
@@ -194,13 +194,9 @@ class TaskService:
             raise TaskNotFoundError(task_id)
         raise await self._not_written(task_id)
 
-    async def _not_written(self, task_id: int) -> Exception:
-        """Why a write conditioned on versions changed nothing: the task is at another
-        version (TaskChangedError, carrying it) or does not exist."""
-        rows = await self._rows(self._tasks.get(task_id))
-        if not rows:
-            return TaskNotFoundError(task_id)
-        return TaskChangedError(task_id, rows[0], task_etag_of(rows[0]))
+    async def _not_written(self, task_id: int) -> ApiError:
+        """Why a write conditioned on versions changed nothing (services/conditional.py)."""
+        return await not_written(self._store, self._tasks, task_id)
 
 
 _TASK_COLUMNS = len(TASK_FIELDS)
