@@ -30,7 +30,7 @@ from pydantic import BaseModel, Field
 from todo_api.api.responses import json_response
 from todo_api.services.rendering import task_dict
 
-# Spelled out: the columns the service reads (services/scope.py TASK_FIELDS), in its order.
+# Spelled out: the columns the service reads (statements/columns.py TASK_FIELDS), in its order.
 GET = (
     "SELECT id, user_id, title, description, completed, created_at, updated_at, priority,"
     " due_at, due_all_day, tags, recurrence FROM tasks WHERE user_id = %s AND id = %s"

@@ -4,18 +4,22 @@ Each class says all a transport needs: the HTTP `status`, the `detail` (a senten
 person, and the text an MCP tool error gives the model), the headers (`Retry-After`,
 `WWW-Authenticate`, `ETag`) and, for a 422, the field errors. REST renders any of them as a
 problem document through one handler (`api/problems.py`), the MCP tools turn the same object
-into a tool error (`mcp_server/server.py`), and the OpenAPI responses are declared from their
-statuses. Driver errors become `DatabaseUnavailableError` or `ConflictError` in `database/`,
+into a tool error (`mcp_server/server.py`), and each operation's OpenAPI error responses are
+generated from the classes it can raise (`api/problems.py` `responses_for`: status, `summary`,
+`header_docs`). Driver errors become `DatabaseUnavailableError` or `ConflictError` in `database/`,
 so neither transport imports SQLAlchemy.
 
-This module imports nothing of the app: every layer may raise what it declares.
+This module imports nothing of the app but its validation helpers (`validation_errors.py`):
+every layer may raise what it declares.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
+
+from todo_api.validation_errors import validation_summary
 
 logger = logging.getLogger("todo_api.errors")
 
@@ -25,6 +29,7 @@ DATABASE_TIMEOUT = "The database did not answer in time; retry shortly"
 DATABASE_UNAVAILABLE = "The database is unavailable; retry shortly"
 KEYS_UNAVAILABLE = "Token signing keys cannot be fetched; retry shortly"
 RETRY_AFTER_SECONDS = 5
+RETRY_AFTER_DOC = "Seconds to wait before retrying."
 
 
 class ApiError(Exception):
@@ -34,6 +39,18 @@ class ApiError(Exception):
     retry_after: ClassVar[int | None] = None
     unavailable: ClassVar[bool] = False
     """A dependency is down or slow (a 503): each one is logged as a warning."""
+    summary: ClassVar[str | None] = None
+    """What the failure means to a client reading the OpenAPI document, when the status's
+    title does not say it all (appended to it: `Forbidden: <summary>`)."""
+    header_docs: ClassVar[Mapping[str, str]] = {}
+    """The headers `headers()` sends, with what each tells the client (OpenAPI)."""
+    lists_fields: ClassVar[bool] = False
+    """The problem carries the `errors` list of `field_errors()` (a `ValidationProblem`)."""
+    message: ClassVar[str] = "Internal server error"
+    """The text of a failure that takes no arguments."""
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*(args or (self.message,)))
 
     @property
     def detail(self) -> str:
@@ -87,10 +104,18 @@ class InvalidSyncCursorError(InvalidCursorError):
         )
 
 
+class InvalidJsonError(ApiError):
+    """The request body is not JSON at all (pydantic's `json_invalid`)."""
+
+    status = 400
+    message = "Request body is not valid JSON"
+
+
 # --- 401, 403 --------------------------------------------------------------------------------
 
 # The characters RFC 6750 allows in `error_description` (printable ASCII but `"` and `\`).
 _DESCRIPTION_CHARS = frozenset(chr(c) for c in range(0x20, 0x7F)) - {'"', "\\"}
+CHALLENGE_DOC = "The bearer challenge (RFC 6750), with why the token was refused."
 
 
 def bearer_challenge(reason: str | None) -> str:
@@ -107,6 +132,7 @@ class TokenRejectedError(ApiError):
     token."""
 
     status = 401
+    header_docs: ClassVar[Mapping[str, str]] = {"WWW-Authenticate": CHALLENGE_DOC}
 
     def __init__(self, reason: str, *, invalid_token: bool = True) -> None:
         super().__init__(reason)
@@ -118,10 +144,22 @@ class TokenRejectedError(ApiError):
         return {"WWW-Authenticate": bearer_challenge(self.reason if self.invalid_token else None)}
 
 
+class ForbiddenUserError(ApiError):
+    """The token is valid, but the `{user_id}` of the path is another user's."""
+
+    status = 403
+    message = "The token does not grant access to this user's tasks"
+    summary = "the token's user is not `{user_id}`"
+
+
 class TaskQuotaError(ApiError):
     """The user keeps `MAX_TASKS_PER_USER` tasks already: nothing was written."""
 
     status = 403
+    summary = (
+        "the user keeps MAX_TASKS_PER_USER tasks (a create, or a completion that would create "
+        "a next occurrence): nothing written"
+    )
 
     def __init__(self, limit: int) -> None:
         super().__init__(
@@ -131,7 +169,7 @@ class TaskQuotaError(ApiError):
         self.limit = limit
 
 
-# --- 404, 409, 410, 412 ----------------------------------------------------------------------
+# --- 404, 408, 409, 410, 412, 413, 415 ---------------------------------------------------------
 
 
 class TaskNotFoundError(ApiError, LookupError):
@@ -158,10 +196,9 @@ class IdempotencyKeyBusyError(ApiError):
     """The key's first request could not be told apart from this one: retry."""
 
     status = 409
+    message = "Idempotency-Key is being used by another request: retry shortly"
     retry_after = 1
-
-    def __init__(self) -> None:
-        super().__init__("Idempotency-Key is being used by another request: retry shortly")
+    header_docs: ClassVar[Mapping[str, str]] = {"Retry-After": RETRY_AFTER_DOC}
 
 
 # What a constraint a request can still run into means, said to the client. The API checks
@@ -204,10 +241,11 @@ class TaskChangedError(ApiError):
     task as it is (`current`) and its ETag."""
 
     status = 412
+    header_docs: ClassVar[Mapping[str, str]] = {"ETag": "The task's current version."}
 
-    def __init__(self, current: Sequence[Any], etag: str) -> None:
+    def __init__(self, task_id: int, current: Sequence[Any], etag: str) -> None:
         super().__init__(
-            f"Task {current[0]} has changed since the version in If-Match; nothing was "
+            f"Task {task_id} has changed since the version in If-Match; nothing was "
             "written. GET it again (the ETag of this response is its current version) and "
             "retry if the change still makes sense"
         )
@@ -218,19 +256,61 @@ class TaskChangedError(ApiError):
         return {"ETag": self.etag}
 
 
+class BodyTimeoutError(ApiError):
+    """The request body was not all there `seconds` after the request started. The
+    connection is closed: the rest of that body would be read as a new request."""
+
+    status = 408
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"The request body did not arrive within {seconds:g} seconds")
+
+    def headers(self) -> dict[str, str]:
+        return {"Connection": "close"}
+
+
+class BodyTooLargeError(ApiError):
+    """The request body is larger than `max_bytes` (declared or streamed)."""
+
+    status = 413
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(f"Request body is larger than {max_bytes} bytes")
+
+
+class UnsupportedMediaTypeError(ApiError):
+    """A request body not declared as JSON (a common slip with `fetch`)."""
+
+    status = 415
+    message = "Send the request body as JSON, with Content-Type: application/json"
+
+
 # --- 422, 429 --------------------------------------------------------------------------------
+
+
+class InvalidInputError(ApiError, ValueError):
+    """Parameters, headers or body break their rules: pydantic's errors (`field_errors`)."""
+
+    status = 422
+    lists_fields = True
+
+    def __init__(self, errors: list[dict[str, Any]]) -> None:
+        super().__init__(validation_summary(errors))
+        self.errors = errors
+
+    def field_errors(self) -> list[dict[str, Any]]:
+        return self.errors
 
 
 class IdempotencyKeyReusedError(ApiError, ValueError):
     """The user sent this idempotency key before, with another request body."""
 
     status = 422
-
-    def __init__(self) -> None:
-        super().__init__(
-            "Idempotency-Key was already used with a different request body: send a new key "
-            "for a new task, or the same body to get the task the key created"
-        )
+    lists_fields = True
+    message = (
+        "Idempotency-Key was already used with a different request body: send a new key "
+        "for a new task, or the same body to get the task the key created"
+    )
 
     def field_errors(self) -> list[dict[str, Any]]:
         return [{"loc": ["header", "Idempotency-Key"], "msg": str(self), "type": "key_reused"}]
@@ -240,6 +320,7 @@ class RecurrenceNeverRecursError(ApiError, ValueError):
     """A `PUT` sent a rule with no occurrence after the task's stored due date."""
 
     status = 422
+    lists_fields = True
 
     @property
     def detail(self) -> str:
@@ -258,6 +339,10 @@ class KeyQuotaError(ApiError):
     """The user made `MAX_IDEMPOTENCY_KEYS_PER_DAY` keyed creates in the last 24 hours."""
 
     status = 429
+    summary = "MAX_IDEMPOTENCY_KEYS_PER_DAY keyed creates in 24 hours; nothing written"
+    header_docs: ClassVar[Mapping[str, str]] = {
+        "Retry-After": "Seconds until a keyed create is accepted again."
+    }
 
     def __init__(self, limit: int, retry_after: int) -> None:
         super().__init__(
@@ -282,6 +367,7 @@ class _UnavailableError(ApiError):
     status = 503
     retry_after = RETRY_AFTER_SECONDS
     unavailable = True
+    header_docs: ClassVar[Mapping[str, str]] = {"Retry-After": RETRY_AFTER_DOC}
     said: ClassVar[str]
 
     @property
@@ -312,38 +398,3 @@ class KeySetUnavailableError(_UnavailableError):
     """The signing keys cannot be fetched right now (the key server is down)."""
 
     said = KEYS_UNAVAILABLE
-
-
-# --- Validation failures (pydantic's errors), as REST and MCP both say them -----------------
-
-
-def field_errors(errors: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Pydantic's errors as a client reads them: where, what, which rule.
-
-    The offending input is not echoed back: it may be huge or hold a secret."""
-    return [
-        {
-            "loc": list(error["loc"]),
-            "msg": error["msg"].removeprefix("Value error, "),
-            "type": error["type"],
-        }
-        for error in errors
-    ]
-
-
-def _location(loc: Sequence[Any]) -> str:
-    # ("body", "title") -> "title"; ("path", "task_id") -> "task_id"
-    parts = [str(part) for part in loc[1:]] or [str(part) for part in loc]
-    return ".".join(parts)
-
-
-def validation_summary(
-    errors: Sequence[Mapping[str, Any]], location: Callable[[Sequence[Any]], str] = _location
-) -> str:
-    """The `detail` of a validation failure: `where: what` of the first five errors (the MCP
-    tools say the same, with their own `location`)."""
-    parts = []
-    for error in errors[:5]:
-        where = location(error["loc"])
-        parts.append(f"{where}: {error['msg']}" if where else error["msg"])
-    return "; ".join(parts) or "Invalid request"

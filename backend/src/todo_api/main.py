@@ -27,7 +27,6 @@ from todo_api.api.http_semantics import HttpSemanticsMiddleware
 from todo_api.api.metrics_endpoint import sample
 from todo_api.api.problems import install_problem_handlers, problem_schemas
 from todo_api.api.request_log import RequestLogMiddleware
-from todo_api.api.responses import LongLists
 from todo_api.config import Settings, get_settings
 from todo_api.database.embedded import release_embedded_server
 from todo_api.database.engine import create_engine
@@ -43,6 +42,7 @@ from todo_api.reminders.scheduler import Scheduler
 from todo_api.security.jwks import JwksKeySet
 from todo_api.security.verifier import TokenVerifier
 from todo_api.services.housekeeping import Housekeeping
+from todo_api.services.lists.whole import LongLists
 from todo_api.services.quotas import Quotas
 from todo_api.services.users import UserProvisioner
 

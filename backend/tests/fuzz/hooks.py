@@ -19,7 +19,7 @@ import schemathesis
 
 from todo_api.models.fields import parse_due
 from todo_api.models.recurrence import normalize_recurrence, recurrence_problem
-from todo_api.models.task_query import SEARCH_WORK_MAX, search_work
+from todo_api.services.lists.query import SEARCH_WORK_MAX, search_work
 
 _KEY = re.compile(r"[!-~]{1,255}")
 

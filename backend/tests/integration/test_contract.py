@@ -158,7 +158,7 @@ async def test_head_runs_get_and_sends_no_body(client: httpx.AsyncClient) -> Non
 
 async def test_a_long_list_streams_nothing_on_head(client: httpx.AsyncClient) -> None:
     """More than one page: a streamed GET, whose body HEAD must drop chunk by chunk."""
-    from todo_api.services.tasks import PAGE_SIZE
+    from todo_api.services.lists.pages import PAGE_SIZE
 
     async def create(n: int) -> None:
         assert (await client.post(TASKS, json={"title": f"t{n}"})).status_code == 201

@@ -18,8 +18,8 @@ from fastapi import FastAPI
 from tests.integration.test_list_query import cursor_key, edited
 from todo_api.config import Settings
 from todo_api.main import create_app
-from todo_api.services.cursors import b64encode
-from todo_api.services.sync_cursors import SyncPosition, encode_sync_cursor
+from todo_api.services.lists.cursors import b64encode
+from todo_api.services.sync.cursors import SyncPosition, encode_sync_cursor
 
 pytestmark = pytest.mark.anyio
 

@@ -16,8 +16,8 @@ import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from tests.support import QueryValue, bearer, sign
-from todo_api.models.task_query import CURSOR_MAX, TaskListQuery
-from todo_api.services.cursors import b64decode, b64encode, seal
+from todo_api.services.lists.cursors import b64decode, b64encode, seal
+from todo_api.services.lists.query import CURSOR_MAX, TaskListQuery
 
 pytestmark = pytest.mark.anyio
 

@@ -26,8 +26,8 @@ from tests.support import ROOT, bearer, serving, sign
 from todo_api.cli.mcp_tools import mcp_tools_json
 from todo_api.config import Settings
 from todo_api.main import create_app
-from todo_api.models.task_query import TaskListQuery
-from todo_api.services.cursors import b64decode
+from todo_api.services.lists.cursors import b64decode
+from todo_api.services.lists.query import TaskListQuery
 
 pytestmark = pytest.mark.anyio
 

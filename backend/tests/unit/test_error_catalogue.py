@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from todo_api import errors
-from todo_api.api.problems import install_problem_handlers, status_title
+from todo_api.api.problems import install_problem_handlers, responses_for, status_title
 from todo_api.errors import ApiError
 from todo_api.mcp_server.server import tool_error_detail
 
@@ -25,6 +25,12 @@ def _examples() -> list[ApiError]:
     return [
         errors.InvalidCursorError(),
         errors.InvalidSyncCursorError(),
+        errors.InvalidJsonError(),
+        errors.ForbiddenUserError(),
+        errors.BodyTimeoutError(2.5),
+        errors.BodyTooLargeError(1024),
+        errors.UnsupportedMediaTypeError(),
+        errors.InvalidInputError([{"loc": ["body", "title"], "msg": "too long", "type": "x"}]),
         errors.TokenRejectedError("Token has expired"),
         errors.TokenRejectedError("Missing bearer token", invalid_token=False),
         errors.TaskQuotaError(5),
@@ -34,7 +40,7 @@ def _examples() -> list[ApiError]:
         errors.ConflictError("ck_tasks_recurrence_needs_due"),
         errors.ConflictError(None),
         errors.ExpiredSyncCursorError(30),
-        errors.TaskChangedError(row, '"abc"'),
+        errors.TaskChangedError(7, row, '"abc"'),
         errors.IdempotencyKeyReusedError(),
         errors.RecurrenceNeverRecursError("no occurrence in ten years"),
         errors.KeyQuotaError(5, 60),
@@ -75,6 +81,28 @@ def test_rest_renders_a_failure_exactly_as_the_catalogue_declares_it(error: ApiE
         assert response.headers[name] == value
     if error.status == 503:
         assert int(response.headers["Retry-After"]) >= 1
+
+
+@pytest.mark.parametrize("error", _examples(), ids=lambda error: type(error).__name__)
+def test_the_openapi_response_of_a_failure_documents_what_it_sends(error: ApiError) -> None:
+    ((status, response),) = responses_for(type(error)).items()
+    assert status == error.status
+    assert response["description"].startswith(status_title(error.status))
+    # Connection is hop-by-hop: a client never sees it as a response header to rely on.
+    assert set(response.get("headers", {})) == set(error.headers()) - {"Connection"}
+    schema = response["content"]["application/problem+json"]["schema"]["$ref"]
+    assert schema.endswith("/ValidationProblem") == (error.field_errors() is not None)
+
+
+def test_the_openapi_response_of_a_status_joins_what_its_failures_mean() -> None:
+    responses = responses_for(errors.ForbiddenUserError, errors.TaskQuotaError)
+
+    assert responses[403]["description"] == (
+        f"Forbidden: {errors.ForbiddenUserError.summary}, or {errors.TaskQuotaError.summary}"
+    )
+    conflict = responses_for(errors.ConflictError, errors.IdempotencyKeyBusyError)[409]
+    assert conflict["headers"]["Retry-After"]["schema"] == {"type": "integer"}
+    assert responses_for(errors.TaskNotFoundError)[404]["description"] == "Not Found"
 
 
 @pytest.mark.parametrize("error", _examples(), ids=lambda error: type(error).__name__)

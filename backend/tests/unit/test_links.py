@@ -10,7 +10,7 @@ from starlette.requests import Request
 
 from todo_api.api.links import link, with_cursor
 from todo_api.api.list_query import list_query
-from todo_api.models.task_query import TaskListQuery
+from todo_api.services.lists.query import TaskListQuery
 
 
 def scope(path: str, query: bytes) -> dict[str, object]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from todo_api.api.responses import LongLists
+from todo_api.services.lists.whole import LongLists
 
 
 def test_it_forgets_short_lists_and_the_least_recently_seen_user() -> None:

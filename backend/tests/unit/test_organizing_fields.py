@@ -24,8 +24,8 @@ from todo_api.models.recurrence import (
     normalize_recurrence,
     recurrence_problem,
 )
-from todo_api.models.task_query import SEARCH_WORK_MAX, TaskListQuery, search_work
-from todo_api.services.cursors import decode_cursor, encode_cursor
+from todo_api.services.lists.cursors import decode_cursor, encode_cursor
+from todo_api.services.lists.query import SEARCH_WORK_MAX, TaskListQuery, search_work
 
 TAG = re.compile(TAG_PATTERN)
 RRULE = re.compile(RRULE_PATTERN)

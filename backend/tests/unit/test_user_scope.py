@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy.dialects import postgresql
 
 from todo_api.models import TaskRead
-from todo_api.models.task_query import TaskListQuery
+from todo_api.services.lists.query import TaskListQuery
 from todo_api.services.scope import Scoped, UserTasks
 from todo_api.services.statements.columns import TASK_FIELDS
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import HTTPException, Request
+from fastapi import Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from todo_api.errors import TokenRejectedError
+from todo_api.errors import ForbiddenUserError, TokenRejectedError
 from todo_api.security.principal import PRINCIPAL, Principal
 from todo_api.security.verifier import TokenVerifier
 
@@ -57,7 +57,7 @@ async def authorized(request: Request, user_id: str) -> Principal:
     document by `declare_bearer_security` instead of by a dependency."""
     principal = await authenticated(request, await bearer_scheme(request))
     if principal.user_id != user_id:
-        raise HTTPException(403, "The token does not grant access to this user's tasks")
+        raise ForbiddenUserError
     return principal
 
 

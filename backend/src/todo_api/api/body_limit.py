@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import asyncio
 
-from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from todo_api.api.problems import problem_response
+from todo_api.api.problems import as_http_exception, error_response
+from todo_api.errors import BodyTimeoutError, BodyTooLargeError
 
 
 class BodyLimitMiddleware:
@@ -32,14 +32,10 @@ class BodyLimitMiddleware:
             return
         declared = _content_length(scope)
         if declared is not None and declared > self.max_bytes:
-            response = problem_response(413, self._too_large)
+            response = error_response(BodyTooLargeError(self.max_bytes))
             await response(scope, receive, send)
             return
         await self.app(scope, self._bounded(receive), send)
-
-    @property
-    def _too_large(self) -> str:
-        return f"Request body is larger than {self.max_bytes} bytes"
 
     def _bounded(self, receive: Receive) -> Receive:
         deadline = asyncio.get_running_loop().time() + self.timeout
@@ -55,15 +51,11 @@ class BodyLimitMiddleware:
                     message = await receive()
             except TimeoutError:
                 # FastAPI re-raises HTTPExceptions from body reading unchanged.
-                raise HTTPException(
-                    408,
-                    f"The request body did not arrive within {self.timeout:g} seconds",
-                    headers={"Connection": "close"},
-                ) from None
+                raise as_http_exception(BodyTimeoutError(self.timeout)) from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    raise HTTPException(413, self._too_large)
+                    raise as_http_exception(BodyTooLargeError(self.max_bytes))
                 complete = not message.get("more_body", False)
             return message
 

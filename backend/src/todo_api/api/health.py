@@ -7,7 +7,7 @@ from typing import Literal
 from fastapi import APIRouter, Request
 from pydantic import BaseModel
 
-from todo_api.api.problems import problem_responses
+from todo_api.api.problems import DATABASE_FAILURES, responses_for
 from todo_api.services.health import check_database
 
 router = APIRouter(tags=["health"])
@@ -31,7 +31,7 @@ async def health() -> Health:
     "/ready",
     operation_id="ready",
     summary="The database is reachable",
-    responses=problem_responses(503),
+    responses=responses_for(*DATABASE_FAILURES),
 )
 async def ready(request: Request) -> Readiness:
     """200 when a query round-trips to the database; otherwise a 503 problem, within 2 s."""

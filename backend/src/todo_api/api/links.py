@@ -8,7 +8,7 @@ from urllib.parse import quote
 
 from starlette.types import Scope
 
-from todo_api.models.task_query import TaskListQuery
+from todo_api.services.lists.query import TaskListQuery
 
 
 def link(target: str, rel: str) -> str:

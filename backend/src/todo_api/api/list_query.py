@@ -19,13 +19,13 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.datastructures import QueryParams
 
-from todo_api.models.task_query import TaskListQuery
 from todo_api.models.unknown_fields import (
     QUERY_ALIASES,
     UNKNOWN_NAME,
     UNKNOWN_REPORTED,
     unknown_message,
 )
+from todo_api.services.lists.query import TaskListQuery
 
 # Accepted on every query and ignored: the cache-busting parameter some fetch wrappers
 # (jQuery's `cache: false`, several HTTP clients) add to each URL.

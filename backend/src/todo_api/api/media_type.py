@@ -7,9 +7,9 @@ tells a frontend developer nothing about the real mistake.
 
 from __future__ import annotations
 
-from fastapi import HTTPException, Request
+from fastapi import Request
 
-JSON_REQUIRED = "Send the request body as JSON, with Content-Type: application/json"
+from todo_api.errors import UnsupportedMediaTypeError
 
 
 def is_json(content_type: str) -> bool:
@@ -24,4 +24,4 @@ async def json_body(request: Request) -> None:
     if request.method not in {"POST", "PUT", "PATCH"} or not await request.body():
         return
     if not is_json(request.headers.get("content-type", "")):
-        raise HTTPException(415, JSON_REQUIRED)
+        raise UnsupportedMediaTypeError

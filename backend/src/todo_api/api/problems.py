@@ -2,6 +2,8 @@
 
 Frontends read `data.detail` and show it; FastAPI's default list-shaped `detail` renders as
 "[object Object]" there. Field errors of a validation failure go in an extra `errors` list.
+Every failure comes from the catalogue (`todo_api/errors.py`): one handler renders it, and
+`responses_for` declares an operation's error responses from the classes it can raise.
 """
 
 from __future__ import annotations
@@ -18,8 +20,23 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
 from todo_api.api.http_semantics import allowed_methods
-from todo_api.errors import ApiError, field_errors, report, validation_summary
+from todo_api.errors import (
+    ApiError,
+    BodyTimeoutError,
+    BodyTooLargeError,
+    DatabaseTimeoutError,
+    DatabaseUnavailableError,
+    ForbiddenUserError,
+    InvalidInputError,
+    InvalidJsonError,
+    KeySetUnavailableError,
+    ServerBusyError,
+    TokenRejectedError,
+    UnsupportedMediaTypeError,
+    report,
+)
 from todo_api.logs import REQUEST_ID
+from todo_api.validation_errors import field_errors
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 # Fixed titles: Python's own reason phrases differ between versions (422 changed in 3.13).
@@ -93,12 +110,26 @@ def problem_response(
     )
 
 
+def error_response(error: ApiError) -> Response:
+    """The problem document of a failure of the catalogue, as it declares itself."""
+    report(error)
+    errors = error.field_errors()
+    extra = None if errors is None else {"errors": errors}
+    return problem_response(error.status, error.detail, headers=error.headers(), extra=extra)
+
+
+def as_http_exception(error: ApiError) -> HTTPException:
+    """`error` for the one place that takes only an HTTPException: while FastAPI reads a body,
+    it turns any other exception into a 400. Rendered the same (`_http_problem`)."""
+    return HTTPException(error.status, error.detail, headers=error.headers() or None)
+
+
 async def _validation_problem(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     errors = field_errors(exc.errors())
     if any(error["type"] == "json_invalid" for error in errors):
-        return problem_response(400, "Request body is not valid JSON")
-    return problem_response(422, validation_summary(errors), extra={"errors": errors})
+        return error_response(InvalidJsonError())
+    return error_response(InvalidInputError(errors))
 
 
 # Frontends built on Better Auth serve its routes at /api/auth/* themselves; a developer who
@@ -130,10 +161,7 @@ async def _http_problem(request: Request, exc: Exception) -> Response:
 async def _api_problem(_request: Request, exc: Exception) -> Response:
     """Any failure of the catalogue (`todo_api/errors.py`), as it declares itself."""
     assert isinstance(exc, ApiError)
-    report(exc)
-    errors = exc.field_errors()
-    extra = None if errors is None else {"errors": errors}
-    return problem_response(exc.status, exc.detail, headers=exc.headers(), extra=extra)
+    return error_response(exc)
 
 
 def install_problem_handlers(app: FastAPI) -> None:
@@ -144,43 +172,60 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_problem)
 
 
-def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses` entries for the given error statuses (see `problem_schemas`)."""
+# The failures an operation's OpenAPI responses name (`responses_for`), by what they share.
+# A database that is down or slow: a 503 of any operation that reads it.
+DATABASE_FAILURES: tuple[type[ApiError], ...] = (DatabaseTimeoutError, DatabaseUnavailableError)
+# Every `/api` operation: who is calling (401: the key server may be down, a 503), whether the
+# path is theirs (403), a turn (admission: 503), and the database.
+CALLER_FAILURES: tuple[type[ApiError], ...] = (
+    TokenRejectedError,
+    ForbiddenUserError,
+    KeySetUnavailableError,
+    ServerBusyError,
+    *DATABASE_FAILURES,
+)
+# An operation that reads a JSON body: not JSON (400, 415), too slow or too large (408, 413),
+# or not valid (422).
+BODY_FAILURES: tuple[type[ApiError], ...] = (
+    InvalidJsonError,
+    BodyTimeoutError,
+    BodyTooLargeError,
+    UnsupportedMediaTypeError,
+    InvalidInputError,
+)
+_HEADER_SCHEMAS = {"Retry-After": {"type": "integer"}}
+
+
+def responses_for(*errors: type[ApiError]) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` entries of an operation that can raise `errors` (catalogue
+    classes): one per status, described by its title and the classes' `summary`, with the
+    schema of their problem (`problem_schemas`) and the headers they send (`header_docs`)."""
     responses: dict[int | str, dict[str, Any]] = {}
-    for status in statuses:
-        name = "ValidationProblem" if status == 422 else "Problem"
+    for status in sorted({error.status for error in errors}):
+        group = [error for error in errors if error.status == status]
+        summaries = list(dict.fromkeys(error.summary for error in group if error.summary))
+        description = status_title(status)
+        if summaries:
+            description += ": " + ", or ".join(summaries)
+        name = "ValidationProblem" if any(error.lists_fields for error in group) else "Problem"
         schema = {"$ref": f"#/components/schemas/{name}"}
-        responses[status] = {
-            "description": status_title(status),
+        response: dict[str, Any] = {
+            "description": description,
             "content": {PROBLEM_MEDIA_TYPE: {"schema": schema}},
         }
-    return responses
-
-
-def quota_responses(*, keyed_create: bool = False) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI entries of the quota problems (services/quotas.py) of a write that can create
-    a task: 403 at MAX_TASKS_PER_USER and, for a create, 429 at MAX_IDEMPOTENCY_KEYS_PER_DAY."""
-    responses = problem_responses(403, 429) if keyed_create else problem_responses(403)
-    responses[403]["description"] = (
-        "Forbidden: the token's user is not `{user_id}`, or the user keeps MAX_TASKS_PER_USER "
-        "tasks (a create, or a completion that would create a next occurrence): nothing written"
-    )
-    if keyed_create:
-        responses[429]["description"] = (
-            "Too Many Requests: MAX_IDEMPOTENCY_KEYS_PER_DAY keyed creates in 24 hours; "
-            "nothing written"
-        )
-        responses[429]["headers"] = {
-            "Retry-After": {
-                "description": "Seconds until a keyed create is accepted again.",
-                "schema": {"type": "integer"},
-            }
-        }
+        headers: dict[str, Any] = {}
+        for error in group:  # the first class to document a header describes it
+            for header, doc in error.header_docs.items():
+                typed = _HEADER_SCHEMAS.get(header, {"type": "string"})
+                headers.setdefault(header, {"description": doc, "schema": typed})
+        if headers:
+            response["headers"] = headers
+        responses[status] = response
     return responses
 
 
 def problem_schemas() -> dict[str, Any]:
-    """Component schemas referenced by `problem_responses`, for the OpenAPI document."""
+    """Component schemas referenced by `responses_for`, for the OpenAPI document."""
     template = "#/components/schemas/{model}"
     validation = ValidationProblem.model_json_schema(ref_template=template)
     definitions = validation.pop("$defs", {})

@@ -9,13 +9,14 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from todo_api.api.deps import TaskServiceDep
 from todo_api.api.list_query import QueryParameters
 from todo_api.api.paths import UserIdPath
-from todo_api.api.problems import problem_responses
+from todo_api.api.problems import CALLER_FAILURES, responses_for
 from todo_api.api.responses import json_response
+from todo_api.errors import ExpiredSyncCursorError, InvalidInputError, InvalidSyncCursorError
 from todo_api.models.changes import TaskChanges
 from todo_api.models.tombstone import CURSOR_MAX_AGE_DAYS, TOMBSTONE_DAYS
-from todo_api.services.cursors import cursor_key
+from todo_api.services.lists.cursors import cursor_key
 from todo_api.services.rendering import task_dict
-from todo_api.services.sync import changes_since
+from todo_api.services.sync.feed import changes_since
 
 CHANGES_PAGE_MAX = 1000
 CURSOR_MAX = 2000
@@ -43,7 +44,7 @@ async def _known_parameters(request: Request) -> None:
 router = APIRouter(
     prefix="/api/{user_id}/tasks",
     tags=["tasks"],
-    responses=problem_responses(401, 403, 503),
+    responses=responses_for(*CALLER_FAILURES),
 )
 
 
@@ -53,7 +54,7 @@ router = APIRouter(
     summary="What changed since a cursor (delta sync)",
     description=CHANGES_DESCRIPTION,
     response_model=TaskChanges,
-    responses=problem_responses(400, 410, 422),
+    responses=responses_for(InvalidSyncCursorError, ExpiredSyncCursorError, InvalidInputError),
     dependencies=[Depends(_known_parameters)],
 )
 async def list_task_changes(

@@ -6,8 +6,9 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel
 
 from todo_api.api.deps import TaskServiceDep
-from todo_api.api.problems import problem_responses
+from todo_api.api.problems import CALLER_FAILURES, responses_for
 from todo_api.api.responses import json_response
+from todo_api.errors import InvalidInputError
 
 router = APIRouter(prefix="/api/{user_id}/tags", tags=["tasks"])
 
@@ -22,10 +23,11 @@ class TagCount(BaseModel):
     operation_id="listTags",
     summary="List the user's tags with their task counts",
     response_model=list[TagCount],
-    responses=problem_responses(401, 403, 422, 503),
+    responses=responses_for(*CALLER_FAILURES, InvalidInputError),
 )
 async def list_tags(tasks: TaskServiceDep) -> Response:
     """Every tag on the user's tasks, spelled as stored, with the number of tasks carrying
     it, ordered by tag (code point order); `[]` when no task has a tag. For filter menus:
     pass a tag back as `tag=` to the list."""
-    return json_response([{"tag": tag, "count": count} for tag, count in await tasks.tag_counts()])
+    rows = await tasks.tag_counts()
+    return json_response([{"tag": row.tag, "count": row.tasks} for row in rows])

@@ -21,8 +21,22 @@ from todo_api.api.links import NEXT_OCCURRENCE_HEADER, NEXT_PAGE_HEADER, link, w
 from todo_api.api.list_query import ListQuery, list_parameters
 from todo_api.api.media_type import json_body
 from todo_api.api.paths import TASK_ID, TaskIdPath, UserIdPath
-from todo_api.api.problems import problem_responses, quota_responses
+from todo_api.api.problems import BODY_FAILURES, CALLER_FAILURES, responses_for
 from todo_api.api.responses import json_response, task_list_response, task_response
+from todo_api.errors import (
+    ConflictError,
+    ForbiddenUserError,
+    IdempotencyKeyBusyError,
+    IdempotencyKeyReusedError,
+    InvalidCursorError,
+    InvalidInputError,
+    KeyQuotaError,
+    RecurrenceNeverRecursError,
+    ReplayedTaskDeletedError,
+    TaskChangedError,
+    TaskNotFoundError,
+    TaskQuotaError,
+)
 from todo_api.models import TaskCompletion, TaskCreate, TaskRead, TaskUpdate
 from todo_api.services.conditional import (
     list_etag,
@@ -31,19 +45,23 @@ from todo_api.services.conditional import (
     task_etag_of,
     versions_of,
 )
-from todo_api.services.cursors import cursor_key, decode_cursor, encode_cursor
+from todo_api.services.lists.cursors import cursor_key, decode_cursor, encode_cursor
+from todo_api.services.lists.pages import answer_digest, read_page
 from todo_api.services.rendering import task_dict
 from todo_api.services.tasks import Changed
 
 router = APIRouter(
     prefix="/api/{user_id}/tasks",
     tags=["tasks"],
-    responses=problem_responses(401, 403, 503),
+    responses=responses_for(*CALLER_FAILURES),
 )
 
 # On the routes that take a body only: a dependency costs its resolution on every request.
 _JSON_BODY = [Depends(json_body)]
-_WITH_TASK_ID = problem_responses(404, 422)
+_WITH_TASK_ID = (TaskNotFoundError, InvalidInputError)
+# A write that can create a task (a create, or completing a recurring task): the quota's 403
+# joins the caller's.
+_QUOTA = (ForbiddenUserError, TaskQuotaError)
 _ETAG = {"headers": ETAG_HEADER}
 
 
@@ -55,7 +73,7 @@ _ETAG = {"headers": ETAG_HEADER}
     responses={
         200: {"headers": {**NEXT_PAGE_HEADER, **ETAG_HEADER}},
         **NOT_MODIFIED,
-        **problem_responses(400, 422),
+        **responses_for(InvalidCursorError, InvalidInputError),
     },
     openapi_extra={"parameters": [*list_parameters(), IF_NONE_MATCH]},
 )
@@ -81,9 +99,7 @@ async def list_tasks(
     digest = None
     conditional = if_none_match(request)
     if conditional is not None:
-        # With `limit`, of one row more, as the page reads: whether a next page exists.
-        read = None if query.limit is None else query.limit + 1
-        digest = await tasks.digest(query, read, after)
+        digest = await answer_digest(tasks, query, after)
         if none_match(conditional, etag(digest)):
             return not_modified(etag(digest))
     if query.limit is None:
@@ -91,7 +107,7 @@ async def list_tasks(
         return await task_list_response(
             tasks, query, after, etag, state.bulk_lane, state.long_lists, digest
         )
-    page = await tasks.page(query, query.limit, after)
+    page = await read_page(tasks, query, query.limit, after)
     headers = {"ETag": etag(rows_digest(page.read))}
     if page.next_after is not None:
         key = await cursor_key(request.app.state)
@@ -118,8 +134,15 @@ async def list_tasks(
                 },
             }
         },
-        **problem_responses(400, 404, 408, 409, 413, 415, 422),
-        **quota_responses(keyed_create=True),
+        **responses_for(
+            *BODY_FAILURES,
+            *_QUOTA,
+            ReplayedTaskDeletedError,
+            ConflictError,
+            IdempotencyKeyBusyError,
+            IdempotencyKeyReusedError,
+            KeyQuotaError,
+        ),
     },
     openapi_extra={"parameters": [IDEMPOTENCY_KEY]},
 )
@@ -131,7 +154,7 @@ async def create_task(
     With `Idempotency-Key`, a repeat of the request creates nothing (see the header); 404
     when the task the key created has since been deleted."""
     created = await tasks.create(body, idempotency_key(request))
-    headers = {"Location": _task_path(request, user_id, created.row[0])}
+    headers = {"Location": _task_path(request, user_id, created.row.id)}
     if created.replayed:
         headers["Idempotent-Replayed"] = "true"
     return task_response(created.row, status.HTTP_201_CREATED, headers)
@@ -143,7 +166,7 @@ async def create_task(
     operation_id="getTask",
     summary="Get one task",
     response_model=TaskRead,
-    responses={200: _ETAG, **NOT_MODIFIED, **_WITH_TASK_ID},
+    responses={200: _ETAG, **NOT_MODIFIED, **responses_for(*_WITH_TASK_ID)},
     openapi_extra={"parameters": [IF_NONE_MATCH]},
 )
 async def get_task(request: Request, task_id: TaskIdPath, tasks: TaskServiceDep) -> Response:
@@ -164,8 +187,14 @@ async def get_task(request: Request, task_id: TaskIdPath, tasks: TaskServiceDep)
     response_model=TaskRead,
     responses={
         200: {"headers": {**NEXT_OCCURRENCE_HEADER, **ETAG_HEADER}},
-        **problem_responses(400, 404, 408, 409, 412, 413, 415, 422),
-        **quota_responses(),
+        **responses_for(
+            *BODY_FAILURES,
+            *_QUOTA,
+            TaskNotFoundError,
+            ConflictError,
+            TaskChangedError,
+            RecurrenceNeverRecursError,
+        ),
     },
     openapi_extra={"parameters": [IF_MATCH]},
 )
@@ -190,7 +219,7 @@ async def update_task(
     summary="Delete a task",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
-    responses={**_WITH_TASK_ID, **problem_responses(412)},
+    responses=responses_for(*_WITH_TASK_ID, TaskChangedError),
     openapi_extra={"parameters": [IF_MATCH]},
 )
 async def delete_task(request: Request, task_id: TaskIdPath, tasks: TaskServiceDep) -> Response:
@@ -208,8 +237,7 @@ async def delete_task(request: Request, task_id: TaskIdPath, tasks: TaskServiceD
     response_model=TaskRead,
     responses={
         200: {"headers": {**NEXT_OCCURRENCE_HEADER, **ETAG_HEADER}},
-        **problem_responses(400, 404, 408, 412, 413, 415, 422),
-        **quota_responses(),
+        **responses_for(*BODY_FAILURES, *_QUOTA, TaskNotFoundError, TaskChangedError),
     },
     openapi_extra={"parameters": [IF_MATCH]},
 )

@@ -45,5 +45,5 @@ class ServerKeys:
         rows = await database.rows(_READ_KEY, {"name": CURSOR_KEY_NAME})
         if not rows:
             raise MissingServerKeyError("server_keys has no cursor key: run the migrations")
-        self.cursor_aead = AESGCM(bytes(rows[0][0]))
+        self.cursor_aead = AESGCM(bytes(rows[0].key))
         return self.cursor_aead

@@ -18,9 +18,10 @@ from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import ValidationError
 
 from todo_api import __version__
-from todo_api.errors import ApiError, field_errors, report, validation_summary
+from todo_api.errors import ApiError, report
 from todo_api.mcp_server import tools
 from todo_api.mcp_server.results import error_result
+from todo_api.validation_errors import field_errors, validation_summary
 
 logger = logging.getLogger(__name__)
 

@@ -34,7 +34,9 @@ from todo_api.models.fields import (
     Title,
 )
 from todo_api.models.recurrence import Recurrence
-from todo_api.models.task_query import (
+from todo_api.services.lists.cursors import cursor_key, decode_cursor, encode_cursor
+from todo_api.services.lists.pages import read_page
+from todo_api.services.lists.query import (
     CURSOR_MAX,
     LIST_LIMIT_MAX,
     Order,
@@ -44,7 +46,6 @@ from todo_api.models.task_query import (
     TagFilter,
     TaskListQuery,
 )
-from todo_api.services.cursors import cursor_key, decode_cursor, encode_cursor
 from todo_api.services.tasks import Changed
 
 LIST_LIMIT_DEFAULT = 50
@@ -141,7 +142,7 @@ async def list_tasks(
     if cursor:
         after = decode_cursor(await cursor_key(app_state(ctx)), user_id, query, cursor)
     async with task_service(ctx) as tasks:
-        page = await tasks.page(query, limit, after)
+        page = await read_page(tasks, query, limit, after)
     following = None
     if page.next_after is not None:
         key = await cursor_key(app_state(ctx))

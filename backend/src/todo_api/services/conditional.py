@@ -4,13 +4,16 @@ The whole rule, for every transport (REST answers 304 with `api/etags.py`; a 412
 catalogue's `TaskChangedError`).
 
 - A task's ETag is strong and is its version: `updated_at`, which every write moves strictly
-  forward (services/scope.py), as microseconds since 2000-01-01 UTC in hex. `If-Match` is
-  turned back into versions, which the write statement itself compares (services/tasks.py):
-  no window between the check and the write.
+  forward (services/statements/columns.py `_TOUCH`), as microseconds since 2000-01-01 UTC in
+  hex. `If-Match` is turned back into versions, which the write statement itself compares
+  (`_AT_VERSION` there): no window between the check and the write. When a write so
+  conditioned changes nothing, `not_written` says why: 412 with the task's current ETag, or
+  404.
 - A list's ETag is weak and is a digest of the exact answer: the user, the query (filters,
   sort, page size, cursor) and each listed task's id and version, in order. The database
-  computes the same digest without sending the rows (services/scope.py `_DIGEST`), so a
-  `304 Not Modified` costs one small statement and no serialization.
+  computes the same digest without sending the rows (services/statements/lists.py
+  `_DIGEST`; services/lists/pages.py `answer_digest`), so a `304 Not Modified` costs one
+  small statement and no serialization.
 """
 
 from __future__ import annotations
@@ -25,13 +28,19 @@ from typing import Any
 
 import orjson
 
-from todo_api.models.task_query import TaskListQuery
+from todo_api.errors import ApiError, TaskChangedError, TaskNotFoundError
+from todo_api.services.lists.query import TaskListQuery
+from todo_api.services.scope import UserTasks
+from todo_api.services.statements.columns import TASK_FIELDS, TaskRow
+from todo_api.services.store import TaskStore
 
 PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 _TASK_ETAG = re.compile(r'"(-?[0-9a-f]{1,16})"')
 _ID_AND_VERSION = struct.Struct(">qq")  # int8send(id) || timestamptz_send(updated_at)
-_ID, _UPDATED_AT = 0, 6  # positions in TASK_FIELDS
+# Where a task row holds them: `rows_digest` reads every row of a list, and an index is
+# several times cheaper than a Row's attribute (see performance.md).
+_ID, _UPDATED_AT = TASK_FIELDS.index("id"), TASK_FIELDS.index("updated_at")
 
 
 def task_etag(updated_at: datetime) -> str:
@@ -39,8 +48,8 @@ def task_etag(updated_at: datetime) -> str:
     return f'"{(updated_at - PG_EPOCH) // _MICROSECOND:x}"'
 
 
-def task_etag_of(row: Sequence[Any]) -> str:
-    return task_etag(row[_UPDATED_AT])
+def task_etag_of(row: TaskRow) -> str:
+    return task_etag(row.updated_at)
 
 
 def versions_of(if_match: str | None) -> list[datetime] | None:
@@ -69,7 +78,8 @@ def none_match(if_none_match: str | None, etag: str) -> bool:
 
 
 def rows_digest(rows: Iterable[Sequence[Any]]) -> str:
-    """The digest services/scope.py `_DIGEST` computes in SQL, from rows already read."""
+    """The digest services/statements/lists.py `_DIGEST` computes in SQL, from rows already
+    read."""
     pack = _ID_AND_VERSION.pack
     packed = b"".join(
         [pack(row[_ID], (row[_UPDATED_AT] - PG_EPOCH) // _MICROSECOND) for row in rows]
@@ -81,3 +91,12 @@ def list_etag(user_id: str, query: TaskListQuery, digest: str) -> str:
     """The weak ETag of a list answer: the user, the whole query and the rows' digest."""
     identity = orjson.dumps([user_id, query.identity(), query.limit, query.cursor, digest])
     return f'W/"{hashlib.blake2b(identity, digest_size=16).hexdigest()}"'
+
+
+async def not_written(store: TaskStore, tasks: UserTasks, task_id: int) -> ApiError:
+    """Why a write conditioned on versions changed nothing: the task is at another version
+    (TaskChangedError, carrying it and its ETag) or does not exist."""
+    rows = await store.rows(tasks.get(task_id))
+    if not rows:
+        return TaskNotFoundError(task_id)
+    return TaskChangedError(task_id, rows[0], task_etag_of(rows[0]))

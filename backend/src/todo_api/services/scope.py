@@ -22,7 +22,7 @@ from datetime import datetime
 from typing import Any
 
 from todo_api.models.task import DEFAULT_PRIORITY_LEVEL
-from todo_api.models.task_query import TaskListQuery
+from todo_api.services.lists.query import TaskListQuery
 from todo_api.services.quotas import Quotas
 from todo_api.services.statements.changes import (
     _changes,

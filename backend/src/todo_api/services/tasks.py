@@ -4,58 +4,37 @@ Nearly every use case is one SQL statement, atomic on its own (see database/engi
 is no read-modify-write window in which a concurrent request could lose an update. The one
 exception is completing a recurring task, which also creates the next occurrence: both
 happen in one transaction, and the unique `previous_occurrence_id` makes a second next
-occurrence impossible whatever the interleaving. Rows come back as `TaskRow`s (column
-tuples in `TASK_FIELDS` order), which the API layer serializes without re-validation.
+occurrence impossible whatever the interleaving. Rows come back as `TaskRow`s (read by name;
+their columns in `TASK_FIELDS` order), which the transports serialize without re-validation.
 """
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, NamedTuple, TypeAlias
 
-import orjson
+from sqlalchemy import Row
 
-from todo_api.database.errors import RefusedValueError
 from todo_api.database.runner import Database
 from todo_api.errors import (
-    ConflictError,
+    ApiError,
     IdempotencyKeyBusyError,
-    IdempotencyKeyReusedError,
     KeyQuotaError,
-    RecurrenceNeverRecursError,
-    ReplayedTaskDeletedError,
-    TaskChangedError,
     TaskNotFoundError,
     TaskQuotaError,
 )
 from todo_api.models import TaskCreate, TaskUpdate
-from todo_api.models.columns import column_values, due_instant, due_value
-from todo_api.models.recurrence import next_due, recurrence_problem
-from todo_api.models.task_query import TaskListQuery
-from todo_api.services.conditional import task_etag_of
+from todo_api.models.columns import column_values
+from todo_api.services.conditional import not_written
+from todo_api.services.idempotency import KeyedCreate
 from todo_api.services.quotas import Quotas
+from todo_api.services.recurrence import Changed as Changed  # what a write returns
+from todo_api.services.recurrence import check_stored_due, complete
 from todo_api.services.scope import Scoped, UserTasks
-from todo_api.services.statements.columns import TASK_FIELDS
-from todo_api.services.statements.lists import sort_position
-from todo_api.services.store import StoreTransaction, TaskStore
-
-# A task as the columns of `TASK_FIELDS`, in that order (a SQLAlchemy Row at run time).
-TaskRow: TypeAlias = Sequence[Any]
-
-# Lists are read in pages of this many rows (keyset pagination in the list's own order), so
-# memory stays bounded and no single step holds the event loop for long, whatever the size.
-PAGE_SIZE = 1000
-_COMPLETED, _DUE_AT, _ALL_DAY, _RECURRENCE = (
-    TASK_FIELDS.index(name) for name in ("completed", "due_at", "due_all_day", "recurrence")
-)
-
-
-class UnknownSnapshotError(LookupError):
-    """A changes cursor names transactions this database never had (it was taken from
-    another database, or a backup was restored since)."""
-
+from todo_api.services.statements.columns import TASK_FIELDS, TaskTuple
+from todo_api.services.statements.columns import TaskRow as TaskRow  # what the service returns
+from todo_api.services.store import TaskStore
 
 # A versions condition (`If-Match`): the task is written only at one of these `updated_at`s.
 Versions: TypeAlias = Sequence[datetime] | None
@@ -65,32 +44,6 @@ class Created(NamedTuple):
     row: TaskRow
     replayed: bool
     """The idempotency key had created this task before: nothing was created now."""
-
-
-class ChangesPage(NamedTuple):
-    snapshot: str
-    """The snapshot the page was read in (`pg_current_snapshot()` as text)."""
-    at: datetime
-    """When it was read (the database's clock)."""
-    changed: Sequence[TaskRow]
-    deleted: Sequence[int]
-    last_id: int | None
-    """The id the next page continues after, None on the last page."""
-
-
-class Page(NamedTuple):
-    rows: Sequence[TaskRow]
-    next_after: tuple[Any, int] | None
-    """Where the next page starts ((sort key, id) of the last row), None on the last page."""
-    read: Sequence[TaskRow]
-    """What the statement read: `rows` and, if there is one, the first row after them
-    (which tells whether a next page exists: a list's ETag covers it)."""
-
-
-class Changed(NamedTuple):
-    row: TaskRow
-    next_occurrence_id: int | None
-    """The task that completing this recurring one created (or had created before)."""
 
 
 class TaskService:
@@ -106,73 +59,27 @@ class TaskService:
         self._tasks = UserTasks(user_id, quotas)
         self.user_id = user_id
 
-    async def pages(
-        self,
-        query: TaskListQuery,
-        after: tuple[Any, int] | None = None,
-        page_size: int = PAGE_SIZE,
-    ) -> AsyncIterator[Sequence[TaskRow]]:
-        """Every task matching `query` (after the position `after`), in its order, as
-        non-empty pages (no silent cap).
+    @property
+    def store(self) -> TaskStore:
+        """What runs the user's statements, for the features' own modules (lists, sync)."""
+        return self._store
 
-        Each page is its own statement starting after the last row of the one before, so a
-        task created or deleted meanwhile never makes another appear twice.
-        """
-        while True:
-            rows = await self._rows(self._tasks.page(query, page_size, after))
-            if rows:
-                yield rows
-            if len(rows) < page_size:
-                return
-            after = sort_position(rows[-1], query.sort)
+    @property
+    def scope(self) -> UserTasks:
+        """The user's statements, for the features' own modules (lists, sync)."""
+        return self._tasks
 
-    async def page(
-        self, query: TaskListQuery, limit: int, after: tuple[Any, int] | None = None
-    ) -> Page:
-        """At most `limit` tasks matching `query` after the position `after`."""
-        read = await self._rows(self._tasks.page(query, limit + 1, after))
-        if len(read) <= limit:
-            return Page(read, None, read)
-        rows = read[:limit]
-        return Page(rows, sort_position(rows[-1], query.sort), read)
-
-    async def digest(
-        self, query: TaskListQuery, limit: int | None, after: tuple[Any, int] | None = None
-    ) -> str:
-        """The digest of what `page` (or, with no limit, `pages`) would return now: see
-        services/conditional.py. Reads two columns and returns one row, however long the list."""
-        ((digest,),) = await self._rows(self._tasks.digest(query, limit, after))
-        return str(digest)
-
-    async def changes(self, since: str | None, after_id: int | None, limit: int) -> ChangesPage:
-        """Up to `limit` tasks written or deleted since the snapshot `since` (every task
-        without it), by id after `after_id`, all read in one snapshot."""
-        try:
-            rows = await self._rows(self._tasks.changes(since, after_id, limit + 1))
-        except RefusedValueError:  # PostgreSQL refuses a snapshot of transactions it never had
-            raise UnknownSnapshotError from None
-        snapshot, at = rows[0][0], rows[0][1]
-        items = [row[2:] for row in rows if row[2] is not None]
-        last_id = None
-        if len(items) > limit:
-            items = items[:limit]
-            last_id = items[-1][0]
-        changed = [item[:-1] for item in items if not item[-1]]
-        deleted = [item[0] for item in items if item[-1]]
-        return ChangesPage(snapshot, at, changed, deleted, last_id)
-
-    async def tag_counts(self) -> Sequence[TaskRow]:
-        """(tag, number of tasks carrying it) for each of the user's tags, by tag."""
+    async def tag_counts(self) -> Sequence[Row[Any]]:
+        """(`tag`, `tasks`: the number carrying it) for each of the user's tags, by tag."""
         return await self._rows(self._tasks.tag_counts())
 
     async def get(self, task_id: int) -> TaskRow:
         return self._found(await self._rows(self._tasks.get(task_id)), task_id)
 
     async def create(self, data: TaskCreate, idempotency_key: str | None = None) -> Created:
-        """Create the task. With an idempotency key the user has used before (within its
-        lifetime) for the same request, nothing is created: the task it created is returned
-        (`replayed`). A concurrent create with the same key waits for the first (on the
-        key's primary key) and then does the same; a different request is refused."""
+        """Create the task, under the quotas. With an idempotency key, at most once per key:
+        a repeat returns the task the key created (`replayed`; the rule is
+        services/idempotency.py)."""
         values = column_values(data.model_dump())
         quotas, user_id = self._tasks.quotas, self.user_id
         counted = quotas.checks.due(user_id, keyed=idempotency_key is not None)
@@ -183,45 +90,32 @@ class TaskService:
                 raise TaskQuotaError(quotas.max_tasks)
             if not counted:
                 return Created(rows[0], replayed=False)
-            row, tasks_held = rows[0][:-1], rows[0][-1]
-            quotas.checks.counted(user_id, quotas.max_tasks - tasks_held - 1)
-            return Created(row, replayed=False)
-        # The request as it would be stored: bodies that differ only in spelling (key order,
-        # a tag repeated in another case, a deadline's offset) are the same request.
-        fingerprint = hashlib.sha256(orjson.dumps(values, option=orjson.OPT_SORT_KEYS)).digest()
-        once = (idempotency_key, fingerprint)
-        try:
-            rows = await self._rows(self._tasks.insert(values, once, counted=counted))
-        except ConflictError as error:
-            if error.constraint != "pk_idempotency_keys":
-                raise
-            rows = ()  # a concurrent create with the key committed first
-        if rows and not counted:
-            return Created(rows[0], replayed=False)
-        if rows:
-            row, tasks_held, keys_held = rows[0][:-2], rows[0][-2], rows[0][-1]
+            row = rows[0]
+            quotas.checks.counted(user_id, quotas.max_tasks - row.tasks_held - 1)
+            return Created(_task_of(row), replayed=False)
+        keyed = KeyedCreate(self._store, self._tasks, idempotency_key, values)
+        new = await keyed.insert(counted=counted)
+        if new is not None and not counted:
+            return Created(new, replayed=False)
+        if new is not None:
             quotas.checks.counted(
-                user_id, quotas.max_tasks - tasks_held - 1, quotas.max_keys_per_day - keys_held - 1
+                user_id,
+                quotas.max_tasks - new.tasks_held - 1,
+                quotas.max_keys_per_day - new.keys_held - 1,
             )
-            return Created(row, replayed=False)
-        records = await self._rows(self._tasks.key_record(idempotency_key))
-        if not records:  # a quota, or the key expired and was removed in between
+            return Created(_task_of(new), replayed=False)
+        replayed = await keyed.replay()
+        if replayed is None:  # a quota, or the key expired and was removed in between
             await self._check_quotas()
             raise IdempotencyKeyBusyError
-        stored_fingerprint, task_id = records[0]
-        if bytes(stored_fingerprint) != fingerprint:
-            raise IdempotencyKeyReusedError
-        rows = await self._rows(self._tasks.get(task_id))
-        if not rows:
-            raise ReplayedTaskDeletedError(task_id)
-        return Created(rows[0], replayed=True)
+        return Created(replayed, replayed=True)
 
     async def update(self, task_id: int, data: TaskUpdate, versions: Versions = None) -> Changed:
         """Write the fields sent; sending `completed: true` completes the task (see below).
         With `versions`, only if the task is at one of them (else TaskChangedError)."""
         changes = column_values(data.changes())
         if data.recurrence is not None and "due_date" not in data.model_fields_set:
-            await self._check_stored_due(task_id, data.recurrence)
+            await check_stored_due(self._store, self._tasks, task_id, data.recurrence)
         scoped = self._tasks.update(task_id, changes, versions=versions)
         if not data.completed or ("recurrence" in changes and changes["recurrence"] is None):
             return Changed(await self._written(await self._rows(scoped), task_id, versions), None)
@@ -229,16 +123,6 @@ class TaskService:
             return await self._complete(scoped, task_id, versions)
         plain = self._tasks.update(task_id, changes, unless_recurring=True, versions=versions)
         return await self._complete(scoped, task_id, versions, plain)
-
-    async def _check_stored_due(self, task_id: int, recurrence: str) -> None:
-        """Refuse a rule sent without a due date when it has no occurrence after the stored
-        one (TaskUpdate checks it against a due date in the same body). A task without a
-        due date is left to the CHECK (409), a missing one to the update (404)."""
-        rows = await self._rows(self._tasks.get(task_id))
-        due = due_value(rows[0][_DUE_AT], rows[0][_ALL_DAY]) if rows else None
-        problem = recurrence_problem(due, recurrence) if due is not None else None
-        if problem is not None:
-            raise RecurrenceNeverRecursError(problem)
 
     async def set_completed(
         self, task_id: int, completed: bool | None, versions: Versions = None
@@ -272,40 +156,10 @@ class TaskService:
     async def _complete(
         self, scoped: Scoped, task_id: int, versions: Versions, plain: Scoped | None = None
     ) -> Changed:
-        """Run `scoped` (which may complete the task) and, when it leaves a recurring task
-        completed, create its next occurrence, in one transaction.
-
-        `plain` is the same change guarded to leave recurring tasks alone: tried first, as
-        one autocommit statement, it spares most completions the transaction's BEGIN and
-        COMMIT round trips. When it changes no row (a recurring task, or none at all), the
-        transaction decides.
-        """
-        if plain is not None:
-            rows = await self._rows(plain)
-            if rows:
-                return Changed(rows[0], None)
-
-        async def work(transaction: StoreTransaction) -> Changed:
-            row = self._found(await transaction.rows(scoped), task_id)
-            if not row[_COMPLETED] or row[_RECURRENCE] is None:
-                return Changed(row, None)
-            due = due_value(row[_DUE_AT], row[_ALL_DAY])  # never None: a CHECK sees to it
-            following = next_due(due, row[_RECURRENCE]) if due is not None else None
-            if following is None:  # the rule has no further occurrence: the series ends
-                return Changed(row, None)
-            for step in (
-                self._tasks.next_occurrence(task_id, due_instant(following)),
-                self._tasks.next_occurrence_id(task_id),  # created by an earlier completion
-            ):
-                created = await transaction.first(step)
-                if created is not None:
-                    return Changed(row, created[0])
-            # No room for the next occurrence: the completion is rolled back with it, else
-            # completing over and over would grow the user past the quota.
-            raise TaskQuotaError(self._tasks.quotas.max_tasks)
-
+        """`scoped`, which may complete a recurring task (services/recurrence.py `complete`;
+        `plain`: the same change that leaves recurring tasks alone, tried first)."""
         try:
-            return await self._store.in_transaction(work)
+            return await complete(self._store, self._tasks, scoped, task_id, plain)
         except TaskNotFoundError:
             if versions is None:
                 raise
@@ -313,16 +167,16 @@ class TaskService:
 
     async def _check_quotas(self) -> None:
         """Raise the quota error a keyed create that wrote nothing ran into, if any."""
-        ((tasks_full, keys_full, key_frees_in),) = await self._rows(self._tasks.quota_state())
+        (state,) = await self._rows(self._tasks.quota_state())
         quotas = self._tasks.quotas
-        if tasks_full or keys_full:
+        if state.tasks_full or state.keys_full:
             quotas.checks.refused(self.user_id)
-        if tasks_full:
+        if state.tasks_full:
             raise TaskQuotaError(quotas.max_tasks)
-        if keys_full:
-            raise KeyQuotaError(quotas.max_keys_per_day, max(1, int(key_frees_in or 1)))
+        if state.keys_full:
+            raise KeyQuotaError(quotas.max_keys_per_day, max(1, int(state.key_frees_in or 1)))
 
-    async def _rows(self, scoped: Scoped) -> Sequence[TaskRow]:
+    async def _rows(self, scoped: Scoped) -> Sequence[Row[Any]]:
         """Run one statement within the database deadline (see `Database.rows`)."""
         return await self._store.rows(scoped)
 
@@ -340,10 +194,14 @@ class TaskService:
             raise TaskNotFoundError(task_id)
         raise await self._not_written(task_id)
 
-    async def _not_written(self, task_id: int) -> Exception:
-        """Why a write conditioned on versions changed nothing: the task is at another
-        version (TaskChangedError, carrying it) or does not exist."""
-        rows = await self._rows(self._tasks.get(task_id))
-        return (
-            TaskChangedError(rows[0], task_etag_of(rows[0])) if rows else TaskNotFoundError(task_id)
-        )
+    async def _not_written(self, task_id: int) -> ApiError:
+        """Why a write conditioned on versions changed nothing (services/conditional.py)."""
+        return await not_written(self._store, self._tasks, task_id)
+
+
+_TASK_COLUMNS = len(TASK_FIELDS)
+
+
+def _task_of(row: Row[Any]) -> TaskTuple:
+    """The task's columns of a create's row that has the quota counts after them."""
+    return TaskTuple._make(row[:_TASK_COLUMNS])

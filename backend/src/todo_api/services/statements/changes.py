@@ -41,6 +41,9 @@ from todo_api.services.statements.columns import (
 # Transactions older than the snapshot's xmin were all seen, so the index range starts there.
 _SINCE = cast(bindparam("since", type_=Text), PgSnapshot())
 _AFTER_ID = bindparam("after_id", type_=BigInteger)
+# The columns of a changes row (see `_changes`), and where the task's own sit among them.
+CHANGES_FIELDS = ("snapshot", "at", *TASK_FIELDS, "deleted")
+CHANGED_TASK = slice(CHANGES_FIELDS.index("id"), CHANGES_FIELDS.index("deleted"))
 
 
 def _written_since(xid: Any) -> ColumnElement[bool]:
@@ -55,8 +58,9 @@ def _changes(since: bool, after: bool) -> TaskSelect:
     and the time (the next cursor), then up to `limit` tasks written and tasks deleted since
     the `since` snapshot (everything alive without one), by id, after `after_id`.
 
-    Rows: (snapshot, now, *TASK_FIELDS, deleted); a deleted task has only id and user_id,
-    and a page without changes is one row of the first two columns and nulls."""
+    Rows: CHANGES_FIELDS (the snapshot, its time, the task, whether it was deleted); a
+    deleted task has only id and user_id, and a page without changes is one row of the first
+    two columns and nulls."""
     changed: TaskSelect = Select(*TASK_COLUMNS, false().label("deleted")).where(_OWNED)
     if after:
         changed = changed.where(col(Task.id) > _AFTER_ID)

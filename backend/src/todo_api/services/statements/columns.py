@@ -3,8 +3,8 @@ shares: the owner filter, the version touch, the writable columns and their type
 
 from __future__ import annotations
 
-from datetime import timedelta
-from typing import Any, TypeAlias
+from datetime import datetime, timedelta
+from typing import Any, NamedTuple, TypeAlias
 
 from sqlalchemy import (
     BigInteger,
@@ -12,6 +12,7 @@ from sqlalchemy import (
     ColumnElement,
     DateTime,
     Integer,
+    Row,
     SmallInteger,
     Text,
     any_,
@@ -30,23 +31,32 @@ from todo_api.models import Task
 from todo_api.models.task import SEARCH_TEXT
 from todo_api.models.xid8 import CURRENT_XID
 
-# The columns of a task as the service reads them. Selecting columns (not ORM objects) keeps
-# the hot path free of identity-map bookkeeping; services/rendering.py turns them into the wire
-# fields (`priority` and `due_at`/`due_all_day` are stored differently, see models/columns.py).
-TASK_FIELDS = (
-    "id",
-    "user_id",
-    "title",
-    "description",
-    "completed",
-    "created_at",
-    "updated_at",
-    "priority",
-    "due_at",
-    "due_all_day",
-    "tags",
-    "recurrence",
-)
+
+class TaskTuple(NamedTuple):
+    """The columns of a task as the service reads them, in this order. Selecting columns (not
+    ORM objects) keeps the hot path free of identity-map bookkeeping; services/rendering.py
+    turns them into the wire fields (`priority` and `due_at`/`due_all_day` are stored
+    differently, see models/columns.py). A statement's rows (SQLAlchemy `Row`s) carry the same
+    names; this tuple names a task cut out of a wider row."""
+
+    id: int
+    user_id: str
+    title: str
+    description: str | None
+    completed: bool
+    created_at: datetime
+    updated_at: datetime
+    priority: int
+    due_at: datetime | None
+    due_all_day: bool
+    tags: list[str]
+    recurrence: str | None
+
+
+TASK_FIELDS: tuple[str, ...] = TaskTuple._fields
+# A task as the service returns it: read by name (`row.id`, `row.updated_at`), or unpacked in
+# TASK_FIELDS order where every row of a list counts (services/rendering.py `task_dict`).
+TaskRow: TypeAlias = Row[Any] | TaskTuple
 # `tags` comes back as psycopg decodes it (a list of str): SQLAlchemy's ARRAY result
 # processing would copy every array again in Python, row by row (see performance.md).
 TASK_COLUMNS: tuple[ColumnElement[Any], ...] = tuple(

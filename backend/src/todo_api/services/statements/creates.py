@@ -77,8 +77,8 @@ _KEYS_HELD = Select(_HELD_KEYS.c.held).scalar_subquery().label("keys_held")
 # Why a create wrote nothing (read only then): tasks full, keys full, and the seconds until
 # the oldest key of the last 24 hours leaves the window.
 _QUOTA_STATE: TaskSelect = Select(
-    not_(_ROOM_FOR_TASK),
-    not_(_ROOM_FOR_KEY),
+    not_(_ROOM_FOR_TASK).label("tasks_full"),
+    not_(_ROOM_FOR_KEY).label("keys_full"),
     Select(
         func.ceil(
             func.extract("epoch", func.min(col(_COUNTED_KEYS.created_at)) + _KEY_DAY - func.now())
@@ -87,7 +87,8 @@ _QUOTA_STATE: TaskSelect = Select(
     .where(
         col(_COUNTED_KEYS.user_id) == _OWNER, col(_COUNTED_KEYS.created_at) > func.now() - _KEY_DAY
     )
-    .scalar_subquery(),
+    .scalar_subquery()
+    .label("key_frees_in"),
 )
 _NEW_VALUES = (_OWNER, *(bindparam(name, type_=_TYPES[name]) for name in _INSERTED))
 _INSERT: TaskInsert = (

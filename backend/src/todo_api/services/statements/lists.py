@@ -25,21 +25,20 @@ from sqlmodel.sql.expression import Select
 
 from todo_api.models import Task
 from todo_api.models.columns import due_instant, priority_level
-from todo_api.models.task_query import TaskListQuery
+from todo_api.services.lists.query import TaskListQuery
 from todo_api.services.statements.columns import (
     _OWNED,
     _PAGE_LIMIT,
     _SEARCH_TEXT,
     _SELECT,
     _TYPES,
-    TASK_FIELDS,
     TaskSelect,
 )
 
 # The user's tags with the number of tasks carrying each (a task holds a tag at most once).
 _USED_TAGS = Select(func.unnest(col(Task.tags)).label("tag")).where(_OWNED).subquery("used_tags")
 _TAG_COUNTS: TaskSelect = (
-    Select(_USED_TAGS.c.tag, func.count().label("count"))
+    Select(_USED_TAGS.c.tag, func.count().label("tasks"))
     .group_by(_USED_TAGS.c.tag)
     .order_by(collate(_USED_TAGS.c.tag, "C"))
 )
@@ -105,7 +104,7 @@ _DIGEST = literal_column(
     "md5(coalesce(string_agg(int8send(page.id) || timestamptz_send(page.updated_at), "
     "''::bytea), ''::bytea))",
     Text,
-)
+).label("digest")
 
 
 @lru_cache(maxsize=512)
@@ -189,8 +188,3 @@ def _list_params(query: TaskListQuery, after: tuple[Any, int] | None) -> dict[st
     if query.q is not None:
         params["pattern"] = _like_pattern(query.q)
     return params
-
-
-def sort_position(row: Any, sort: str) -> tuple[Any, int]:
-    """Where `row` (in TASK_FIELDS order) stands in a list sorted by `sort`: (key, id)."""
-    return row[TASK_FIELDS.index(SORT_COLUMNS[sort])], row[0]

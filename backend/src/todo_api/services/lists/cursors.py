@@ -26,7 +26,7 @@ from starlette.datastructures import State
 from todo_api.database.server_keys import ServerKeys
 from todo_api.errors import InvalidCursorError
 from todo_api.models.fields import BIGINT_MAX, PRIORITIES, TITLE_MAX
-from todo_api.models.task_query import TaskListQuery
+from todo_api.services.lists.query import TaskListQuery
 
 CURSOR_VERSION = 2
 _NONCE_BYTES = 12

@@ -6,7 +6,7 @@ was taken) and, while a long answer is read in pages, the snapshot of the first 
 anchor: anything written after the first page began is sent again next time (a task sent
 twice is harmless, a missed one is not).
 
-As list cursors (services/cursors.py), a cursor is sealed with the server's key, its user as
+As list cursors (services/lists/cursors.py), a cursor is sealed with the server's key, its user as
 associated data: only the server can make one (a `since` set in the future by hand, for
 instance, is refused with a 400 rather than treated as a restored database), and it holds
 nothing readable. The opened snapshot text is still checked before it reaches the database.
@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from todo_api.errors import ExpiredSyncCursorError, InvalidCursorError, InvalidSyncCursorError
 from todo_api.models.tombstone import CURSOR_MAX_AGE_DAYS
-from todo_api.services.cursors import aware_instant, seal, unseal
+from todo_api.services.lists.cursors import aware_instant, seal, unseal
 
 SYNC_CURSOR_VERSION = 2
 _SNAPSHOT = re.compile(r"(\d{1,19}):(\d{1,19}):((?:\d{1,19},)*\d{1,19})?")

@@ -2,34 +2,36 @@
 
 The rule, whole, for any transport: a cursor holds the snapshot the client is in sync with
 (`since`) and, while a long answer is read in pages, the snapshot of its first page (`anchor`)
-and the last id sent (services/sync_cursors.py). Each page is read in one statement
-(services/statements/changes.py). When the last page is sent, the next cursor's `since` is the
-anchor, so anything written after the first page began comes again next time (a task sent
-twice is harmless, a missed one is not). A cursor whose snapshot this database never had (a
-restored backup, another database) has expired: the client syncs again from the start.
+and the last id sent (`cursors`). Each page is read in one statement (`pages`). When the last
+page is sent, the next cursor's `since` is the anchor, so anything written after the first
+page began comes again next time (a task sent twice is harmless, a missed one is not). A
+cursor whose snapshot this database never had (a restored backup, another database) has
+expired: the client syncs again from the start.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from todo_api.errors import ExpiredSyncCursorError
 from todo_api.models.tombstone import CURSOR_MAX_AGE_DAYS
-from todo_api.services.sync_cursors import (
+from todo_api.services.sync.cursors import (
     SyncPosition,
     decode_sync_cursor,
     encode_sync_cursor,
     snapshot_bounds,
 )
-from todo_api.services.tasks import TaskRow, TaskService, UnknownSnapshotError
+from todo_api.services.sync.pages import UnknownSnapshotError, read_changes
+from todo_api.services.tasks import TaskService
 
 
 class SyncAnswer(NamedTuple):
-    changed: Sequence[TaskRow]
-    """Tasks created or written since the cursor, as they are now, by id."""
+    changed: Sequence[Sequence[Any]]
+    """Tasks created or written since the cursor, as they are now, by id (their columns in
+    TASK_FIELDS order, to render)."""
     deleted: Sequence[int]
     cursor: str
     """Where the next call continues."""
@@ -48,7 +50,7 @@ async def changes_since(
         else SyncPosition(since=None, since_at=None)
     )
     try:
-        page = await tasks.changes(position.since, position.after_id, limit)
+        page = await read_changes(tasks, position.since, position.after_id, limit)
     except UnknownSnapshotError:
         raise ExpiredSyncCursorError(CURSOR_MAX_AGE_DAYS) from None
     if position.since is not None:
