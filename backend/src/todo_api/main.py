@@ -18,7 +18,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi_offline import FastAPIOffline
 
 from todo_api import __version__, metrics
-from todo_api.api import health, metrics_endpoint, sync, tags, tasks
+from todo_api.api import health, metrics_endpoint, reminders, sync, tags, tasks
 from todo_api.api.admission import Admission, FifoSlots, TurnEndMiddleware
 from todo_api.api.auth import declare_bearer_security
 from todo_api.api.body_limit import BodyLimitMiddleware
@@ -161,7 +161,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # routes FastAPI added already (see performance.md).
     documentation = list(app.router.routes)
     app.router.routes.clear()
-    _add_routes(app, sync.router, tasks.router, tags.router, health.router)
+    _add_routes(app, sync.router, tasks.router, tags.router, reminders.router, health.router)
     app.router.routes.extend(documentation)
     if settings.metrics_enabled:  # last: the task routes are matched first
         _add_routes(app, metrics_endpoint.router)

@@ -1,6 +1,6 @@
 """Validation failures (pydantic's errors), as REST and MCP both say them.
 
-Part of the error catalogue (`errors.py`, which renders a 422 `detail` with it); like it, this
+Part of the error catalogue (`errors/`, which renders a 422 `detail` with it); like it, this
 module imports nothing of the app.
 """
 

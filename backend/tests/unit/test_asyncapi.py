@@ -36,7 +36,7 @@ def test_every_reference_resolves_and_every_event_type_has_a_message() -> None:
     assert names == {
         f"com.todoapi.task.{kind}"
         for kind in ("created", "updated", "completed", "reopened", "deleted")
-    }
+    } | {"com.todoapi.reminder.due"}
     assert (
         json.loads(CONTRACT.read_text(encoding="utf-8"))["channels"]["taskEvents"]["address"]
         == "task-events"

@@ -1,4 +1,4 @@
-"""The error catalogue (`todo_api/errors.py`): each failure declared once, said the same way
+"""The error catalogue (`todo_api/errors/`): each failure declared once, said the same way
 by both transports, and the transports kept off the driver and off each other."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from todo_api.api.problems import install_problem_handlers, responses_for, statu
 from todo_api.errors import ApiError
 from todo_api.mcp_server.server import tool_error_detail
 
-PACKAGE = Path(errors.__file__).parent
+PACKAGE = Path(errors.__file__).parent.parent  # errors/ is a package of todo_api
 
 
 def _examples() -> list[ApiError]:
@@ -44,6 +44,7 @@ def _examples() -> list[ApiError]:
         errors.IdempotencyKeyReusedError(),
         errors.RecurrenceNeverRecursError("no occurrence in ten years"),
         errors.KeyQuotaError(5, 60),
+        errors.UnknownTimeZoneError("Mars/Olympus_Mons"),
         errors.ServerBusyError("no turn within 3 s"),
         errors.DatabaseTimeoutError("no answer"),
         errors.DatabaseUnavailableError("OperationalError"),

@@ -2,7 +2,7 @@
 
 Frontends read `data.detail` and show it; FastAPI's default list-shaped `detail` renders as
 "[object Object]" there. Field errors of a validation failure go in an extra `errors` list.
-Every failure comes from the catalogue (`todo_api/errors.py`): one handler renders it, and
+Every failure comes from the catalogue (`todo_api/errors/`): one handler renders it, and
 `responses_for` declares an operation's error responses from the classes it can raise.
 """
 
@@ -159,7 +159,7 @@ async def _http_problem(request: Request, exc: Exception) -> Response:
 
 
 async def _api_problem(_request: Request, exc: Exception) -> Response:
-    """Any failure of the catalogue (`todo_api/errors.py`), as it declares itself."""
+    """Any failure of the catalogue (`todo_api/errors/`), as it declares itself."""
     assert isinstance(exc, ApiError)
     return error_response(exc)
 

@@ -35,7 +35,7 @@ class RefusedValueError(Exception):
 
 
 def translate(error: BaseException) -> BaseException:
-    """The catalogue's error for a driver error (`todo_api/errors.py`), so no transport
+    """The catalogue's error for a driver error (`todo_api/errors/`), so no transport
     handles SQLAlchemy's: down or unreachable -> `DatabaseUnavailableError`, a constraint ->
     `ConflictError`, a refused value -> `RefusedValueError`; anything else (a bug) as it is."""
     if isinstance(error, DBAPIError) and error.connection_invalidated:

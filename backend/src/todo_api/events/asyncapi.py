@@ -14,6 +14,7 @@ from todo_api import __version__
 from todo_api.events.cloudevents import (
     CONTENT_TYPE,
     REMINDER_CHANNEL,
+    REMINDER_DUE,
     TASK_CHANNEL,
     TASK_EVENT_KINDS,
     TYPE_PREFIX,
@@ -32,7 +33,12 @@ _SUMMARIES = {
 
 
 def _envelope(kind: str) -> dict[str, Any]:
-    data = {"$ref": _REF.format(model="DeletedTask" if kind == "deleted" else "TaskRead")}
+    if kind == REMINDER_DUE:
+        data = {"$ref": _REF.format(model="ReminderDue")}
+        event_type = f"{TYPE_PREFIX}{REMINDER_DUE}"
+    else:
+        data = {"$ref": _REF.format(model="DeletedTask" if kind == "deleted" else "TaskRead")}
+        event_type = f"{TYPE_PREFIX}task.{kind}"
     return {
         "type": "object",
         "description": "A CloudEvents 1.0 event in structured JSON.",
@@ -57,7 +63,7 @@ def _envelope(kind: str) -> dict[str, Any]:
                 "description": "Unique; the same on every redelivery: deduplicate by it.",
             },
             "source": {"type": "string", "description": "EVENTS_SOURCE (default /todo-api)."},
-            "type": {"const": f"{TYPE_PREFIX}task.{kind}"},
+            "type": {"const": event_type},
             "subject": {"type": "string", "description": "The task id."},
             "time": {
                 "type": "string",
@@ -75,6 +81,26 @@ def _envelope(kind: str) -> dict[str, Any]:
             "data": data,
         },
     }
+
+
+_REMINDER_DUE_DATA: dict[str, Any] = {
+    "type": "object",
+    "required": ["task", "reminder", "scheduled_for", "fired_at"],
+    "additionalProperties": False,
+    "properties": {
+        "task": {"$ref": _REF.format(model="TaskRead")},
+        "reminder": {
+            "type": "object",
+            "description": "The reminder as the task holds it: before (a duration) or at.",
+        },
+        "scheduled_for": {
+            "type": "string",
+            "format": "date-time",
+            "description": "When it was due; later than fired_at by the downtime, if any.",
+        },
+        "fired_at": {"type": "string", "format": "date-time"},
+    },
+}
 
 
 def _message(kind: str) -> dict[str, Any]:
@@ -103,7 +129,17 @@ def asyncapi_document() -> dict[str, Any]:
     }
     for kind in TASK_EVENT_KINDS:
         schemas[f"Task{kind.capitalize()}Event"] = _envelope(kind)
+    schemas["ReminderDue"] = _REMINDER_DUE_DATA
+    schemas["ReminderDueEvent"] = _envelope(REMINDER_DUE)
     messages = {f"task{kind.capitalize()}": _message(kind) for kind in TASK_EVENT_KINDS}
+    reminder_message = {
+        "name": f"{TYPE_PREFIX}{REMINDER_DUE}",
+        "title": "Reminder due",
+        "summary": "A reminder of a task fired (once); late when the service was down.",
+        "contentType": CONTENT_TYPE,
+        "payload": {"$ref": _REF.format(model="ReminderDueEvent")},
+        "bindings": {"kafka": {"key": _KAFKA_KEY, "bindingVersion": "0.5.0"}},
+    }
     return {
         "asyncapi": "3.0.0",
         "info": {
@@ -142,7 +178,8 @@ def asyncapi_document() -> dict[str, Any]:
             },
             "reminders": {
                 "address": REMINDER_CHANNEL,
-                "description": "Reserved for reminder events; captured by the same stream.",
+                "description": "Reminders firing (NATS subject / Kafka topic).",
+                "messages": {"reminderDue": {"$ref": "#/components/messages/reminderDue"}},
                 "bindings": {"kafka": {"topic": REMINDER_CHANNEL, "bindingVersion": "0.5.0"}},
             },
         },
@@ -153,9 +190,17 @@ def asyncapi_document() -> dict[str, Any]:
                 "messages": [
                     {"$ref": f"#/channels/taskEvents/messages/{name}"} for name in messages
                 ],
-            }
+            },
+            "sendReminders": {
+                "action": "send",
+                "channel": {"$ref": "#/channels/reminders"},
+                "messages": [{"$ref": "#/channels/reminders/messages/reminderDue"}],
+            },
         },
-        "components": {"messages": messages, "schemas": schemas},
+        "components": {
+            "messages": {**messages, "reminderDue": reminder_message},
+            "schemas": schemas,
+        },
     }
 
 

@@ -104,6 +104,7 @@ def _task(snapshot: dict[str, Any]) -> dict[str, Any]:
             snapshot["due_all_day"],
             snapshot["tags"],
             snapshot["recurrence"],
+            snapshot["reminders"],
         )
     )
 

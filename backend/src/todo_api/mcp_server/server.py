@@ -38,7 +38,7 @@ def _argument(loc: Sequence[Any]) -> str:
 
 
 def tool_error_detail(error: BaseException | None) -> str | None:
-    """What the REST API would say about `error` (the catalogue's text, `todo_api/errors.py`),
+    """What the REST API would say about `error` (the catalogue's text, `todo_api/errors/`),
     or None when it is a crash."""
     if isinstance(error, ValidationError):
         return validation_summary(field_errors(error.errors()), _argument)

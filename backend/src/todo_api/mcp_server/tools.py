@@ -34,6 +34,7 @@ from todo_api.models.fields import (
     Title,
 )
 from todo_api.models.recurrence import Recurrence
+from todo_api.models.reminders import Reminders
 from todo_api.services.lists.cursors import cursor_key, decode_cursor, encode_cursor
 from todo_api.services.lists.pages import read_page
 from todo_api.services.lists.query import (
@@ -78,11 +79,13 @@ async def add_task(
     due_date: DueDate | None = None,
     tags: Tags = [],  # noqa: B006  (never mutated; pydantic copies it per call anyway)
     recurrence: Recurrence | None = None,
+    reminders: Reminders = [],  # noqa: B006  (never mutated)
 ) -> TaskResult:
     """Add a task to the user's list and return it, with the id to use in later calls.
 
     Only `title` is required. A recurring task (`recurrence`) needs a `due_date`:
-    completing it adds its next occurrence."""
+    completing it adds its next occurrence. `reminders` fire once each, before the due date
+    (`{"before": "PT15M"}`) or at an instant (`{"at": "2026-12-08T09:00:00Z"}`)."""
     data = TaskCreate.model_validate(
         {
             "title": title,
@@ -91,6 +94,7 @@ async def add_task(
             "due_date": due_date,
             "tags": tags,
             "recurrence": recurrence,
+            "reminders": reminders,
         }
     )
     async with task_service(ctx) as tasks:
@@ -168,10 +172,12 @@ async def update_task(
     due_date: DueDate | None = None,
     tags: Annotated[Tags | None, _as_in_put("tags")] = None,
     recurrence: Recurrence | None = None,
+    reminders: Annotated[Reminders | None, _as_in_put("reminders")] = None,
 ) -> TaskResult:
     """Change some fields of a task and return it. Only the arguments given change; the
     others keep their value. `description`, `due_date` and `recurrence` are cleared with
-    null, `tags` with []. `completed: true` on a recurring task adds its next occurrence."""
+    null, `tags` and `reminders` with []. `completed: true` on a recurring task adds its
+    next occurrence."""
     given = {
         "title": title,
         "description": description,
@@ -180,6 +186,7 @@ async def update_task(
         "due_date": due_date,
         "tags": tags,
         "recurrence": recurrence,
+        "reminders": reminders,
     }
     sent = arguments_sent(ctx)
     data = TaskUpdate.model_validate({name: value for name, value in given.items() if name in sent})

@@ -49,9 +49,9 @@ REMINDERS_SCHEMA: dict[str, Any] = {
         ]
     },
     "description": (
-        "Up to 5 reminders: `{\"before\": \"PT15M\"}` (an ISO 8601 duration of at most 30 "
+        'Up to 5 reminders: `{"before": "PT15M"}` (an ISO 8601 duration of at most 30 '
         "days before the due date; an all-day due date counts back from 09:00 in the user's "
-        "time zone; needs a due date) or `{\"at\": \"2026-12-08T09:00:00Z\"}` (an instant "
+        'time zone; needs a due date) or `{"at": "2026-12-08T09:00:00Z"}` (an instant '
         "with an offset). Each fires once, as a `reminder.due` event."
     ),
     "examples": [[{"before": "PT15M"}, {"at": "2026-12-08T09:00:00Z"}]],

@@ -40,6 +40,7 @@ from todo_api.models.fields import (
     Title,
 )
 from todo_api.models.recurrence import RECURRENCE_MAX, Recurrence, recurrence_problem
+from todo_api.models.reminders import REMINDERS_SCHEMA, Reminders, has_relative
 from todo_api.models.unknown_fields import BodyFields
 from todo_api.models.xid8 import CURRENT_XID, Xid8
 
@@ -212,6 +213,7 @@ class TaskRead(BaseModel):
     ]
     tags: list[str]
     recurrence: str | None
+    reminders: Annotated[list[dict[str, str]], WithJsonSchema(REMINDERS_SCHEMA)]
 
 
 def _create_schema(schema: dict[str, Any]) -> None:
@@ -251,6 +253,7 @@ class TaskCreate(BaseModel):
     due_date: DueDate | None = None
     tags: Tags = PydanticField(default_factory=list)
     recurrence: Recurrence | None = None
+    reminders: Reminders = PydanticField(default_factory=list)
 
     @model_validator(mode="before")
     @classmethod
@@ -261,6 +264,8 @@ class TaskCreate(BaseModel):
     def _recurrence_needs_due_date(self) -> TaskCreate:
         if self.recurrence is not None and self.due_date is None:
             raise ValueError("a recurring task needs a due_date")
+        if has_relative(self.reminders) and self.due_date is None:
+            raise ValueError("reminders with `before` need a due_date")
         _check_recurrence(self.due_date, self.recurrence)
         return self
 
@@ -272,7 +277,7 @@ _CREATE_FIELDS = BodyFields("TaskCreate", TaskCreate.model_fields, (*READ_ONLY, 
 
 
 # Fields of `PUT` that may be left out but never sent as null.
-NOT_NULL = ("title", "completed", "priority", "tags")
+NOT_NULL = ("title", "completed", "priority", "tags", "reminders")
 
 
 def _update_schema(schema: dict[str, Any]) -> None:
@@ -301,6 +306,7 @@ class TaskUpdate(BaseModel):
     due_date: DueDate | None = None
     tags: Tags | None = None
     recurrence: Recurrence | None = None
+    reminders: Reminders | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -315,6 +321,12 @@ class TaskUpdate(BaseModel):
             if name in self.model_fields_set and getattr(self, name) is None:
                 raise ValueError(f"{name} cannot be null")
         _check_recurrence(self.due_date, self.recurrence)  # without due_date: the service
+        if (
+            has_relative(self.reminders)
+            and "due_date" in self.model_fields_set
+            and self.due_date is None
+        ):
+            raise ValueError("reminders with `before` need a due_date")
         return self
 
     def changes(self) -> dict[str, Any]:

@@ -34,6 +34,7 @@ def task_dict(row: Iterable[Any]) -> dict[str, Any]:
         due_all_day,
         tags,
         recurrence,
+        reminders,
     ) = row
     return {
         "id": id_,
@@ -47,4 +48,5 @@ def task_dict(row: Iterable[Any]) -> dict[str, Any]:
         "due_date": due_at.date() if due_all_day else due_at,
         "tags": tags,
         "recurrence": recurrence,
+        "reminders": reminders,
     }

@@ -21,7 +21,7 @@ from sqlalchemy import (
     literal_column,
     type_coerce,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.sql.dml import ReturningDelete, ReturningInsert, ReturningUpdate
 from sqlalchemy.types import NullType
 from sqlmodel import col
@@ -51,6 +51,7 @@ class TaskTuple(NamedTuple):
     due_all_day: bool
     tags: list[str]
     recurrence: str | None
+    reminders: list[dict[str, str]]
 
 
 TASK_FIELDS: tuple[str, ...] = TaskTuple._fields
@@ -108,6 +109,7 @@ WRITABLE = (
     "due_all_day",
     "tags",
     "recurrence",
+    "reminders",
 )
 _TYPES: dict[str, Any] = {
     "title": Text,
@@ -118,6 +120,7 @@ _TYPES: dict[str, Any] = {
     "due_all_day": Boolean,
     "tags": ARRAY(Text),
     "recurrence": Text,
+    "reminders": JSONB,
 }
 # The columns a new task's values are given for (it starts not completed).
 _INSERTED = tuple(name for name in WRITABLE if name != "completed")

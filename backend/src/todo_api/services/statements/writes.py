@@ -73,7 +73,15 @@ def _delete(if_match: bool) -> TaskInsert:
 # The next occurrence of a recurring task: a copy of it with the next deadline, created at
 # most once per task (ON CONFLICT on the unique `previous_occurrence_id`), and only while
 # the user has room for another task.
-_COPIED = ("title", "description", "priority", "tags", "recurrence", "due_all_day")
+_COPIED = (
+    "title",
+    "description",
+    "priority",
+    "tags",
+    "recurrence",
+    "reminders",
+    "due_all_day",
+)
 _NEXT_OCCURRENCE: TaskInsert = (
     pg_insert(Task)
     .from_select(

@@ -1,80 +1,15 @@
-"""The error catalogue: every failure a caller is told about, declared once.
-
-Each class says all a transport needs: the HTTP `status`, the `detail` (a sentence to show a
-person, and the text an MCP tool error gives the model), the headers (`Retry-After`,
-`WWW-Authenticate`, `ETag`) and, for a 422, the field errors. REST renders any of them as a
-problem document through one handler (`api/problems.py`), the MCP tools turn the same object
-into a tool error (`mcp_server/server.py`), and each operation's OpenAPI error responses are
-generated from the classes it can raise (`api/problems.py` `responses_for`: status, `summary`,
-`header_docs`). Driver errors become `DatabaseUnavailableError` or `ConflictError` in `database/`,
-so neither transport imports SQLAlchemy.
-
-This module imports nothing of the app but its validation helpers (`validation_errors.py`):
-every layer may raise what it declares.
-"""
+"""Failures of the request itself (400-429): the caller can fix them."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
+from todo_api.errors.base import (
+    RETRY_AFTER_DOC,
+    ApiError,
+)
 from todo_api.validation_errors import validation_summary
-
-logger = logging.getLogger("todo_api.errors")
-
-# What a 503 says, by cause: the client may retry after a short pause.
-BUSY = "The server is busy; retry shortly"
-DATABASE_TIMEOUT = "The database did not answer in time; retry shortly"
-DATABASE_UNAVAILABLE = "The database is unavailable; retry shortly"
-KEYS_UNAVAILABLE = "Token signing keys cannot be fetched; retry shortly"
-RETRY_AFTER_SECONDS = 5
-RETRY_AFTER_DOC = "Seconds to wait before retrying."
-
-
-class ApiError(Exception):
-    """A failure the caller is told about (see the module docstring)."""
-
-    status: ClassVar[int] = 500
-    retry_after: ClassVar[int | None] = None
-    unavailable: ClassVar[bool] = False
-    """A dependency is down or slow (a 503): each one is logged as a warning."""
-    summary: ClassVar[str | None] = None
-    """What the failure means to a client reading the OpenAPI document, when the status's
-    title does not say it all (appended to it: `Forbidden: <summary>`)."""
-    header_docs: ClassVar[Mapping[str, str]] = {}
-    """The headers `headers()` sends, with what each tells the client (OpenAPI)."""
-    lists_fields: ClassVar[bool] = False
-    """The problem carries the `errors` list of `field_errors()` (a `ValidationProblem`)."""
-    message: ClassVar[str] = "Internal server error"
-    """The text of a failure that takes no arguments."""
-
-    def __init__(self, *args: object) -> None:
-        super().__init__(*(args or (self.message,)))
-
-    @property
-    def detail(self) -> str:
-        return str(self)
-
-    @property
-    def tool_text(self) -> str:
-        """What an MCP tool error says: the REST `detail` unless a class says otherwise."""
-        return self.detail
-
-    def headers(self) -> dict[str, str]:
-        return {} if self.retry_after is None else {"Retry-After": str(self.retry_after)}
-
-    def field_errors(self) -> list[dict[str, Any]] | None:
-        """The `errors` list of a 422 problem, when the failure is about one input."""
-        return None
-
-
-def report(error: ApiError) -> None:
-    """Log a dependency failure as its kind and cause (never their text: it can quote the
-    request's data; the log handler renders exceptions safely)."""
-    if error.unavailable:
-        logger.warning("%s: %s", error.detail, error.__cause__ or error)
-
 
 # --- 400 -------------------------------------------------------------------------------------
 
@@ -207,6 +142,10 @@ CONFLICTS = {
     "ck_tasks_recurrence_needs_due": (
         "A recurring task needs a due_date: send due_date with recurrence, or clear "
         "recurrence (null) before clearing due_date"
+    ),
+    "ck_tasks_relative_reminders_need_due": (
+        "Reminders with `before` count from the due date: send due_date with them, or clear "
+        "them ([]) before clearing due_date"
     ),
 }
 
@@ -357,44 +296,13 @@ class KeyQuotaError(ApiError):
         return {"Retry-After": str(self.seconds)}
 
 
-# --- 503 -------------------------------------------------------------------------------------
+class UnknownTimeZoneError(ApiError, ValueError):
+    """A time zone that is no IANA zone name (or one the database does not know)."""
 
+    status = 422
 
-class _UnavailableError(ApiError):
-    """A dependency is down or slow: the caller may retry after `retry_after` seconds. The
-    exception's own text (for logs) says why; `detail` is the fixed sentence of its kind."""
-
-    status = 503
-    retry_after = RETRY_AFTER_SECONDS
-    unavailable = True
-    header_docs: ClassVar[Mapping[str, str]] = {"Retry-After": RETRY_AFTER_DOC}
-    said: ClassVar[str]
-
-    @property
-    def detail(self) -> str:
-        return self.said
-
-
-class ServerBusyError(_UnavailableError):
-    """The request waited its whole admission timeout without getting a turn."""
-
-    retry_after = 1
-    said = BUSY
-
-
-class DatabaseTimeoutError(_UnavailableError):
-    """The database did not answer within the deadline."""
-
-    said = DATABASE_TIMEOUT
-
-
-class DatabaseUnavailableError(_UnavailableError):
-    """The database is down or unreachable (the driver's error is the cause)."""
-
-    said = DATABASE_UNAVAILABLE
-
-
-class KeySetUnavailableError(_UnavailableError):
-    """The signing keys cannot be fetched right now (the key server is down)."""
-
-    said = KEYS_UNAVAILABLE
+    def __init__(self, zone: str) -> None:
+        shown = zone if len(zone) <= 64 and zone.isprintable() else "that value"
+        super().__init__(
+            f"time_zone: {shown!r} is not an IANA time zone name (e.g. Europe/Berlin, UTC)"
+        )

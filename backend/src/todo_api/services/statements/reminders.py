@@ -1,0 +1,57 @@
+"""A user's upcoming reminders (the plan of migration 0006, joined with the tasks' titles),
+in firing order, a keyset page at a time; and the user's time zone, read and set."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import DateTime, Integer, Text, bindparam, func, select, tuple_, update
+from sqlmodel import col
+
+from todo_api.models import Task, TaskReminder, User
+from todo_api.services.statements.columns import _OWNED, _OWNER
+
+_BEFORE = bindparam("before", type_=DateTime(timezone=True))
+_AFTER_AT = bindparam("after_at", type_=DateTime(timezone=True))
+_AFTER_ID = bindparam("after_id", type_=Integer)
+_LIMIT = bindparam("limit", type_=Integer)
+_ZONE = bindparam("time_zone", type_=Text)
+
+_UPCOMING = (
+    select(
+        col(TaskReminder.task_id),
+        col(Task.title),
+        col(TaskReminder.fire_at),
+        col(TaskReminder.reminder),
+    )
+    .join(Task, col(Task.id) == col(TaskReminder.task_id))
+    .where(col(TaskReminder.user_id) == _OWNER, _OWNED, col(TaskReminder.fire_at) < _BEFORE)
+    .order_by(col(TaskReminder.fire_at), col(TaskReminder.task_id))
+    .limit(_LIMIT)
+)
+_UPCOMING_AFTER = _UPCOMING.where(
+    tuple_(col(TaskReminder.fire_at), col(TaskReminder.task_id)) > tuple_(_AFTER_AT, _AFTER_ID)
+)
+
+
+def upcoming(after: bool) -> Any:
+    """The page statement: the first page, or the page after (`after_at`, `after_id`)."""
+    return _UPCOMING_AFTER if after else _UPCOMING
+
+
+TIME_ZONE = select(col(User.time_zone)).where(col(User.id) == _OWNER)
+# PostgreSQL computes the plan in the zone, so it must know it: an unknown one is refused
+# (SQLSTATE 22023) by this statement alone, before anything is written.
+ZONE_KNOWN = select(func.timezone(_ZONE, func.now()))
+# A new zone moves the user's planned all-day reminders (a trigger of migration 0006). Their
+# rows are locked first, in the order writers take them (reminder rows, then the user row),
+# so the move never deadlocks a concurrent write.
+LOCK_PLANNED = (
+    select(col(TaskReminder.id)).where(col(TaskReminder.user_id) == _OWNER).with_for_update()
+)
+SET_TIME_ZONE = (
+    update(User)
+    .where(col(User.id) == _OWNER)
+    .values(time_zone=_ZONE)
+    .returning(col(User.time_zone))
+)
