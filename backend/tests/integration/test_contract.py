@@ -55,7 +55,8 @@ def test_update_schema_allows_no_null_title_or_completed_and_no_empty_body(app: 
         assert {"type": "null"} in schema["properties"][nullable]["anyOf"]
     fields = [name for name in schema["properties"] if name not in READ_ONLY]
     assert schema["anyOf"] == [{"required": [name]} for name in fields]
-    assert len(schema["anyOf"]) == 7
+    assert len(schema["anyOf"]) == 8
+    assert schema["properties"]["reminders"]["type"] == "array"  # never null: [] clears
 
 
 @pytest.mark.parametrize(
