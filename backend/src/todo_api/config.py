@@ -313,6 +313,32 @@ class Settings(ReminderSettings):
         return self
 
     # --- quotas: per-user bounds, far above real use, so one account cannot fill the database
+    # --- live updates (live/) ---------------------------------------------------------------
+    live_listen_url: str | None = Field(
+        default=None,
+        description="A direct (unpooled) PostgreSQL URL each worker LISTENs on for new events; "
+        "unset: DATABASE_URL (or the embedded server); `off`: polling only (a "
+        "transaction-mode pooler cannot LISTEN).",
+    )
+    live_poll_seconds: float = Field(
+        default=1.0,
+        ge=0.05,
+        le=60,
+        description="How often each worker also polls for events of users with open streams.",
+    )
+    live_heartbeat_seconds: float = Field(
+        default=15.0, gt=0, le=300, description="A comment line on an idle stream this often."
+    )
+    live_max_streams_per_user: int = Field(
+        default=10, ge=1, le=1000, description="Open streams one user may hold on one worker."
+    )
+    live_max_streams: int = Field(
+        default=5000, ge=1, le=100_000, description="Open streams one worker holds at most."
+    )
+    live_ticket_seconds: int = Field(
+        default=60, ge=5, le=600, description="How long a stream ticket stays valid (unused)."
+    )
+
     max_tasks_per_user: int = Field(
         default=100_000,
         ge=1,

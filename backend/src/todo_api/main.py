@@ -18,7 +18,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi_offline import FastAPIOffline
 
 from todo_api import __version__, metrics
-from todo_api.api import health, metrics_endpoint, reminders, sync, tags, tasks
+from todo_api.api import health, live, metrics_endpoint, reminders, sync, tags, tasks
 from todo_api.api.admission import Admission, FifoSlots, TurnEndMiddleware
 from todo_api.api.auth import declare_bearer_security
 from todo_api.api.body_limit import BodyLimitMiddleware
@@ -36,6 +36,8 @@ from todo_api.database.timeouts import client_deadline
 from todo_api.database.url import resolve_database_url
 from todo_api.events.outbox import pruning
 from todo_api.events.relay import relay_for
+from todo_api.live.hub import live_hub
+from todo_api.live.tickets import expired_tickets
 from todo_api.logs import configure_logging
 from todo_api.mcp_server.endpoint import mount_mcp
 from todo_api.reminders.scheduler import Scheduler
@@ -59,10 +61,16 @@ Errors are RFC 9457 problem details with a string `detail`.
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Open the engine (and the MCP transport) at startup; close them at shutdown."""
     settings: Settings = app.state.settings
-    engine = create_engine(settings, resolve_database_url(settings))
+    url = resolve_database_url(settings)
+    engine = create_engine(settings, url)
     app.state.database = Database(engine, client_deadline(settings.db_statement_timeout))
+    app.state.live_hub = live_hub(app.state.database, settings, url)
+    listening = asyncio.create_task(app.state.live_hub.run())
     housekeeping = asyncio.create_task(
-        Housekeeping(app.state.database, {"task events": pruning(settings)}).run()
+        Housekeeping(
+            app.state.database,
+            {"task events": pruning(settings), "stream tickets": expired_tickets()},
+        ).run()
     )
     # With EVENTS_URL, every worker runs a relay; one at a time delivers (events/relay.py).
     relay = relay_for(app.state.database, settings)
@@ -88,7 +96,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         try:
             yield
         finally:
-            for task in (scheduling, relaying, housekeeping, gauges):
+            app.state.live_hub.close()
+            for task in (listening, scheduling, relaying, housekeeping, gauges):
                 if task is not None:
                     task.cancel()
                     with suppress(asyncio.CancelledError):
@@ -161,7 +170,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # routes FastAPI added already (see performance.md).
     documentation = list(app.router.routes)
     app.router.routes.clear()
-    _add_routes(app, sync.router, tasks.router, tags.router, reminders.router, health.router)
+    _add_routes(
+        app, sync.router, tasks.router, tags.router, reminders.router, live.router, health.router
+    )
     app.router.routes.extend(documentation)
     if settings.metrics_enabled:  # last: the task routes are matched first
         _add_routes(app, metrics_endpoint.router)

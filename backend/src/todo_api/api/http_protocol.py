@@ -32,6 +32,7 @@ import orjson
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from todo_api.api.problems import PROBLEM_MEDIA_TYPE, status_title
+from todo_api.live.hub import close_all
 
 
 @lru_cache(maxsize=8)
@@ -75,6 +76,12 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._too_slow = _raw_problem(
             408, f"Request headers did not arrive within {header_timeout:g} seconds"
         )
+
+    def shutdown(self) -> None:
+        """The server stops (SIGTERM): live streams end with a `retry:` hint first, so their
+        connections close within the graceful period like any other."""
+        close_all()
+        super().shutdown()
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)

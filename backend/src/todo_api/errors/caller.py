@@ -306,3 +306,24 @@ class UnknownTimeZoneError(ApiError, ValueError):
         super().__init__(
             f"time_zone: {shown!r} is not an IANA time zone name (e.g. Europe/Berlin, UTC)"
         )
+
+
+class StreamLimitError(ApiError):
+    """Too many live streams (of this user, or on this server): retry after a while."""
+
+    status = 429
+    header_docs: ClassVar[Mapping[str, str]] = {"Retry-After": RETRY_AFTER_DOC}
+
+    def __init__(self, message: str, seconds: int) -> None:
+        super().__init__(message)
+        self.seconds = seconds
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.seconds)}
+
+
+class InvalidTicketError(ApiError):
+    """A stream ticket that is unknown, used already, expired or for another user."""
+
+    status = 401
+    message = "The stream ticket is unknown, used or expired: ask for a new one"

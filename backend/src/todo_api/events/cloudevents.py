@@ -58,7 +58,7 @@ def render(row: Any, source: str) -> OutboundEvent:
         "datacontenttype": "application/json",
         "userid": row.user_id,
         "userseq": row.seq,
-        "data": _data(row),
+        "data": event_data(row),
     }
     return OutboundEvent(
         outbox_id=row.id,
@@ -71,7 +71,8 @@ def render(row: Any, source: str) -> OutboundEvent:
     )
 
 
-def _data(row: Any) -> dict[str, Any]:
+def event_data(row: Any) -> dict[str, Any]:
+    """The event's `data` (also what a live stream sends, live/stream.py)."""
     snapshot: dict[str, Any] | None = row.task
     if snapshot is None:
         return {"id": row.task_id, "user_id": row.user_id}

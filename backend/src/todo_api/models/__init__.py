@@ -5,6 +5,7 @@ Importing this package registers every table on `SQLModel.metadata` (Alembic rel
 
 from todo_api.models.idempotency import IdempotencyKey
 from todo_api.models.server_key import ServerKey
+from todo_api.models.stream_ticket import StreamTicket
 from todo_api.models.task import Task, TaskCompletion, TaskCreate, TaskRead, TaskUpdate
 from todo_api.models.task_event import TaskEvent
 from todo_api.models.task_reminder import TaskReminder
@@ -14,6 +15,7 @@ from todo_api.models.user import User
 __all__ = [
     "IdempotencyKey",
     "ServerKey",
+    "StreamTicket",
     "Task",
     "TaskCompletion",
     "TaskCreate",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 PRINCIPAL = "todo_api.principal"
@@ -15,3 +16,6 @@ class Principal:
 
     user_id: str
     email: str | None
+    expires_at: float = math.inf
+    """When the token stops being valid (its `exp` plus the leeway; Unix time): a live
+    stream ends then (`live/`)."""

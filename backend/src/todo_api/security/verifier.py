@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from dataclasses import replace
 from typing import Any
 
 import jwt
@@ -139,7 +140,8 @@ class TokenVerifier:
         except InvalidTokenError as exc:
             raise TokenRejectedError(_reason(exc)) from None
         _check_numeric_dates(claims)
-        return _principal(claims), float(claims["exp"]) + self._leeway
+        expires_at = float(claims["exp"]) + self._leeway
+        return replace(_principal(claims), expires_at=expires_at), expires_at
 
     async def _key_for(self, algorithm: object, kid: object) -> tuple[str | PyJWK, list[str]]:
         if self._secret and algorithm in self._hmac_algorithms:

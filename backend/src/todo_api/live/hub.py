@@ -1,0 +1,187 @@
+"""`LiveHub`: which streams are open in this worker, and waking them when their user's
+events arrive (see the package docstring)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import psycopg
+from sqlalchemy import Text, bindparam, select
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.engine import URL
+from sqlmodel import col
+
+from todo_api.config import Settings
+from todo_api.database.errors import describe
+from todo_api.database.runner import Database
+from todo_api.database.url import normalize_database_url
+from todo_api.errors import StreamLimitError
+from todo_api.models import User
+
+logger = logging.getLogger(__name__)
+
+CHANNEL = "todo_task_events"
+# The hubs of this process, for `close_all` (the server's shutdown, api/http_protocol.py).
+_HUBS: set[LiveHub] = set()
+_SEQUENCES = select(col(User.id), col(User.event_seq)).where(
+    col(User.id) == bindparam("users", type_=ARRAY(Text)).any_()
+)
+_RECONNECT_SECONDS = 2.0
+
+
+@dataclass(eq=False)
+class Subscriber:
+    """One open stream: woken (`wake`) when its user may have new events."""
+
+    user_id: str
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class LiveHub:
+    """The open streams of this worker (see the module docstring)."""
+
+    def __init__(
+        self,
+        database: Database,
+        *,
+        listen_url: str | None,
+        poll_seconds: float,
+        max_streams: int,
+        max_streams_per_user: int,
+    ) -> None:
+        self._database = database
+        self._listen_url = listen_url
+        self._poll_seconds = poll_seconds
+        self._max_streams = max_streams
+        self._max_per_user = max_streams_per_user
+        self._by_user: dict[str, set[Subscriber]] = {}
+        self._count = 0
+        self._seen: dict[str, int] = {}
+        self.closing = False
+        self.listening = False
+
+    @property
+    def open_streams(self) -> int:
+        return self._count
+
+    def subscribe(self, user_id: str) -> Subscriber:
+        """A new stream of `user_id`; StreamLimitError (429) beyond the limits."""
+        if self.closing:
+            raise StreamLimitError("The server is shutting down; reconnect shortly", 1)
+        streams = self._by_user.setdefault(user_id, set())
+        if len(streams) >= self._max_per_user:
+            raise StreamLimitError(
+                f"At most {self._max_per_user} open streams per user: close one first", 5
+            )
+        if self._count >= self._max_streams:
+            raise StreamLimitError("This server has no room for another stream; retry", 5)
+        subscriber = Subscriber(user_id)
+        streams.add(subscriber)
+        self._count += 1
+        return subscriber
+
+    def unsubscribe(self, subscriber: Subscriber) -> None:
+        streams = self._by_user.get(subscriber.user_id)
+        if streams is not None and subscriber in streams:
+            streams.discard(subscriber)
+            self._count -= 1
+            if not streams:
+                del self._by_user[subscriber.user_id]
+                self._seen.pop(subscriber.user_id, None)
+
+    def wake(self, user_ids: Iterable[str]) -> None:
+        for user_id in user_ids:
+            for subscriber in self._by_user.get(user_id, ()):
+                subscriber.wake.set()
+
+    def close(self) -> None:
+        """Shutdown: every stream ends (with a `retry:` hint) and no new one opens."""
+        self.closing = True
+        self.wake(list(self._by_user))
+
+    async def run(self) -> None:
+        """Listen (when a URL is given) and poll, until cancelled."""
+        _HUBS.add(self)
+        tasks = [asyncio.create_task(self._poll())]
+        if self._listen_url is not None:
+            tasks.append(asyncio.create_task(self._listen(self._listen_url)))
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            _HUBS.discard(self)
+            for task in tasks:
+                task.cancel()
+
+    async def _listen(self, url: str) -> None:
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(
+                    url, autocommit=True, connect_timeout=5, prepare_threshold=None
+                ) as connection:
+                    await connection.execute(f"LISTEN {CHANNEL}")
+                    self.listening = True
+                    self.wake(list(self._by_user))  # anything missed while not listening
+                    async for notice in connection.notifies():
+                        _seq, _, user_id = notice.payload.partition(" ")
+                        self.wake((user_id,))
+            except (psycopg.Error, OSError) as error:
+                logger.warning("live updates: LISTEN failed, polling only: %s", describe(error))
+            finally:
+                self.listening = False
+            await asyncio.sleep(_RECONNECT_SECONDS)
+
+    async def _poll(self) -> None:
+        """Wake the streams whose user's sequence number moved (the fallback, and the safety
+        net for a notification lost with a connection)."""
+        while True:
+            await asyncio.sleep(self._poll_seconds)
+            users = list(self._by_user)
+            if not users:
+                continue
+            try:
+                rows = await self._database.rows(_SEQUENCES, {"users": users})
+            except Exception as error:
+                logger.warning("live updates: polling failed: %s", describe(error))
+                continue
+            moved = []
+            for row in rows:
+                user_id, seq = row.id, row.event_seq
+                if self._seen.get(user_id) != seq:  # moved, or first seen: read to be sure
+                    moved.append(user_id)
+                    self._seen[user_id] = seq
+            self.wake(moved)
+
+
+def close_all() -> None:
+    """The server stops: end every stream of this process now (uvicorn would otherwise wait
+    its whole graceful period for them, as for any response in flight)."""
+    for hub in list(_HUBS):
+        hub.close()
+
+
+def live_hub(database: Database, settings: Settings, url: URL) -> LiveHub:
+    """The hub of this worker: LISTEN on `LIVE_LISTEN_URL` (unset: the app's own database
+    URL `url`; `off`: poll only)."""
+    configured = settings.live_listen_url
+    if configured is None:
+        listen_url: str | None = url.set(drivername="postgresql").render_as_string(
+            hide_password=False
+        )
+    elif configured.strip().lower() == "off":
+        listen_url = None
+    else:
+        listen_url = (
+            normalize_database_url(configured)
+            .set(drivername="postgresql")
+            .render_as_string(hide_password=False)
+        )
+    return LiveHub(
+        database,
+        listen_url=listen_url,
+        poll_seconds=settings.live_poll_seconds,
+        max_streams=settings.live_max_streams,
+        max_streams_per_user=settings.live_max_streams_per_user,
+    )
