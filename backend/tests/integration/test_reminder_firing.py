@@ -14,7 +14,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy.engine import URL
 
-from tests.events_support import outbox_events
+from tests.events_support import outbox_events, seed
 from tests.support import PathUserAuth, metric_value, running_server
 from todo_api.config import Settings
 from todo_api.main import create_app
@@ -102,7 +102,7 @@ async def test_two_servers_fire_the_same_thousand_reminders_each_once(
         running_server(migrated_database, tmp_path / "one", serve=True, env=env) as (one, _),
         running_server(migrated_database, tmp_path / "two", serve=True, env=env) as (two, _),
     ):
-        clean_database.execute(SEED)
+        seed(clean_database, SEED)
         await _wait_for(clean_database, 1000, within=30)
         await asyncio.sleep(1)
         fired = [await _fired(base) for base in (one, two)]
