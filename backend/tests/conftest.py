@@ -74,7 +74,7 @@ def admin_connection(migrated_database: URL) -> Iterator[psycopg.Connection]:
 @pytest.fixture
 def clean_database(admin_connection: psycopg.Connection) -> psycopg.Connection:
     admin_connection.execute(
-        "TRUNCATE users, tasks, task_tombstones, idempotency_keys, task_events"
+        "TRUNCATE users, tasks, task_tombstones, idempotency_keys, task_events, event_relays"
         " RESTART IDENTITY CASCADE"
     )
     return admin_connection

@@ -158,3 +158,12 @@ async def all_delivered(connection: psycopg.Connection, *, within: float = 30.0)
     while undelivered(connection):
         assert time.monotonic() < deadline, f"{undelivered(connection)} events still undelivered"
         await asyncio.sleep(0.05)
+
+
+def seed(connection: psycopg.Connection, sql: str) -> None:
+    """Run a bulk seeding statement without the role's statement timeout (thousands of
+    rows, each through the event trigger), in a transaction of its own (SET LOCAL: no
+    setting leaks into a pooled session)."""
+    with connection.transaction():
+        connection.execute("SET LOCAL statement_timeout = 0")
+        connection.execute(sql)

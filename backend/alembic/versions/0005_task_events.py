@@ -11,7 +11,9 @@ no code path can forget it and no crash can separate the two.
   constant default: no table rewrite.
 - `task_events`: the outbox. `task` is the task's columns as JSON at the change (null for a
   deletion); the relay renders it as the API does. `delivered_at` is set once the sink has
-  acknowledged the event; the partial index finds the undelivered ones in order. A user's
+  acknowledged the event; the partial index finds the undelivered ones in order.
+- `event_relays`: when a relay last ran (a heartbeat, even while its sink is down): while one
+  runs, undelivered events are never pruned, however long the sink stays away. A user's
   events go with the user (a user id used again starts its sequence afresh).
 
 Revision ID: 0005
@@ -130,6 +132,12 @@ def upgrade() -> None:
         unique=False,
         postgresql_where=sa.text("delivered_at IS NULL"),
     )
+    op.create_table(
+        "event_relays",
+        sa.Column("name", sa.Text(), nullable=False),
+        sa.Column("seen_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("name", name=op.f("pk_event_relays")),
+    )
     op.execute(RECORD_TASK_EVENT)
     op.execute(CREATE_TRIGGER)
 
@@ -138,6 +146,7 @@ def downgrade() -> None:
     op.execute(LOCK_TASKS_FIRST)
     op.execute("DROP TRIGGER tasks_record_event ON tasks")
     op.execute("DROP FUNCTION record_task_event()")
+    op.drop_table("event_relays")
     op.drop_index("ix_task_events_undelivered", table_name="task_events")
     op.drop_table("task_events")
     op.drop_column("users", "event_seq")

@@ -7,16 +7,20 @@ Issue 24:
   the due date) or `{"at": "<instant>"}`. Checked NOT VALID under this transaction's brief lock
   and validated outside it, like 0002's checks.
 - `task_reminders`: the schedule, one row per reminder still to fire, kept by the trigger
-  `tasks_plan_reminders` whenever a task's reminders, due date or completion change (a changed
-  time replaces the row; an unchanged one keeps it; times already past are not scheduled; a
-  completed task has none; a deleted task's rows go with it). Its name sorts before
-  `tasks_record_event` on purpose: triggers fire in name order, so a writer locks reminder rows
-  before the user row, the same order as the scheduler (`fire_due_reminders`), and the two
-  never deadlock.
-- `fire_due_reminders(batch, max_lateness)`: claims due rows (`FOR UPDATE SKIP LOCKED`, so
-  workers and replicas share the work and never fire one twice), records a
-  `reminder.due` event for each in the outbox (users in sorted order, so two schedulers
-  never deadlock on user rows) unless it is later than `max_lateness`, and deletes them.
+  `tasks_schedule_reminders` whenever a task's reminders, due date or completion change (a
+  changed time replaces the row; an unchanged one keeps it; times already past are not
+  scheduled; a completed task has none; a deleted task's rows go with it).
+- Lock order: a writer locks the task row, then the user row (`tasks_record_event` increments
+  the user's event sequence), then reminder rows (`tasks_schedule_reminders`: triggers fire in
+  name order, so its name sorts after). It reads the user's time zone holding the user row, so
+  a concurrent zone change (user row, then the user's reminder rows) either sees its rows or
+  is seen by it: never a plan in a zone that was just replaced.
+- `fire_due_reminders(batch, max_lateness)`: for each user with due reminders (in user order),
+  takes the user row and the due rows with SKIP LOCKED, so it never waits for a writer (nor a
+  writer for it: no deadlock) and concurrent schedulers take different users; records a
+  `reminder.due` event per reminder (unless later than `max_lateness`: then only counted) and
+  deletes the rows, all in one transaction: each reminder fires once across workers and
+  replicas. A user busy elsewhere is simply taken by the next round.
 - `task_snapshot(tasks)`: the task's columns as the events carry them, now with `reminders`;
   `record_task_event` uses it.
 
@@ -131,6 +135,7 @@ BEGIN
         END IF;
         RETURN NULL;
     END IF;
+    -- Under the user row's lock (taken by tasks_record_event, which fires first).
     SELECT time_zone INTO zone FROM users WHERE id = NEW.user_id;
     WITH wanted AS (
         SELECT reminder, CASE
@@ -157,7 +162,7 @@ $$
 REPLAN_FOR_ZONE = """
 CREATE FUNCTION replan_all_day_reminders() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    -- Touching `reminders` (to the same value) is no change to the task: only its plan moves.
+    -- The tasks themselves do not change (no event): only the plan of their all-day ones.
     DELETE FROM task_reminders AS planned USING tasks
     WHERE tasks.user_id = NEW.id AND tasks.due_all_day AND planned.task_id = tasks.id
       AND planned.reminder ? 'before';
@@ -180,38 +185,54 @@ FIRE_DUE_REMINDERS = """
 CREATE FUNCTION fire_due_reminders(batch integer, max_lateness interval)
 RETURNS TABLE (scheduled_for timestamptz, sent boolean) LANGUAGE plpgsql AS $$
 DECLARE
+    owner text;
     due record;
     next_seq bigint;
+    left_over integer := batch;
 BEGIN
-    FOR due IN
-        WITH claimed AS (
-            SELECT id FROM task_reminders
+    FOR owner IN
+        SELECT DISTINCT soonest.user_id FROM (
+            SELECT user_id FROM task_reminders
             WHERE fire_at <= clock_timestamp()
             ORDER BY fire_at
             LIMIT batch
-            FOR UPDATE SKIP LOCKED
-        ), fired AS (
-            DELETE FROM task_reminders AS planned USING claimed
-            WHERE planned.id = claimed.id
-            RETURNING planned.*
-        )
-        SELECT * FROM fired ORDER BY user_id, fire_at
+        ) AS soonest
+        ORDER BY 1
     LOOP
-        scheduled_for := due.fire_at;
-        sent := due.fire_at >= clock_timestamp() - max_lateness;
-        IF sent THEN
-            UPDATE users SET event_seq = event_seq + 1 WHERE id = due.user_id
-                RETURNING event_seq INTO next_seq;
-            INSERT INTO task_events (user_id, seq, type, task_id, task, detail)
-            SELECT due.user_id, next_seq, 'reminder.due', tasks.id, task_snapshot(tasks),
-                   jsonb_build_object(
-                       'reminder', due.reminder,
-                       'scheduled_for', due.fire_at,
-                       'fired_at', clock_timestamp()
-                   )
-            FROM tasks WHERE tasks.id = due.task_id;
-        END IF;
-        RETURN NEXT;
+        EXIT WHEN left_over <= 0;
+        PERFORM FROM users WHERE id = owner FOR NO KEY UPDATE SKIP LOCKED;
+        CONTINUE WHEN NOT FOUND;  -- a writer or another scheduler holds the user: next round
+        FOR due IN
+            WITH claimed AS (
+                SELECT id FROM task_reminders
+                WHERE user_id = owner AND fire_at <= clock_timestamp()
+                ORDER BY fire_at
+                LIMIT left_over
+                FOR UPDATE SKIP LOCKED
+            ), fired AS (
+                DELETE FROM task_reminders AS planned USING claimed
+                WHERE planned.id = claimed.id
+                RETURNING planned.*
+            )
+            SELECT * FROM fired ORDER BY fire_at
+        LOOP
+            left_over := left_over - 1;
+            scheduled_for := due.fire_at;
+            sent := due.fire_at >= clock_timestamp() - max_lateness;
+            IF sent THEN
+                UPDATE users SET event_seq = event_seq + 1 WHERE id = owner
+                    RETURNING event_seq INTO next_seq;
+                INSERT INTO task_events (user_id, seq, type, task_id, task, detail)
+                SELECT owner, next_seq, 'reminder.due', tasks.id, task_snapshot(tasks),
+                       jsonb_build_object(
+                           'reminder', due.reminder,
+                           'scheduled_for', due.fire_at,
+                           'fired_at', clock_timestamp()
+                       )
+                FROM tasks WHERE tasks.id = due.task_id;
+            END IF;
+            RETURN NEXT;
+        END LOOP;
     END LOOP;
 END
 $$
@@ -272,7 +293,7 @@ def upgrade() -> None:
     op.execute(REPLAN_FOR_ZONE)
     op.execute(FIRE_DUE_REMINDERS)
     op.execute(
-        "CREATE TRIGGER tasks_plan_reminders AFTER INSERT OR UPDATE ON tasks "
+        "CREATE TRIGGER tasks_schedule_reminders AFTER INSERT OR UPDATE ON tasks "
         "FOR EACH ROW EXECUTE FUNCTION plan_task_reminders()"
     )
     op.execute(
@@ -288,7 +309,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.execute("LOCK TABLE tasks IN SHARE ROW EXCLUSIVE MODE")
     op.execute("DROP TRIGGER users_replan_all_day_reminders ON users")
-    op.execute("DROP TRIGGER tasks_plan_reminders ON tasks")
+    op.execute("DROP TRIGGER tasks_schedule_reminders ON tasks")
     op.execute("DROP FUNCTION fire_due_reminders(integer, interval)")
     op.execute("DROP FUNCTION replan_all_day_reminders()")
     op.execute("DROP FUNCTION plan_task_reminders()")

@@ -27,6 +27,7 @@ from tests.events_support import (
     all_delivered,
     outbox_events,
     running_nats,
+    seed,
     stored_count,
     stream_events,
     undelivered,
@@ -211,7 +212,7 @@ async def test_a_relay_killed_mid_batch_loses_nothing_and_redelivers_with_the_sa
     stream exactly once (JetStream drops the redelivered ones by Nats-Msg-Id), in order per
     user."""
     total = 20_000
-    clean_database.execute(SEED.replace("{count}", str(total)))
+    seed(clean_database, SEED.replace("{count}", str(total)))
     first = _relay_process(migrated_database, nats_server, tmp_path)
     try:
         deadline = time.monotonic() + 30

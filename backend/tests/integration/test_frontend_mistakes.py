@@ -84,7 +84,7 @@ async def test_an_unknown_field_with_no_close_name_lists_the_known_ones(
     client: httpx.AsyncClient,
 ) -> None:
     response = await client.post(TASKS, json={"title": "x", "colour": "red"})
-    known = "`title`, `description`, `priority`, `due_date`, `tags`, `recurrence`"
+    known = "`title`, `description`, `priority`, `due_date`, `tags`, `recurrence`, `reminders`"
     assert_unknown(response, "body", "colour", f"known: {known}")
 
 

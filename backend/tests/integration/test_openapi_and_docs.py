@@ -41,6 +41,9 @@ def test_operations_have_stable_ids_and_problem_responses() -> None:
         ("/api/{user_id}/tasks/{task_id}", "delete"): "deleteTask",
         ("/api/{user_id}/tasks/{task_id}/complete", "patch"): "toggleTaskCompletion",
         ("/api/{user_id}/tags", "get"): "listTags",
+        ("/api/{user_id}/reminders", "get"): "listUpcomingReminders",
+        ("/api/{user_id}/settings", "get"): "getUserSettings",
+        ("/api/{user_id}/settings", "put"): "updateUserSettings",
     }
     get_task = operations[("/api/{user_id}/tasks/{task_id}", "get")]["responses"]
     assert get_task["404"]["content"]["application/problem+json"]["schema"] == {

@@ -136,7 +136,7 @@ async def test_sequence_numbers_count_per_user(
     assert by_user == {"alice": [1, 2, 3], "bob": [1, 2], "carol": [1]}
 
 
-async def test_housekeeping_prunes_delivered_events_after_retention_and_any_after_the_longer_one(
+async def test_housekeeping_prunes_delivered_events_and_undelivered_ones_only_without_a_relay(
     client: httpx.AsyncClient,
     clean_database: psycopg.Connection,
     settings: Settings,
@@ -151,7 +151,12 @@ async def test_housekeeping_prunes_delivered_events_after_retention_and_any_afte
     )
     housekeeping = Housekeeping(running_app.state.database, {"task events": pruning(settings)})
 
-    removed = await housekeeping.run_once()
+    clean_database.execute("INSERT INTO event_relays VALUES ('relay', now() - interval '1 day')")
+    removed = await housekeeping.run_once()  # a relay ran lately: it waits for its sink
+    assert removed["task events"] == 1
+    assert [event["userseq"] for event in outbox_events(clean_database)] == [2, 3]
 
-    assert removed["task events"] == 2
+    clean_database.execute("UPDATE event_relays SET seen_at = now() - interval '8 days'")
+    removed = await housekeeping.run_once()  # no relay for longer than the retention
+    assert removed["task events"] == 1
     assert [event["userseq"] for event in outbox_events(clean_database)] == [2]

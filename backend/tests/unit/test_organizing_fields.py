@@ -321,3 +321,14 @@ def test_a_lone_surrogate_in_a_list_filter_stays_refused(field: str) -> None:
     value = "a\ud800" if field == "q" else ["a\ud800"]
     with pytest.raises(ValidationError):
         TaskListQuery.model_validate({field: value})
+
+
+def test_the_next_occurrence_moves_absolute_reminders_with_its_due_date() -> None:
+    from datetime import timedelta
+
+    from todo_api.services.recurrence import following_reminders
+
+    moved = following_reminders(
+        [{"before": "PT15M"}, {"at": "2030-06-01T09:00:00Z"}], timedelta(days=7)
+    )
+    assert moved == [{"before": "PT15M"}, {"at": "2030-06-08T09:00:00Z"}]

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from todo_api.api.auth import authorized
 from todo_api.api.links import link
 from todo_api.api.list_query import QueryParameters
+from todo_api.api.media_type import json_body
 from todo_api.api.paths import UserIdPath
 from todo_api.api.problems import BODY_FAILURES, CALLER_FAILURES, responses_for
 from todo_api.api.responses import json_response
@@ -115,7 +116,7 @@ async def list_upcoming_reminders(
     operation_id="getUserSettings",
     summary="The user's settings (time zone)",
     response_model=UserSettings,
-    responses=responses_for(*CALLER_FAILURES),
+    responses=responses_for(*CALLER_FAILURES, InvalidInputError),
 )
 async def get_settings(reminders: UserRemindersDep) -> Response:
     return json_response({"time_zone": await reminders.time_zone()})
@@ -125,8 +126,9 @@ async def get_settings(reminders: UserRemindersDep) -> Response:
     "/settings",
     operation_id="updateUserSettings",
     summary="Change the user's time zone",
+    dependencies=[Depends(json_body)],
     response_model=UserSettings,
-    responses=responses_for(*BODY_FAILURES, UnknownTimeZoneError),
+    responses=responses_for(*CALLER_FAILURES, *BODY_FAILURES, UnknownTimeZoneError),
 )
 async def update_settings(
     reminders: UserRemindersDep, body: Annotated[UserSettings, Body()]

@@ -75,8 +75,9 @@ def _envelope(kind: str) -> dict[str, Any]:
             "userseq": {
                 "type": "integer",
                 "minimum": 1,
-                "description": "Per-user sequence number: one more with each change of the "
-                "user's tasks, in commit order. Order by it; a gap means a missed event.",
+                "description": "Per-user sequence number, one more with each event of the "
+                "user (task changes and reminders share it), in commit order: order by it. "
+                "Within one channel a gap is an event of the other channel.",
             },
             "data": data,
         },
@@ -96,7 +97,7 @@ _REMINDER_DUE_DATA: dict[str, Any] = {
         "scheduled_for": {
             "type": "string",
             "format": "date-time",
-            "description": "When it was due; later than fired_at by the downtime, if any.",
+            "description": "When it was due; earlier than fired_at by the downtime, if any.",
         },
         "fired_at": {"type": "string", "format": "date-time"},
     },

@@ -11,14 +11,15 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import BigInteger, Integer, bindparam, delete, func, select, text, update
+from sqlalchemy import BigInteger, Integer, bindparam, delete, exists, func, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.dml import ReturningDelete
 from sqlmodel import col
 
 from todo_api.config import EventSettings
-from todo_api.models import TaskEvent
+from todo_api.models import EventRelay, TaskEvent
 
 # One relay at a time, across workers and replicas: a transaction-scoped advisory lock, so
 # it is released by COMMIT and safe behind a transaction-mode pooler.
@@ -76,16 +77,26 @@ def pruning(settings: EventSettings) -> ReturningDelete[Any]:
     )
 
 
+HEARTBEAT_SECONDS = 30.0
+# The relay says it runs (at most every HEARTBEAT_SECONDS): its undelivered events are kept.
+HEARTBEAT = (
+    pg_insert(EventRelay)
+    .values(name="relay", seen_at=func.now())
+    .on_conflict_do_update(index_elements=["name"], set_={"seen_at": func.now()})
+)
+
+
 def prune_statement(retention: timedelta, undelivered_retention: timedelta) -> ReturningDelete[Any]:
     """DELETE of one batch of events past retention: delivered ones after `retention`;
-    undelivered ones only after `undelivered_retention` (no relay has run for that long, so
-    nobody is waiting for them), so that the outbox of a deployment without a sink stays
-    bounded too."""
+    undelivered ones after `undelivered_retention`, and only when no relay has run for that
+    long (a deployment without a sink), so that its outbox stays bounded too, while a relay
+    waiting for its sink keeps every event."""
+    relay_ran = exists().where(col(EventRelay.seen_at) > func.now() - undelivered_retention)
     expired = (
         select(col(TaskEvent.id))
         .where(
             (col(TaskEvent.delivered_at) < func.now() - retention)
-            | (col(TaskEvent.occurred_at) < func.now() - undelivered_retention)
+            | ((col(TaskEvent.occurred_at) < func.now() - undelivered_retention) & ~relay_ran)
         )
         .order_by(col(TaskEvent.id))
         .limit(_BATCH)

@@ -59,6 +59,7 @@ class Relay:
         self._step_deadline = 2 * settings.events_delivery_timeout_seconds + database.deadline
         self._connected = False
         self._next_sample = 0.0
+        self._next_heartbeat = 0.0
 
     async def run(self) -> None:
         """Deliver until cancelled; the sink is (re)connected as needed."""
@@ -134,8 +135,12 @@ class Relay:
                 logger.info("closing the %s sink failed: %s", self._sink.name, describe(error))
 
     async def _sample(self) -> None:
-        """Keep the backlog gauges current (every few seconds, not every step)."""
+        """Keep the backlog gauges current (every few seconds, not every step), and say
+        that a relay runs (every `outbox.HEARTBEAT_SECONDS`: its events are kept)."""
         now = time.monotonic()
+        if now >= self._next_heartbeat:
+            self._next_heartbeat = now + outbox.HEARTBEAT_SECONDS
+            await self._database.rows(outbox.HEARTBEAT)
         if now < self._next_sample:
             return
         self._next_sample = now + SAMPLE_SECONDS

@@ -7,12 +7,13 @@ from todo_api.models.idempotency import IdempotencyKey
 from todo_api.models.server_key import ServerKey
 from todo_api.models.stream_ticket import StreamTicket
 from todo_api.models.task import Task, TaskCompletion, TaskCreate, TaskRead, TaskUpdate
-from todo_api.models.task_event import TaskEvent
+from todo_api.models.task_event import EventRelay, TaskEvent
 from todo_api.models.task_reminder import TaskReminder
 from todo_api.models.tombstone import TaskTombstone
 from todo_api.models.user import User
 
 __all__ = [
+    "EventRelay",
     "IdempotencyKey",
     "ServerKey",
     "StreamTicket",

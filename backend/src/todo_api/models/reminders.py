@@ -90,7 +90,12 @@ def _reminder(item: object, index: int) -> dict[str, str]:
     instant = parse_due(raw)
     if not isinstance(instant, datetime):
         raise ValueError(f"{where}: at must be a date-time with an offset, not a date")
-    return {"at": instant.astimezone(UTC).isoformat().replace("+00:00", "Z")}
+    return {"at": instant_text(instant)}
+
+
+def instant_text(instant: datetime) -> str:
+    """An `at` as stored and rendered: UTC, with `Z`."""
+    return instant.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def has_relative(reminders: list[dict[str, str]] | None) -> bool:

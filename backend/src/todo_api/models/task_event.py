@@ -64,3 +64,12 @@ class TaskEvent(SQLModel, table=True):
     delivered_at: datetime | None = Field(
         default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
     )
+
+
+class EventRelay(SQLModel, table=True):
+    """A relay's heartbeat: undelivered events are kept while one has run recently."""
+
+    __tablename__ = "event_relays"
+
+    name: str = Field(sa_column=Column(Text, primary_key=True))
+    seen_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))

@@ -12,11 +12,13 @@ statements are services/statements/writes.py.
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import NamedTuple
 
 from todo_api.errors import RecurrenceNeverRecursError, TaskNotFoundError, TaskQuotaError
 from todo_api.models.columns import due_instant, due_value
 from todo_api.models.recurrence import next_due, recurrence_problem
+from todo_api.models.reminders import instant_text
 from todo_api.services.scope import Scoped, UserTasks
 from todo_api.services.statements.columns import TaskRow
 from todo_api.services.store import StoreTransaction, TaskStore
@@ -69,8 +71,10 @@ async def complete(
         following = next_due(due, row.recurrence) if due is not None else None
         if following is None:  # the rule has no further occurrence: the series ends
             return Changed(row, None)
+        next_due_at = due_instant(following)
+        reminders = following_reminders(row.reminders, next_due_at - row.due_at)
         for step in (
-            tasks.next_occurrence(task_id, due_instant(following)),
+            tasks.next_occurrence(task_id, next_due_at, reminders),
             tasks.next_occurrence_id(task_id),  # created by an earlier completion
         ):
             created = await transaction.first(step)
@@ -81,3 +85,18 @@ async def complete(
         raise TaskQuotaError(tasks.quotas.max_tasks)
 
     return await store.in_transaction(work)
+
+
+def following_reminders(reminders: list[dict[str, str]], shift: timedelta) -> list[dict[str, str]]:
+    """The next occurrence's reminders: the same, relative to its own due date. Relative
+    ones (`before`) follow the due date by themselves; an absolute one (`at`) moves by as
+    much as the due date did."""
+    moved = []
+    for reminder in reminders:
+        at = reminder.get("at")
+        if at is None:
+            moved.append(reminder)
+        else:
+            instant = datetime.fromisoformat(at) + shift
+            moved.append({"at": instant_text(instant)})
+    return moved

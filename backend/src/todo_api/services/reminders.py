@@ -80,13 +80,9 @@ class UserReminders:
             await self._database.rows(statements.ZONE_KNOWN, {"time_zone": zone})
         except RefusedValueError:
             raise UnknownTimeZoneError(zone) from None
-        params = {"owner": self._user_id, "time_zone": zone}
-
-        async def move(connection: Any) -> None:
-            await connection.execute(statements.LOCK_PLANNED, params)
-            await connection.execute(statements.SET_TIME_ZONE, params)
-
-        await self._database.transaction(move)
+        await self._database.rows(
+            statements.SET_TIME_ZONE, {"owner": self._user_id, "time_zone": zone}
+        )
         return zone
 
     def _associated(self, before: datetime) -> bytes:

@@ -162,13 +162,17 @@ class UserTasks:
         """(fingerprint, task_id) of the user's idempotency key `key`, if recorded."""
         return self._scoped(_KEY_RECORD, key=key)
 
-    def next_occurrence(self, task_id: int, due_at: datetime) -> Scoped:
-        """Insert the next occurrence of recurring task `task_id`, due at `due_at`, unless it
-        has one already or the user is at MAX_TASKS_PER_USER (then no row comes back)."""
+    def next_occurrence(
+        self, task_id: int, due_at: datetime, reminders: list[dict[str, str]]
+    ) -> Scoped:
+        """Insert the next occurrence of recurring task `task_id`, due at `due_at` with
+        `reminders`, unless it has one already or the user is at MAX_TASKS_PER_USER (then no
+        row comes back)."""
         return self._scoped(
             _NEXT_OCCURRENCE,
             task_id=task_id,
             next_due_at=due_at,
+            next_reminders=reminders,
             max_tasks=self.quotas.max_tasks,
         )
 

@@ -43,12 +43,8 @@ TIME_ZONE = select(col(User.time_zone)).where(col(User.id) == _OWNER)
 # PostgreSQL computes the plan in the zone, so it must know it: an unknown one is refused
 # (SQLSTATE 22023) by this statement alone, before anything is written.
 ZONE_KNOWN = select(func.timezone(_ZONE, func.now()))
-# A new zone moves the user's planned all-day reminders (a trigger of migration 0006). Their
-# rows are locked first, in the order writers take them (reminder rows, then the user row),
-# so the move never deadlocks a concurrent write.
-LOCK_PLANNED = (
-    select(col(TaskReminder.id)).where(col(TaskReminder.user_id) == _OWNER).with_for_update()
-)
+# A new zone moves the user's planned all-day reminders (a trigger of migration 0006), holding
+# the user row first, as writers do (see that migration's lock order).
 SET_TIME_ZONE = (
     update(User)
     .where(col(User.id) == _OWNER)

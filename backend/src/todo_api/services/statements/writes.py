@@ -16,6 +16,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlmodel import col
 from sqlmodel.sql.expression import Select
@@ -73,23 +74,17 @@ def _delete(if_match: bool) -> TaskInsert:
 # The next occurrence of a recurring task: a copy of it with the next deadline, created at
 # most once per task (ON CONFLICT on the unique `previous_occurrence_id`), and only while
 # the user has room for another task.
-_COPIED = (
-    "title",
-    "description",
-    "priority",
-    "tags",
-    "recurrence",
-    "reminders",
-    "due_all_day",
-)
+_COPIED = ("title", "description", "priority", "tags", "recurrence", "due_all_day")
 _NEXT_OCCURRENCE: TaskInsert = (
     pg_insert(Task)
     .from_select(
-        ["user_id", *_COPIED, "due_at", "previous_occurrence_id"],
+        ["user_id", *_COPIED, "due_at", "reminders", "previous_occurrence_id"],
         select(
             col(Task.user_id),
             *(getattr(Task, name) for name in _COPIED),
             bindparam("next_due_at", type_=DateTime(timezone=True)),
+            # Moved with the due date (services/recurrence.py `following_reminders`).
+            bindparam("next_reminders", type_=JSONB),
             col(Task.id),
         ).where(_OWNED, _THIS_TASK, _ROOM_FOR_TASK),
     )
