@@ -74,7 +74,8 @@ def admin_connection(migrated_database: URL) -> Iterator[psycopg.Connection]:
 @pytest.fixture
 def clean_database(admin_connection: psycopg.Connection) -> psycopg.Connection:
     admin_connection.execute(
-        "TRUNCATE users, tasks, task_tombstones, idempotency_keys, task_events, event_relays"
+        "TRUNCATE users, tasks, task_tombstones, idempotency_keys, task_events, event_relays,"
+        " stream_tickets"
         " RESTART IDENTITY CASCADE"
     )
     return admin_connection

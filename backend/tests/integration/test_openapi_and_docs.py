@@ -44,6 +44,8 @@ def test_operations_have_stable_ids_and_problem_responses() -> None:
         ("/api/{user_id}/reminders", "get"): "listUpcomingReminders",
         ("/api/{user_id}/settings", "get"): "getUserSettings",
         ("/api/{user_id}/settings", "put"): "updateUserSettings",
+        ("/api/{user_id}/events", "get"): "streamEvents",
+        ("/api/{user_id}/events/tickets", "post"): "createStreamTicket",
     }
     get_task = operations[("/api/{user_id}/tasks/{task_id}", "get")]["responses"]
     assert get_task["404"]["content"]["application/problem+json"]["schema"] == {

@@ -45,6 +45,8 @@ def _examples() -> list[ApiError]:
         errors.RecurrenceNeverRecursError("no occurrence in ten years"),
         errors.KeyQuotaError(5, 60),
         errors.UnknownTimeZoneError("Mars/Olympus_Mons"),
+        errors.StreamLimitError("At most 10 open streams per user", 5),
+        errors.InvalidTicketError(),
         errors.ServerBusyError("no turn within 3 s"),
         errors.DatabaseTimeoutError("no answer"),
         errors.DatabaseUnavailableError("OperationalError"),

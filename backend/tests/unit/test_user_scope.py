@@ -99,7 +99,14 @@ def test_updates_refuse_columns_outside_the_updatable_set() -> None:
 # The tables of user data and the only modules that may name them: the one scoped source of
 # statements, and housekeeping, whose deletes of expired keys and tombstones span users by
 # design (models/ defines them).
-TABLE_CLASSES = {"Task", "TaskTombstone", "IdempotencyKey", "TaskEvent", "TaskReminder"}
+TABLE_CLASSES = {
+    "Task",
+    "TaskTombstone",
+    "IdempotencyKey",
+    "TaskEvent",
+    "TaskReminder",
+    "StreamTicket",
+}
 STATEMENTS = {
     f"services/statements/{job}.py"
     for job in ("columns", "creates", "writes", "lists", "changes", "reminders")
@@ -109,12 +116,13 @@ MAY_NAME = {
     "TaskTombstone": STATEMENTS | {"services/housekeeping.py"},
     "IdempotencyKey": STATEMENTS | {"services/housekeeping.py"},
     # The outbox: the relay's statements span users by design (they deliver everybody's).
-    "TaskEvent": {"events/outbox.py"},
+    "TaskEvent": {"events/outbox.py", "live/reads.py"},  # live/: one user's, by `:owner`
     "TaskReminder": {"services/statements/reminders.py"},
+    "StreamTicket": {"live/tickets.py"},
 }
 _RAW_SQL = re.compile(
     r"\b(from|into|update|join|table)\s+"
-    r"(tasks|task_tombstones|idempotency_keys|task_events|task_reminders)\b",
+    r"(tasks|task_tombstones|idempotency_keys|task_events|task_reminders|stream_tickets)\b",
     re.I,
 )
 
