@@ -56,7 +56,7 @@ router = APIRouter(prefix="/api/{user_id}/events", tags=["live updates"])
     summary="A single-use ticket that opens one live stream (for EventSource)",
     status_code=status.HTTP_201_CREATED,
     response_model=StreamTicketRead,
-    responses=responses_for(*CALLER_FAILURES),
+    responses=responses_for(*CALLER_FAILURES, InvalidInputError),
 )
 async def create_stream_ticket(request: Request, user_id: UserIdPath) -> Response:
     """A ticket bound to the token's user, valid for one stream opened within
