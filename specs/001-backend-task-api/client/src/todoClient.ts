@@ -95,3 +95,6 @@ export function createTodoClient(options: TodoClientOptions): Client<paths> {
   });
   return client;
 }
+
+// Live updates (`GET /api/{user_id}/events`), resumed on their own: see live.ts.
+export { subscribe, type LiveEvents, type LiveHandlers, type LiveKind, type SubscribeOptions } from "./live.js";
