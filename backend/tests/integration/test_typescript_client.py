@@ -1,8 +1,6 @@
 """The typed TypeScript client: types generated from the contract, a session run under Node.
 
-`make client` installs its npm packages (`npm ci`, versions from the committed lockfile).
-Without them (no Node on this machine) the test is skipped with the reason; CI sets
-`REQUIRE_TYPESCRIPT_CLIENT=1`, which turns that skip into a failure.
+The client is built by tests/typescript_support.py (skipped without Node and its packages).
 
 The session runs once straight against the server, and once through a proxy that loses the
 answer to its first create and answers the retry with a 503: `createTodoClient` must end
@@ -16,7 +14,6 @@ from __future__ import annotations
 
 import http.client
 import os
-import shutil
 import socket
 import subprocess
 import threading
@@ -28,54 +25,20 @@ import psycopg
 import pytest
 from sqlalchemy.engine import URL
 
-from tests.support import ROOT, TEST_SECRET, running_server, sign
-
-CLIENT = ROOT / "specs" / "001-backend-task-api" / "client"
-
-
-def _missing() -> str | None:
-    if shutil.which("node") is None or shutil.which("npm") is None:
-        return "Node.js and npm are not installed"
-    if not (CLIENT / "node_modules" / ".bin" / "tsc").exists():
-        return "the client's npm packages are not installed: run `make client`"
-    return None
+from tests.support import TEST_SECRET, running_server, sign
+from tests.typescript_support import CLIENT, build_client, require_client_tools
 
 
 @pytest.fixture(scope="module")
-def client_tools() -> None:
-    reason = _missing()
-    if reason is None:
-        return
-    if os.environ.get("REQUIRE_TYPESCRIPT_CLIENT"):
-        pytest.fail(f"REQUIRE_TYPESCRIPT_CLIENT is set, but {reason}")
-    pytest.skip(f"typed TypeScript client not tested: {reason}")
-
-
-def npm(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["npm", "run", "--silent", *args],
-        cwd=CLIENT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, **(env or {})},
-        check=False,
-    )
-
-
-@pytest.fixture(scope="module")
-def built(client_tools: None) -> None:
-    """Generate the types from the committed contract, type-check, compile to dist/ (once)."""
-    generated = npm("generate")
-    assert generated.returncode == 0, generated.stdout + generated.stderr
-    checked = npm("check")  # tsc --noEmit: the session type-checks against today's contract
-    assert checked.returncode == 0, checked.stdout + checked.stderr
-    built = npm("build")  # into the client's dist/, where Node finds its node_modules
-    assert built.returncode == 0, built.stdout + built.stderr
+def built() -> None:
+    require_client_tools()
+    build_client()
 
 
 @pytest.fixture
-def server(migrated_database: URL, clean_database: psycopg.Connection, tmp_path: Path) -> Iterator[str]:
+def server(
+    migrated_database: URL, clean_database: psycopg.Connection, tmp_path: Path
+) -> Iterator[str]:
     """The app in its own process, with no JWT leeway, so a token's `exp` ends a stream."""
     env = {"JWT_LEEWAY_SECONDS": "0"}
     with running_server(migrated_database, tmp_path, env=env) as (base, _process):
