@@ -128,3 +128,19 @@ async def test_a_browser_based_agent_may_call_mcp(anonymous_client: httpx.AsyncC
     response = await anonymous_client.options("/mcp", headers=headers)
     assert response.status_code == 200
     assert "mcp-protocol-version" in response.headers["access-control-allow-headers"].lower()
+
+
+async def test_a_fetch_based_live_stream_may_resume_with_last_event_id(
+    anonymous_client: httpx.AsyncClient,
+) -> None:
+    # fetch() sends `Last-Event-ID` as an ordinary header, which needs the preflight's grant
+    # (unlike EventSource's own); without it a cross-origin client could not resume.
+    headers = {
+        "Origin": FRONTEND,
+        "Access-Control-Request-Method": "GET",
+        "Access-Control-Request-Headers": "authorization,last-event-id",
+    }
+    response = await anonymous_client.options("/api/alice/events", headers=headers)
+    assert response.status_code == 200
+    assert response.headers["access-control-allow-origin"] == FRONTEND
+    assert "last-event-id" in response.headers["access-control-allow-headers"].lower()

@@ -1,74 +1,51 @@
 """The typed TypeScript client: types generated from the contract, a session run under Node.
 
-`make client` installs its npm packages (`npm ci`, versions from the committed lockfile).
-Without them (no Node on this machine) the test is skipped with the reason; CI sets
-`REQUIRE_TYPESCRIPT_CLIENT=1`, which turns that skip into a failure.
+The client is built by tests/typescript_support.py (skipped without Node and its packages).
 
 The session runs once straight against the server, and once through a proxy that loses the
 answer to its first create and answers the retry with a 503: `createTodoClient` must end
-with exactly one task for that create.
+with exactly one task for that create. Each run also follows the live stream with
+`subscribe()` (src/liveSession.ts): every change arrives once on two subscriptions across a
+dropped connection, a token that expires under an open stream (the server allows no JWT
+leeway here, and the session signs a 2 s token with the secret) and a cursor too old.
 """
 
 from __future__ import annotations
 
 import http.client
 import os
-import shutil
 import socket
 import subprocess
 import threading
+from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import psycopg
 import pytest
+from sqlalchemy.engine import URL
 
-from tests.support import ROOT, sign
-
-CLIENT = ROOT / "specs" / "001-backend-task-api" / "client"
-
-
-def _missing() -> str | None:
-    if shutil.which("node") is None or shutil.which("npm") is None:
-        return "Node.js and npm are not installed"
-    if not (CLIENT / "node_modules" / ".bin" / "tsc").exists():
-        return "the client's npm packages are not installed: run `make client`"
-    return None
+from tests.support import TEST_SECRET, running_server, sign
+from tests.typescript_support import CLIENT, build_client, require_client_tools
 
 
 @pytest.fixture(scope="module")
-def client_tools() -> None:
-    reason = _missing()
-    if reason is None:
-        return
-    if os.environ.get("REQUIRE_TYPESCRIPT_CLIENT"):
-        pytest.fail(f"REQUIRE_TYPESCRIPT_CLIENT is set, but {reason}")
-    pytest.skip(f"typed TypeScript client not tested: {reason}")
+def built() -> None:
+    require_client_tools()
+    build_client()
 
 
-def npm(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["npm", "run", "--silent", *args],
-        cwd=CLIENT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, **(env or {})},
-        check=False,
-    )
+@pytest.fixture
+def server(
+    migrated_database: URL, clean_database: psycopg.Connection, tmp_path: Path
+) -> Iterator[str]:
+    """The app in its own process, with no JWT leeway, so a token's `exp` ends a stream."""
+    env = {"JWT_LEEWAY_SECONDS": "0"}
+    with running_server(migrated_database, tmp_path, env=env) as (base, _process):
+        yield base
 
 
-@pytest.fixture(scope="module")
-def built(client_tools: None) -> None:
-    """Generate the types from the committed contract, type-check, compile to dist/ (once)."""
-    generated = npm("generate")
-    assert generated.returncode == 0, generated.stdout + generated.stderr
-    checked = npm("check")  # tsc --noEmit: the session type-checks against today's contract
-    assert checked.returncode == 0, checked.stdout + checked.stderr
-    built = npm("build")  # into the client's dist/, where Node finds its node_modules
-    assert built.returncode == 0, built.stdout + built.stderr
-
-
-def run_session(base_url: str) -> subprocess.CompletedProcess[str]:
+def run_session(base_url: str, live_url: str | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         ["node", str(CLIENT / "dist" / "session.js")],
         cwd=CLIENT,
@@ -80,38 +57,42 @@ def run_session(base_url: str) -> subprocess.CompletedProcess[str]:
             "TODO_API_URL": base_url,
             "TODO_API_USER": "typed-alice",
             "TODO_API_TOKEN": sign("typed-alice"),
+            "TODO_API_SECRET": TEST_SECRET,
+            "TODO_API_LIVE_URL": live_url or base_url,
         },
         check=False,
     )
 
 
 @pytest.mark.usefixtures("built")
-def test_types_generated_from_the_contract_compile_and_the_session_runs(live_server: str) -> None:
-    session = run_session(live_server)
+def test_types_generated_from_the_contract_compile_and_the_session_runs(server: str) -> None:
+    session = run_session(server)
     assert session.returncode == 0, session.stdout + session.stderr
     assert "every step answered as the contract says" in session.stdout
 
 
 @pytest.mark.usefixtures("built")
 def test_a_create_whose_answer_is_lost_and_then_503_makes_exactly_one_task(
-    live_server: str, clean_database: psycopg.Connection
+    server: str, clean_database: psycopg.Connection
 ) -> None:
     # The first create reaches the server (and commits), then its answer is lost; the retry
     # gets a 503; the next retry, with the same Idempotency-Key, gets the task.
-    with FlakyProxy(live_server, ["drop", "503"]) as proxy:
-        session = run_session(proxy.url)
+    # The proxy answers whole responses, so the live stream goes straight to the server.
+    with FlakyProxy(server, ["drop", "503"]) as proxy:
+        session = run_session(proxy.url, live_url=server)
 
     assert session.returncode == 0, session.stdout + session.stderr
     creates = [event for event in proxy.events if event[0] == "POST"]
     assert [action for _, action, _ in creates[:3]] == ["drop", "503", "forward"]
     assert len({key for _, _, key in creates[:3]}) == 1, creates  # one key for all attempts
     assert creates[0][2]  # ...and there was one
-    # Every task the session made, alive or deleted: "Buy milk" (deleted) and "Call mum".
+    # Every task the session made, alive or deleted: "Buy milk" (deleted) and "Call mum", and
+    # the live part's "Live one" (deleted), "Live two" (deleted) and "Live three".
     made = clean_database.execute(
         "SELECT (SELECT count(*) FROM tasks WHERE user_id = 'typed-alice') "
         "+ (SELECT count(*) FROM task_tombstones WHERE user_id = 'typed-alice')"
     ).fetchone()
-    assert made == (2,)
+    assert made == (5,)
 
 
 class FlakyProxy:

@@ -7,8 +7,10 @@ from fastapi.middleware.cors import CORSMiddleware
 
 ALLOWED_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 # Request headers browser code may send: auth, JSON bodies, conditional requests and
-# idempotency keys, what fetch libraries commonly add, and the MCP clients' protocol version
-# (`/mcp` from a browser-based agent).
+# idempotency keys, what fetch libraries commonly add, the MCP clients' protocol version
+# (`/mcp` from a browser-based agent), and `Last-Event-ID`, which a fetch-based live stream
+# client sends itself to resume `GET .../events` (EventSource sends it too, but as a
+# "simple" request it needs no grant; fetch's does).
 ALLOWED_HEADERS = [
     "Authorization",
     "Content-Type",
@@ -18,6 +20,7 @@ ALLOWED_HEADERS = [
     "X-Requested-With",
     "X-Request-ID",
     "MCP-Protocol-Version",
+    "Last-Event-ID",
 ]
 # Response headers browser code may read (the CORS-safelisted ones need no mention).
 EXPOSED_HEADERS = ["ETag", "Location", "Link", "Retry-After", "Idempotent-Replayed", "X-Request-ID"]

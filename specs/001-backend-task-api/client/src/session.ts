@@ -8,6 +8,7 @@
 //
 // Run: TODO_API_URL=http://127.0.0.1:8000 TODO_API_USER=alice TODO_API_TOKEN=... npm run session
 import type { components } from "./schema.js";
+import { liveSession } from "./liveSession.js";
 import { createTodoClient } from "./todoClient.js";
 
 type Task = components["schemas"]["TaskRead"];
@@ -24,10 +25,9 @@ function check(condition: unknown, message: string): asserts condition {
 }
 
 const userId = setting("TODO_API_USER");
-const api = createTodoClient({
-  baseUrl: process.env.TODO_API_URL ?? "http://127.0.0.1:8000",
-  token: setting("TODO_API_TOKEN"),
-});
+const token = setting("TODO_API_TOKEN");
+const baseUrl = process.env.TODO_API_URL ?? "http://127.0.0.1:8000";
+const api = createTodoClient({ baseUrl, token });
 const user = { user_id: userId };
 const one = (task: Task) => ({ path: { ...user, task_id: task.id } });
 
@@ -97,5 +97,10 @@ export function refusedByTheTypes(): void {
   // @ts-expect-error: no such operation
   void api.POST("/api/{user_id}/tasks/{task_id}", { params: one(task) });
 }
+
+// Live updates: two subscriptions see every change once, across a dropped connection, a
+// token's expiry (with TODO_API_SECRET to sign a short one) and a cursor too old (liveSession.ts).
+// TODO_API_LIVE_URL: where the stream is, when TODO_API_URL is a proxy that cannot stream.
+await liveSession(api, userId, token, process.env.TODO_API_LIVE_URL ?? baseUrl);
 
 console.log(`typed session against ${userId}'s tasks: every step answered as the contract says`);

@@ -10,7 +10,10 @@
 // made, never a second one. Other writes (PUT, PATCH, DELETE) are not retried here: a toggle
 // sent twice flips twice; retry them yourself, with `If-Match`, if that is what you want.
 import createClient, { type Client } from "openapi-fetch";
-import type { paths } from "./schema.js";
+import type { components, paths } from "./schema.js";
+
+/** A task as the API renders it. */
+export type Task = components["schemas"]["TaskRead"];
 
 export interface RetryOptions {
   /** Attempts in all, the first included (default 4). */
@@ -95,3 +98,6 @@ export function createTodoClient(options: TodoClientOptions): Client<paths> {
   });
   return client;
 }
+
+// Live updates (`GET /api/{user_id}/events`), resumed on their own: see live.ts.
+export { subscribe, type LiveEvents, type LiveHandlers, type LiveKind, type SubscribeOptions } from "./live.js";
