@@ -227,3 +227,14 @@ async def test_a_stream_follows_concurrent_writers_across_a_server_restart_missi
                     received.append((await stream.next()).id or 0)
                 assert await stream.silent_for(0.5)
     assert received == list(range(1, 121))
+
+
+async def test_an_eventsource_resumes_with_its_ticket_and_last_event_id_in_the_url(
+    http: httpx.AsyncClient,
+) -> None:
+    for title in ("a", "b", "c"):
+        await _create(http, "alice", title)
+    ticket = (await http.post("/api/alice/events/tickets", headers=auth("alice"))).json()["ticket"]
+    async with open_stream(http, f"/api/alice/events?ticket={ticket}&last_event_id=1") as stream:
+        missed = await stream.events(2)
+    assert [(e.id, e.data["title"]) for e in missed] == [(2, "b"), (3, "c")]

@@ -20,7 +20,7 @@ from todo_api.live import tickets
 from todo_api.live.hub import LiveHub
 from todo_api.live.stream import events, start_position
 
-_PARAMETERS = QueryParameters(("ticket",))
+_PARAMETERS = QueryParameters(("ticket", "last_event_id"))
 _LAST_EVENT_ID_MAX = 20
 STREAM_HEADERS = {"Cache-Control": "no-cache, no-transform", "X-Accel-Buffering": "no"}
 
@@ -35,7 +35,8 @@ with `event: token-expired` when the token expires and with `event: shutdown` (a
 `retry:` hint) when the server stops: reconnect. A comment line comes every 15 s when idle.
 
 Authenticate with `Authorization: Bearer`, or, from a browser's `EventSource` (which cannot
-send headers), with `?ticket=` from `POST .../events/tickets`: single use, valid 60 s."""
+send headers), with `?ticket=` from `POST .../events/tickets`: single use, valid 60 s; such a
+client resumes with `?last_event_id=` (a new `EventSource` cannot send the header)."""
 
 
 async def _known_parameters(request: Request) -> None:
@@ -92,6 +93,14 @@ async def stream_events(
     ticket: Annotated[
         str | None, Query(max_length=tickets.TICKET_MAX_CHARS, description="From POST .../tickets.")
     ] = None,
+    last_event_id: Annotated[
+        str | None,
+        Query(
+            max_length=_LAST_EVENT_ID_MAX,
+            description="Resume after this event id, for a client that cannot send the "
+            "`Last-Event-ID` header (a new `EventSource`); the header wins when both are sent.",
+        ),
+    ] = None,
 ) -> Response:
     state = request.app.state
     hub: LiveHub = state.live_hub
@@ -102,11 +111,11 @@ async def stream_events(
         expires_at = used[1]
     else:
         expires_at = (await authorized(request, user_id)).expires_at
-    last_event_id = _last_event_id(request)
+    resume_after = _last_event_id(request.headers.get("last-event-id") or last_event_id)
     await state.admission.enter(request.scope)
     subscriber = hub.subscribe(user_id)
     try:
-        after, first = await start_position(state.database, user_id, last_event_id)
+        after, first = await start_position(state.database, user_id, resume_after)
     except BaseException:
         hub.unsubscribe(subscriber)
         raise
@@ -123,8 +132,7 @@ async def stream_events(
     return StreamingResponse(body, media_type="text/event-stream", headers=STREAM_HEADERS)
 
 
-def _last_event_id(request: Request) -> int | None:
-    raw = request.headers.get("last-event-id")
+def _last_event_id(raw: str | None) -> int | None:
     if raw is None or raw == "":
         return None
     if len(raw) > _LAST_EVENT_ID_MAX or not raw.isascii() or not raw.isdigit():

@@ -8,9 +8,9 @@
 //   - `resync` (the cursor is too old to resume) calls `handlers.resync`: reload the list.
 // Two transports: "fetch" (default; an `Authorization` header, and `Last-Event-ID` sent by us)
 // and "eventsource" (the browser's EventSource, opened with a single-use ticket from
-// `POST .../events/tickets`, because EventSource cannot send headers). A new EventSource
-// cannot send `Last-Event-ID` and a spent ticket cannot be replayed, so in that mode every
-// reconnection ends with `handlers.resync` instead of an exact resume: prefer "fetch".
+// `POST .../events/tickets`, because EventSource cannot send headers). A spent ticket cannot
+// be replayed, so we reconnect ourselves with a fresh one, and resume exactly by passing the
+// last id seen as `?last_event_id=` (a new EventSource cannot send `Last-Event-ID`).
 //
 // This module imports nothing at run time (only types), so a browser can load the compiled
 // `dist/live.js` as it is, without a bundler.
@@ -69,7 +69,7 @@ export interface SubscribeOptions {
   baseUrl: string;
   /** The current token; `refresh: true` after the last one expired or was refused. */
   getToken: (request: { refresh: boolean }) => string | Promise<string>;
-  /** "fetch" (default, resumes exactly) or "eventsource" (ticket; resyncs on reconnection). */
+  /** "fetch" (default) or "eventsource" (a ticket per connection); both resume exactly. */
   transport?: "fetch" | "eventsource";
   /** Resume after this event id (one the app kept), instead of starting from now. */
   lastEventId?: number;
@@ -175,8 +175,8 @@ export function subscribe(userId: string, handlers: LiveHandlers, options: Subsc
     });
     if (minted.status !== 201) return refused(minted);
     const { ticket } = (await minted.json()) as components["schemas"]["StreamTicketRead"];
-    const resuming = lastId !== null;
-    const source = new EventSource(`${url}?ticket=${encodeURIComponent(ticket)}`);
+    const resume = lastId === null ? "" : `&last_event_id=${encodeURIComponent(lastId)}`;
+    const source = new EventSource(`${url}?ticket=${encodeURIComponent(ticket)}${resume}`);
     return new Promise<Outcome>((resolve) => {
       const finish = (outcome: Outcome) => {
         source.close();
@@ -185,11 +185,7 @@ export function subscribe(userId: string, handlers: LiveHandlers, options: Subsc
       };
       const onStop = () => finish({ kind: "stopped" });
       stop.signal.addEventListener("abort", onStop, { once: true });
-      source.onopen = () => {
-        handlers.status?.("open", "connected");
-        // A new EventSource cannot send Last-Event-ID: what happened meanwhile is unknown.
-        if (resuming) handlers.resync?.();
-      };
+      source.onopen = () => handlers.status?.("open", "connected");
       // EventSource would reconnect by itself with the spent ticket (refused): we do it.
       source.onerror = () => finish({ kind: "dropped" });
       for (const kind of [...LIVE_KINDS, "resync", "token-expired", "shutdown"]) {
