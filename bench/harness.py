@@ -214,6 +214,55 @@ def _serving(
             _stop(process)
 
 
+@contextmanager
+def background(
+    command: list[str], environment: dict[str, str], log: Path
+) -> Iterator[subprocess.Popen[bytes]]:
+    """`command` in a process group of its own, its output appended to `log`; stopped (with
+    the group) on the way out."""
+    with log.open("ab") as output:
+        process = _start(
+            command,
+            cwd=tempfile.gettempdir(),  # no .env
+            env=environment,
+            stdout=output,
+            stderr=output,
+            start_new_session=True,
+        )
+    try:
+        yield process
+    finally:
+        _stop(process)
+
+
+def nats_binary() -> str:
+    """Debian's nats-server (the events section's broker), as the event tests find it."""
+    found = shutil.which("nats-server") or (
+        "/usr/sbin/nats-server" if Path("/usr/sbin/nats-server").exists() else None
+    )
+    if found is None:
+        sys.exit("nats-server is required: install it with `apt-get install nats-server`")
+    return found
+
+
+@contextmanager
+def nats_server(directory: Path) -> Iterator[str]:
+    """`nats-server -js` on a free port, its store in `directory`: its URL once it accepts."""
+    port = free_port()
+    command = [nats_binary(), "-js", "-a", "127.0.0.1", "-p", str(port), "-sd", str(directory)]
+    with background(command, dict(os.environ), directory.parent / "nats.log") as process:
+        deadline = time.monotonic() + 10
+        while True:
+            with socket.socket() as sock:
+                sock.settimeout(0.2)
+                if sock.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"nats-server did not start (see {directory.parent}/nats.log)")
+            time.sleep(0.05)
+        yield f"nats://127.0.0.1:{port}"
+
+
 class RssSampler:
     """Peak resident memory of the server and its workers while a scenario runs."""
 
