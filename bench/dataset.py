@@ -30,8 +30,12 @@ class Profile:
     rounds: int = 2
     # Get one with the request log and metrics on and off: four more servers and scenarios.
     observability: bool = False
-    # The events section (--events): the backlog the relay drains, and the paced writer of
-    # the commit-to-broker latency (creates/s, seconds, the relay's poll intervals).
+    # The events section (--events): alternations of the trigger on and off (short runs, many
+    # of them: the drift of a shared machine cancels out better), the backlog the relay
+    # drains, and the paced writer of the commit-to-broker latency (creates/s, seconds, the
+    # relay's poll intervals).
+    event_rounds: int = 6
+    event_seconds: int = 4
     event_backlog: int = 100_000
     paced_rate: int = 200
     paced_seconds: int = 20
@@ -56,6 +60,8 @@ SMOKE = Profile(
     duration=2,
     warmup=1,
     connections=20,
+    event_rounds=2,
+    event_seconds=2,
     event_backlog=5_000,
     paced_seconds=3,
     polls=(0.1,),

@@ -148,9 +148,11 @@ def server(
     *,
     pythonpath: Path | None = None,
     env: dict[str, str] | None = None,
+    log: Path | None = None,
 ) -> Iterator[tuple[str, psutil.Process]]:
     """The production server command, on a free port; stopped on the way out.
-    `pythonpath` serves another copy of the code (bench/compare.py); `env` adds settings."""
+    `pythonpath` serves another copy of the code (bench/compare.py); `env` adds settings;
+    `log` keeps its log there (else it goes with the server)."""
     environment = {
         **os.environ,
         "ENVIRONMENT": "production",
@@ -162,7 +164,7 @@ def server(
     if pythonpath is not None:
         environment["PYTHONPATH"] = str(pythonpath)
     command = [sys.executable, "-m", "todo_api", "serve", "--workers", str(workers), "--port"]
-    with _serving(command, environment, workers) as running:
+    with _serving(command, environment, workers, log) as running:
         yield running
 
 
@@ -180,13 +182,13 @@ def floor_server(url: URL, pool_size: int) -> Iterator[tuple[str, psutil.Process
 
 @contextmanager
 def _serving(
-    command: list[str], environment: dict[str, str], workers: int
+    command: list[str], environment: dict[str, str], workers: int, keep: Path | None = None
 ) -> Iterator[tuple[str, psutil.Process]]:
     """`command` plus a free port, once its /ready answers; its process group stopped on the
-    way out. Its log (a line per request) goes to a file: a pipe nobody reads would fill and
-    stall it."""
+    way out. Its log (a line per request) goes to a file (`keep`, or a temporary one): a pipe
+    nobody reads would fill and stall it."""
     port = free_port()
-    with tempfile.TemporaryFile() as log:
+    with keep.open("w+b") if keep else tempfile.TemporaryFile() as log:
         process = _start(
             [*command, str(port)],
             cwd=tempfile.gettempdir(),  # no .env
