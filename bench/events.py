@@ -39,7 +39,7 @@ from nats.js.api import DeliverPolicy
 from sqlalchemy.engine import URL
 
 from dataset import Profile, prime
-from harness import background, nats_server, rate, server, wrk
+from harness import ROOT, background, nats_server, rate, server, wrk
 from seed import Dataset, libpq
 
 COST_OPS = [("create", "create"), ("update (PUT)", "update"), ("toggle (PATCH)", "toggle")]
@@ -85,22 +85,13 @@ def recording_cost(
     print(f"1 worker, events: cost of recording, trigger on / off, {rounds} rounds of {seconds} s")
     runs: dict[tuple[str, str], list[dict[str, Any]]] = {}
     try:
-        with server(url, secret, 1, pool) as (base, _):
+        with server(url, secret, 1, pool) as (base, process):
             prime(base, dataset, tokens)
             for round_ in range(rounds):
                 for _, op in COST_OPS:
                     for side in ("on", "off") if round_ % 2 == 0 else ("off", "on"):
                         _sql(url, _ENABLE if side == "on" else _DISABLE)
-                        stats: dict[str, Any] = {}
-                        for run_seconds in (1, seconds):  # a warm-up after each switch
-                            stats = wrk(
-                                base,
-                                data,
-                                op,
-                                seconds=run_seconds,
-                                connections=profile.connections,
-                                threads=profile.threads,
-                            )
+                        stats = _measured(base, process, data, op, profile)
                         if stats["errors"]["status"]:
                             raise RuntimeError(f"{op}, trigger {side}: non-2xx answers")
                         runs.setdefault((op, side), []).append(stats)
@@ -108,7 +99,7 @@ def recording_cost(
                         print(
                             f"  round {round_ + 1}/{rounds} {op:<7} trigger {side:<3} "
                             f"{rate(stats):7.0f} req/s  p50 {latency['p50']:6.1f}  "
-                            f"p99 {latency['p99']:6.1f} ms",
+                            f"p99 {latency['p99']:6.1f} ms  CPU {stats['cpu_us']:5.0f} us/request",
                             flush=True,
                         )
     finally:
@@ -122,19 +113,60 @@ def recording_cost(
             for key in ("p50", "p99"):
                 values = [stats["latency_ms"][key] for stats in stats_list]
                 row[f"{side}_{key}_ms"] = round(statistics.median(values), 1)
+            cpu = statistics.median(stats["cpu_us"] for stats in stats_list)
+            row[f"{side}_cpu_us"] = round(cpu)
         on, off = statistics.median(row["on_rps"]), statistics.median(row["off_rps"])
         row["cost"] = round(1 - on / off, 3)
         row["pair_costs"] = [
             round(1 - a / b, 3) for a, b in zip(row["on_rps"], row["off_rps"], strict=True)
         ]
         row["median_pair_cost"] = round(statistics.median(row["pair_costs"]), 3)
+        row["cpu_cost"] = round(row["on_cpu_us"] / row["off_cpu_us"] - 1, 3)
         print(
             f"  recording costs {name} {100 * row['cost']:.1f} % of its throughput "
             f"({on:.0f} / {off:.0f} req/s); per round {row['pair_costs']}, "
-            f"median {100 * row['median_pair_cost']:.1f} %"
+            f"median {100 * row['median_pair_cost']:.1f} %; CPU per request "
+            f"{row['on_cpu_us']} / {row['off_cpu_us']} us (+{100 * row['cpu_cost']:.1f} %)"
         )
         rows.append(row)
     return rows
+
+
+def _measured(
+    base: str, process: psutil.Process, data: Path, op: str, profile: Profile
+) -> dict[str, Any]:
+    """wrk's stats of `op` after a 1 s warm-up, with `cpu_us`: the CPU the server and
+    PostgreSQL spent per request meanwhile (less sensitive than throughput to the other
+    loads of a shared machine)."""
+    wrk(base, data, op, seconds=1, connections=profile.connections, threads=profile.threads)
+    before = _cpu(process)
+    stats = wrk(
+        base,
+        data,
+        op,
+        seconds=profile.event_seconds,
+        connections=profile.connections,
+        threads=profile.threads,
+    )
+    after = _cpu(process)
+    spent = sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
+    return {**stats, "cpu_us": 1e6 * spent / max(1, stats["requests"])}
+
+
+def _cpu(server_process: psutil.Process) -> dict[int, float]:
+    """CPU seconds so far of each process of the server and of the benchmark's embedded
+    PostgreSQL (none of it with BENCH_DATABASE_URL); a process that ends meanwhile drops out."""
+    processes = [server_process, *server_process.children(recursive=True)]
+    pid_file = ROOT / ".data" / "bench-postgres" / "postmaster.pid"
+    if not os.environ.get("BENCH_DATABASE_URL") and pid_file.exists():
+        postmaster = psutil.Process(int(pid_file.read_text().split()[0]))
+        processes += [postmaster, *postmaster.children()]
+    seconds: dict[int, float] = {}
+    for process in processes:
+        with suppress(psutil.Error):
+            times = process.cpu_times()
+            seconds[process.pid] = times.user + times.system
+    return seconds
 
 
 def relay_throughput(

@@ -185,8 +185,8 @@ def events_table(events: dict[str, Any]) -> list[str]:
         "## Task events (--events)",
         "",
         "| write, trigger on / off | req/s on | req/s off | p50 ms on / off | p99 ms on / off "
-        "| cost (medians) | cost per round (median) |",
-        "|---|---:|---:|---:|---:|---:|---|",
+        "| cost (medians) | cost per round (median) | CPU us/request on / off |",
+        "|---|---:|---:|---:|---:|---:|---|---:|",
     ]
     for row in events["recording"]:
         lines.append(
@@ -194,7 +194,8 @@ def events_table(events: dict[str, Any]) -> list[str]:
             f"{_spread(row['off_rps'], ',.0f')} | {row['on_p50_ms']} / {row['off_p50_ms']} | "
             f"{row['on_p99_ms']} / {row['off_p99_ms']} | {100 * row['cost']:.1f} % | "
             f"{', '.join(f'{100 * c:.1f}' for c in row['pair_costs'])} % "
-            f"({100 * row['median_pair_cost']:.1f} %) |"
+            f"({100 * row['median_pair_cost']:.1f} %) | {row['on_cpu_us']} / "
+            f"{row['off_cpu_us']} (+{100 * row['cpu_cost']:.1f} %) |"
         )
     relay = events["relay"]
     lines += [
