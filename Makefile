@@ -79,7 +79,7 @@ fuzz: $(VENV)/.installed-fuzz
 bench: $(VENV)/.installed-bench
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
-## The same, tiny and short (one to three minutes, a small events section included): checks the
+## The same, tiny and short (two to four minutes, a small events section included): checks the
 ## benchmark itself works.
 bench-smoke: $(VENV)/.installed-bench
 	$(BIN)/python bench/run.py --smoke
