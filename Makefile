@@ -74,11 +74,13 @@ fuzz: $(VENV)/.installed-fuzz
 	$(BIN)/pytest -m fuzz backend/tests/fuzz $(PYTEST_ARGS)
 
 ## Load benchmark (about 8 minutes; BENCH_ARGS=--full about 20; needs wrk, installed via apt-get
-## when missing and root). A stopped run stops its servers and database.
+## when missing and root). BENCH_ARGS=--events adds task events (about 5 minutes more; needs
+## nats-server; --events-only runs only them). A stopped run stops its servers and database.
 bench: $(VENV)/.installed-bench
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
-## The same, tiny and short (one to three minutes): checks the benchmark itself works.
+## The same, tiny and short (two to four minutes, a small events section included): checks the
+## benchmark itself works.
 bench-smoke: $(VENV)/.installed-bench
 	$(BIN)/python bench/run.py --smoke
 

@@ -30,6 +30,16 @@ class Profile:
     rounds: int = 2
     # Get one with the request log and metrics on and off: four more servers and scenarios.
     observability: bool = False
+    # The events section (--events): alternations of the trigger on and off (short runs, many
+    # of them: the drift of a shared machine cancels out better), the backlog the relay
+    # drains, and the paced writer of the commit-to-broker latency (creates/s, seconds, the
+    # relay's poll intervals).
+    event_rounds: int = 6
+    event_seconds: int = 4
+    event_backlog: int = 100_000
+    paced_rate: int = 200
+    paced_seconds: int = 20
+    polls: tuple[float, ...] = (0.1, 0.02)
 
 
 # `make bench`: every scenario once, short runs, fits in 10 minutes.
@@ -39,8 +49,23 @@ FULL = Profile(
     2000, 50, 20, 10_000, duration=25, warmup=3, connections=100, rounds=3, observability=True
 )
 # Deletes use each seeded small-user task once: 2 s of deletes need more of them than a
-# fast server deletes in that time (60 users ran out at ~2,000 deletes/s).
-SMOKE = Profile(300, 50, 2, 2_000, duration=2, warmup=1, connections=20)
+# fast server deletes in that time (60 users ran out at ~2,000 deletes/s). The events
+# section, which the smoke run always includes so it cannot rot, drains 5,000 events and paces
+# creates for 3 s at one poll interval.
+SMOKE = Profile(
+    300,
+    50,
+    2,
+    2_000,
+    duration=2,
+    warmup=1,
+    connections=20,
+    event_rounds=2,
+    event_seconds=2,
+    event_backlog=5_000,
+    paced_seconds=3,
+    polls=(0.1,),
+)
 
 
 def seed_profile(url: URL, profile: Profile) -> Dataset:

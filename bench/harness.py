@@ -148,9 +148,11 @@ def server(
     *,
     pythonpath: Path | None = None,
     env: dict[str, str] | None = None,
+    log: Path | None = None,
 ) -> Iterator[tuple[str, psutil.Process]]:
     """The production server command, on a free port; stopped on the way out.
-    `pythonpath` serves another copy of the code (bench/compare.py); `env` adds settings."""
+    `pythonpath` serves another copy of the code (bench/compare.py); `env` adds settings;
+    `log` keeps its log there (else it goes with the server)."""
     environment = {
         **os.environ,
         "ENVIRONMENT": "production",
@@ -162,7 +164,7 @@ def server(
     if pythonpath is not None:
         environment["PYTHONPATH"] = str(pythonpath)
     command = [sys.executable, "-m", "todo_api", "serve", "--workers", str(workers), "--port"]
-    with _serving(command, environment, workers) as running:
+    with _serving(command, environment, workers, log) as running:
         yield running
 
 
@@ -180,13 +182,13 @@ def floor_server(url: URL, pool_size: int) -> Iterator[tuple[str, psutil.Process
 
 @contextmanager
 def _serving(
-    command: list[str], environment: dict[str, str], workers: int
+    command: list[str], environment: dict[str, str], workers: int, keep: Path | None = None
 ) -> Iterator[tuple[str, psutil.Process]]:
     """`command` plus a free port, once its /ready answers; its process group stopped on the
-    way out. Its log (a line per request) goes to a file: a pipe nobody reads would fill and
-    stall it."""
+    way out. Its log (a line per request) goes to a file (`keep`, or a temporary one): a pipe
+    nobody reads would fill and stall it."""
     port = free_port()
-    with tempfile.TemporaryFile() as log:
+    with keep.open("w+b") if keep else tempfile.TemporaryFile() as log:
         process = _start(
             [*command, str(port)],
             cwd=tempfile.gettempdir(),  # no .env
@@ -212,6 +214,55 @@ def _serving(
             yield base, psutil.Process(process.pid)
         finally:
             _stop(process)
+
+
+@contextmanager
+def background(
+    command: list[str], environment: dict[str, str], log: Path
+) -> Iterator[subprocess.Popen[bytes]]:
+    """`command` in a process group of its own, its output appended to `log`; stopped (with
+    the group) on the way out."""
+    with log.open("ab") as output:
+        process = _start(
+            command,
+            cwd=tempfile.gettempdir(),  # no .env
+            env=environment,
+            stdout=output,
+            stderr=output,
+            start_new_session=True,
+        )
+    try:
+        yield process
+    finally:
+        _stop(process)
+
+
+def nats_binary() -> str:
+    """Debian's nats-server (the events section's broker), as the event tests find it."""
+    found = shutil.which("nats-server") or (
+        "/usr/sbin/nats-server" if Path("/usr/sbin/nats-server").exists() else None
+    )
+    if found is None:
+        sys.exit("nats-server is required: install it with `apt-get install nats-server`")
+    return found
+
+
+@contextmanager
+def nats_server(directory: Path) -> Iterator[str]:
+    """`nats-server -js` on a free port, its store in `directory`: its URL once it accepts."""
+    port = free_port()
+    command = [nats_binary(), "-js", "-a", "127.0.0.1", "-p", str(port), "-sd", str(directory)]
+    with background(command, dict(os.environ), directory.parent / "nats.log") as process:
+        deadline = time.monotonic() + 10
+        while True:
+            with socket.socket() as sock:
+                sock.settimeout(0.2)
+                if sock.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"nats-server did not start (see {directory.parent}/nats.log)")
+            time.sleep(0.05)
+        yield f"nats://127.0.0.1:{port}"
 
 
 class RssSampler:

@@ -156,10 +156,80 @@ def query_table(queries: list[dict[str, Any]]) -> list[str]:
     return [*lines, ""]
 
 
+def events_checks(events: dict[str, Any]) -> list[tuple[str, str, bool]]:
+    """Issue 23's targets: recording <= 10 % of each write, the relay >= 5,000 events/s, and
+    p99 < 250 ms from commit to the broker (stored in the stream), with none missing."""
+    checks = [
+        (f"events: recording <= 10 % of {row['scenario']}", f"{100 * row['cost']:.1f} %",
+         row["cost"] <= 0.10)
+        for row in events.get("recording", [])
+    ]  # fmt: skip
+    relay = events.get("relay")
+    if relay:
+        speed = relay["events_per_s"]
+        checks.append(("events: relay to NATS >= 5,000 events/s", f"{speed:,}", speed >= 5000))
+    for row in events.get("latency", []):
+        p99 = row["stored_ms"].get("p99", float("inf"))
+        checks.append(
+            (f"events: commit to broker p99 < 250 ms (poll {row['poll_seconds']} s)",
+             f"{p99} ms, {row['missing']} missing", p99 < 250 and not row["missing"])
+        )  # fmt: skip
+    return checks
+
+
+def events_table(events: dict[str, Any]) -> list[str]:
+    """Task events: the writes with the trigger on and off, the relay, the latency."""
+    if not events:
+        return []
+    lines = [
+        "## Task events (--events)",
+        "",
+        "| write, trigger on / off | req/s on | req/s off | p50 ms on / off | p99 ms on / off "
+        "| cost (medians) | cost per round (median) | CPU us/request on / off |",
+        "|---|---:|---:|---:|---:|---:|---|---:|",
+    ]
+    for row in events["recording"]:
+        lines.append(
+            f"| {row['scenario']} | {_spread(row['on_rps'], ',.0f')} | "
+            f"{_spread(row['off_rps'], ',.0f')} | {row['on_p50_ms']} / {row['off_p50_ms']} | "
+            f"{row['on_p99_ms']} / {row['off_p99_ms']} | {100 * row['cost']:.1f} % | "
+            f"{', '.join(f'{100 * c:.1f}' for c in row['pair_costs'])} % "
+            f"({100 * row['median_pair_cost']:.1f} %) | {row['on_cpu_us']} / "
+            f"{row['off_cpu_us']} (+{100 * row['cpu_cost']:.1f} %) |"
+        )
+    relay = events["relay"]
+    lines += [
+        "",
+        f"Relay (`python -m todo_api relay`) to NATS JetStream: {relay['events']:,} events "
+        f"drained in {relay['drain_seconds']} s from the command's start "
+        f"({relay['startup_seconds']} s to the first batch): {relay['events_per_s']:,} "
+        f"events/s, {relay['steady_events_per_s']:,} after the first batch; relay CPU "
+        f"{relay['relay_cpu_seconds']} s.",
+        "",
+        "| paced creates | poll s | sent/s | measured | missing | relay warnings | commit to "
+        "broker p50 / p99 / max ms | commit to consumer p50 / p99 / max ms |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in events["latency"]:
+        stored, received = row["stored_ms"], row["received_ms"]
+        lines.append(
+            f"| creates | {row['poll_seconds']} | {row['sent_per_s']} | "
+            f"{row['measured_creates']} | {row['missing']} | {row['relay_warnings']} | "
+            f"{stored.get('p50')} / {stored.get('p99')} / {stored.get('max')} | "
+            f"{received.get('p50')} / {received.get('p99')} / {received.get('max')} |"
+        )
+    return [*lines, ""]
+
+
 def _checks(
-    rows: list[dict[str, Any]], floor: list[dict[str, Any]], queries: list[dict[str, Any]]
+    rows: list[dict[str, Any]],
+    floor: list[dict[str, Any]],
+    queries: list[dict[str, Any]],
+    events: dict[str, Any],
 ) -> list[tuple[str, str, bool]]:
-    return [*floor_checks(floor), *query_checks(queries), *targets(rows)]
+    return [
+        *floor_checks(floor), *query_checks(queries), *events_checks(events), *targets(rows)
+    ]  # fmt: skip
 
 
 def markdown(
@@ -167,6 +237,7 @@ def markdown(
     meta: dict[str, Any],
     floor: list[dict[str, Any]],
     queries: list[dict[str, Any]],
+    events: dict[str, Any],
 ) -> str:
     lines = [
         f"# Benchmark results ({meta['profile']})",
@@ -191,10 +262,11 @@ def markdown(
         "",
         *query_table(queries),
         *floor_table(floor),
+        *events_table(events),
         "| target | measured | met |",
         "|---|---:|:---:|",
     ]
-    for name, value, met in _checks(rows, floor, queries):
+    for name, value, met in _checks(rows, floor, queries, events):
         lines.append(f"| {name} | {value} | {'yes' if met else 'NO'} |")
     return "\n".join(lines) + "\n"
 
@@ -231,6 +303,7 @@ def write_reports(
     meta: dict[str, Any],
     floor: list[dict[str, Any]],
     queries: list[dict[str, Any]],
+    events: dict[str, Any],
     suffix: str = "",
 ) -> dict[str, Path]:
     directory.mkdir(parents=True, exist_ok=True)
@@ -240,13 +313,16 @@ def write_reports(
         "json": directory / f"results{suffix}.json",
         "chart": directory / f"latency{suffix}.png",
     }
-    paths["markdown"].write_text(markdown(rows, meta, floor, queries))
-    checks = [{"target": n, "measured": v, "met": m} for n, v, m in _checks(rows, floor, queries)]
+    paths["markdown"].write_text(markdown(rows, meta, floor, queries, events))
+    checks = [
+        {"target": n, "measured": v, "met": m} for n, v, m in _checks(rows, floor, queries, events)
+    ]
     report = {
         "meta": meta,
         "scenarios": rows,
         "queries": queries,
         "floor": floor,
+        "events": events,
         "targets": checks,
     }
     paths["json"].write_text(json.dumps(report, indent=2) + "\n")

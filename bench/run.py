@@ -1,17 +1,20 @@
 """`make bench`: seed a realistic dataset, serve it like production, load it with wrk, report.
 
-Usage: python bench/run.py [--smoke | --full] [--floor-only | --queries-only]
-                           [--duration S] [--connections N] [--pool-size N]
+Usage: python bench/run.py [--smoke | --full] [--floor-only | --queries-only | --events-only]
+                           [--events] [--duration S] [--connections N] [--pool-size N]
 
 Scenarios run against the production server command (`python -m todo_api serve`): each
 endpoint alone, a mixed workload, and full lists of 10,000-task users (alone, and 10 at once
 while small requests are measured beside them). The default runs each for 8 s and the ratio
 sections twice (under 10 minutes); `--full` runs 25 s, three rounds, and the cost of the request
-log and metrics too (about 20 minutes). Results go to bench/results/ as Markdown, JSON and a PNG
-chart. Everything started here is stopped on the way out: error, Ctrl-C or SIGTERM.
+log and metrics too (about 20 minutes). `--events` adds what task events cost and how fast they
+reach NATS (bench/events.py, about 4 minutes more; `--smoke` always runs a tiny version).
+Results go to bench/results/ as Markdown, JSON and a PNG chart. Everything started here is
+stopped on the way out: error, Ctrl-C or SIGTERM.
 
 Modules: harness (processes, servers, wrk, cleanup), dataset (profiles, seeding, tokens),
-experiments (the scenarios), ratios (the alternated sections), report (tables and chart).
+experiments (the scenarios), ratios (the alternated sections), events (task events),
+report (tables and chart).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from dataset import DEFAULT, FULL, SMOKE, lua_data, seed_profile
+from events import events_section
 from experiments import Result, deletes, scenarios
 from harness import ROOT, database, ensure_wrk, stop_on_signals
 from ratios import against_floor, query_pages
@@ -53,6 +57,10 @@ def arguments() -> argparse.Namespace:
     only.add_argument("--floor-only", action="store_true", help="only the floor comparison")
     only.add_argument(
         "--queries-only", action="store_true", help="only the query pages against list 50"
+    )
+    only.add_argument("--events-only", action="store_true", help="only the events section")
+    parser.add_argument(
+        "--events", action="store_true", help="task events: recording cost, relay, latency"
     )
     parser.add_argument("--duration", type=int, help="seconds per scenario")
     parser.add_argument("--connections", type=int, help="concurrent connections")
@@ -87,15 +95,18 @@ def main() -> int:
         data, tokens = lua_data(Path(tmp), dataset, settings)
 
         pool = args.pool_size
-        everything = not (args.floor_only or args.queries_only)
+        everything = not (args.floor_only or args.queries_only or args.events_only)
         queries: list[dict[str, Any]] = []
         floor: list[dict[str, Any]] = []
+        events: dict[str, Any] = {}
         if everything or args.queries_only:  # first: before any scenario writes
             queries = query_pages(url, secret, pool, dataset, tokens, data, profile)
         if everything:
             results += scenarios(url, secret, pool, dataset, tokens, data, Path(tmp), profile)
         if everything or args.floor_only:
             floor = against_floor(url, secret, pool, dataset, tokens, data, profile)
+        if args.events or args.events_only or args.smoke:  # before deletes use tasks up
+            events = events_section(url, secret, pool, dataset, tokens, data, Path(tmp), profile)
         if everything:
             results.append(deletes(url, secret, pool, dataset, tokens, data, profile))
 
@@ -119,9 +130,11 @@ def main() -> int:
         if args.floor_only
         else "-queries"
         if args.queries_only
+        else "-events"
+        if args.events_only
         else ""
     )
-    paths = write_reports(RESULTS, results, meta, floor, queries, suffix=suffix)
+    paths = write_reports(RESULTS, results, meta, floor, queries, events, suffix=suffix)
     print("\n" + paths["markdown"].read_text())
     print(f"wrote {', '.join(str(p.relative_to(ROOT)) for p in paths.values())}")
     failures = sum(r.non_2xx + r.socket_errors for r in results)

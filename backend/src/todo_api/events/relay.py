@@ -66,6 +66,7 @@ class Relay:
         failures = 0
         try:
             while True:
+                started = time.monotonic()
                 try:
                     await self._sample()
                     step = await self._step_connected()
@@ -77,7 +78,9 @@ class Relay:
                     continue
                 failures = 0
                 if not step.had_turn or step.read < self._batch:
-                    await asyncio.sleep(self._poll)
+                    # A look every `poll` seconds, counted from the last look's start: a new
+                    # event waits at most `poll` before a step starts, however long steps take.
+                    await asyncio.sleep(max(0.0, started + self._poll - time.monotonic()))
         finally:
             await self._disconnect()
 
