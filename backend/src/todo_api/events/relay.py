@@ -34,6 +34,7 @@ logger = logging.getLogger(__name__)
 
 MAX_BACKOFF_SECONDS = 5.0
 SAMPLE_SECONDS = 5.0
+BUSY_POLL_SECONDS = 0.02
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +81,9 @@ class Relay:
                 if not step.had_turn or step.read < self._batch:
                     # A look every `poll` seconds, counted from the last look's start: a new
                     # event waits at most `poll` before a step starts, however long steps take.
-                    await asyncio.sleep(max(0.0, started + self._poll - time.monotonic()))
+                    # While events keep coming (this step found some), look again soon.
+                    poll = self._poll if step.read == 0 else min(self._poll, BUSY_POLL_SECONDS)
+                    await asyncio.sleep(max(0.0, started + poll - time.monotonic()))
         finally:
             await self._disconnect()
 
