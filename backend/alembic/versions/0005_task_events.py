@@ -144,7 +144,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.execute(LOCK_TASKS_FIRST)
-    op.execute("DROP TRIGGER tasks_record_event ON tasks")
+    op.execute("DROP TRIGGER IF EXISTS tasks_record_event ON tasks")
     op.execute("DROP FUNCTION record_task_event()")
     op.drop_table("event_relays")
     op.drop_index("ix_task_events_undelivered", table_name="task_events")

@@ -315,9 +315,9 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.execute("LOCK TABLE tasks IN SHARE ROW EXCLUSIVE MODE")
-    op.execute("DROP TRIGGER users_replan_all_day_reminders ON users")
-    op.execute("DROP TRIGGER tasks_schedule_reminders_again ON tasks")
-    op.execute("DROP TRIGGER tasks_schedule_reminders ON tasks")
+    op.execute("DROP TRIGGER IF EXISTS users_replan_all_day_reminders ON users")
+    op.execute("DROP TRIGGER IF EXISTS tasks_schedule_reminders_again ON tasks")
+    op.execute("DROP TRIGGER IF EXISTS tasks_schedule_reminders ON tasks")
     op.execute("DROP FUNCTION fire_due_reminders(integer, interval)")
     op.execute("DROP FUNCTION replan_all_day_reminders()")
     op.execute("DROP FUNCTION plan_task_reminders()")

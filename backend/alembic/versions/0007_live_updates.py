@@ -64,5 +64,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_stream_tickets_expires_at", table_name="stream_tickets")
     op.drop_table("stream_tickets")
-    op.execute("DROP TRIGGER task_events_notify ON task_events")
+    op.execute("DROP TRIGGER IF EXISTS task_events_notify ON task_events")
     op.execute("DROP FUNCTION notify_task_event()")
