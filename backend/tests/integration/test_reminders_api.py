@@ -123,7 +123,9 @@ async def test_the_upcoming_list_is_the_users_own_in_time_order_a_page_at_a_time
     stolen = next_url.replace("/alice/", "/bob/")
     assert (await client.get(stolen)).status_code == 400  # a cursor is bound to its user
     assert (await client.get("/api/alice/reminders", params={"befor": "x"})).status_code == 422
-    bad = await client.get("/api/alice/reminders", params={"before": "2030-06-04"})
+    by_day = await client.get("/api/alice/reminders", params={"before": "2030-06-04"})
+    assert len(by_day.json()) == 2  # a date: to the end of that day (UTC)
+    bad = await client.get("/api/alice/reminders", params={"before": "next week"})
     assert bad.status_code == 422
 
 

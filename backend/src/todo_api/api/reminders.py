@@ -18,7 +18,8 @@ from todo_api.api.paths import UserIdPath
 from todo_api.api.problems import BODY_FAILURES, CALLER_FAILURES, responses_for
 from todo_api.api.responses import json_response
 from todo_api.errors import InvalidCursorError, InvalidInputError, UnknownTimeZoneError
-from todo_api.models.fields import parse_due
+from todo_api.models.columns import due_instant
+from todo_api.models.fields import DueDate
 from todo_api.services.lists.cursors import cursor_key
 from todo_api.services.reminders import UserReminders
 
@@ -88,10 +89,10 @@ async def list_upcoming_reminders(
     request: Request,
     reminders: UserRemindersDep,
     before: Annotated[
-        str | None,
+        DueDate | None,
         Query(
-            max_length=64,
-            description="Only reminders firing before this instant (RFC 3339 with an offset).",
+            description="Only reminders firing before this instant (an RFC 3339 date-time "
+            "with an offset; a date means the end of that day, UTC).",
         ),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=UPCOMING_PAGE_MAX)] = 50,
@@ -100,7 +101,7 @@ async def list_upcoming_reminders(
     """Every reminder still to fire (of tasks not completed), soonest first, a page at a
     time (follow the `Link: rel="next"` URL): for clients that schedule notifications
     themselves (phones, service workers)."""
-    until = _instant(before)
+    until = _FOREVER if before is None else due_instant(before)
     page = await reminders.upcoming(await cursor_key(request.app.state), until, limit, cursor)
     headers = {}
     if page.next_cursor is not None:
@@ -136,19 +137,3 @@ async def update_settings(
     """Set `time_zone` (an IANA name such as `Europe/Berlin`; 422 for any other). Relative
     reminders of all-day due dates move to count from 09:00 in it."""
     return json_response({"time_zone": await reminders.set_time_zone(body.time_zone)})
-
-
-def _instant(text: str | None) -> datetime:
-    if text is None:
-        return _FOREVER
-    try:
-        value = parse_due(text)
-    except ValueError as error:
-        raise _invalid_before(str(error)) from None
-    if not isinstance(value, datetime):
-        raise _invalid_before("must be a date-time with an offset, not a date")
-    return value
-
-
-def _invalid_before(message: str) -> InvalidInputError:
-    return InvalidInputError([{"loc": ["query", "before"], "msg": message, "type": "value_error"}])

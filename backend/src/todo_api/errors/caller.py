@@ -300,12 +300,18 @@ class UnknownTimeZoneError(ApiError, ValueError):
     """A time zone that is no IANA zone name (or one the database does not know)."""
 
     status = 422
+    lists_fields = True
 
     def __init__(self, zone: str) -> None:
         shown = zone if len(zone) <= 64 and zone.isprintable() else "that value"
-        super().__init__(
-            f"time_zone: {shown!r} is not an IANA time zone name (e.g. Europe/Berlin, UTC)"
-        )
+        super().__init__(f"{shown!r} is not an IANA time zone name (e.g. Europe/Berlin, UTC)")
+
+    @property
+    def detail(self) -> str:
+        return validation_summary(self.field_errors())
+
+    def field_errors(self) -> list[dict[str, Any]]:
+        return [{"loc": ["body", "time_zone"], "msg": str(self), "type": "value_error"}]
 
 
 class StreamLimitError(ApiError):

@@ -216,16 +216,24 @@ class TaskRead(BaseModel):
     reminders: Annotated[list[dict[str, str]], WithJsonSchema(REMINDERS_SCHEMA)]
 
 
+# Reminders that count from the due date (`before`) need one: the rule, as JSON Schema.
+_RELATIVE_REMINDERS = {"reminders": {"contains": {"required": ["before"]}}}
+_DUE_DATE_NOT_NULL = {"due_date": {"not": {"type": "null"}}}
+
+
 def _create_schema(schema: dict[str, Any]) -> None:
-    """Document the one rule across fields: a recurrence needs a due date."""
-    schema["if"] = {
-        "required": ["recurrence"],
-        "properties": {"recurrence": {"type": "string"}},
-    }
-    schema["then"] = {
-        "required": ["due_date"],
-        "properties": {"due_date": {"not": {"type": "null"}}},
-    }
+    """Document the rules across fields: a recurrence, and relative reminders, need a due
+    date."""
+    schema["allOf"] = [
+        {
+            "if": {"required": ["recurrence"], "properties": {"recurrence": {"type": "string"}}},
+            "then": {"required": ["due_date"], "properties": _DUE_DATE_NOT_NULL},
+        },
+        {
+            "if": {"required": ["reminders"], "properties": _RELATIVE_REMINDERS},
+            "then": {"required": ["due_date"], "properties": _DUE_DATE_NOT_NULL},
+        },
+    ]
     schema["properties"].update(_CREATE_FIELDS.read_only_schema())
     schema["examples"] = [
         {"title": "Buy milk", "description": "2 litres"},
@@ -288,6 +296,11 @@ def _update_schema(schema: dict[str, Any]) -> None:
         (not_null,) = [branch for branch in properties[name].pop("anyOf") if branch != _NULL]
         properties[name].update(not_null)
     schema["anyOf"] = [{"required": [name]} for name in properties]
+    # Relative reminders and a due date cleared in the same body: refused.
+    schema["not"] = {
+        "required": ["reminders", "due_date"],
+        "properties": {**_RELATIVE_REMINDERS, "due_date": {"type": "null"}},
+    }
     properties.update(_UPDATE_FIELDS.read_only_schema())
     schema["examples"] = [{"title": "Buy oat milk"}]
 
