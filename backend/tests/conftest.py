@@ -48,6 +48,10 @@ def database_url(server_url: URL) -> Iterator[URL]:
     """What the tests connect to: the server, or a PgBouncer in front of it."""
     with ExitStack() as stack:
         if os.environ.get("TEST_VIA_PGBOUNCER") == "1":
+            # As deployed behind a pooler: live updates LISTEN on the direct URL (a transaction
+            # pooler cannot LISTEN). Servers started by the tests inherit it too.
+            direct = server_url.set(drivername="postgresql").render_as_string(hide_password=False)
+            stack.enter_context(pytest.MonkeyPatch.context()).setenv("LIVE_LISTEN_URL", direct)
             yield stack.enter_context(running_pgbouncer(server_url))
         else:
             yield server_url

@@ -49,6 +49,7 @@ from todo_api.services.quotas import Quotas
 from todo_api.services.users import UserProvisioner
 
 GAUGE_INTERVAL_SECONDS = 1.0
+STOP_SECONDS = 3.0  # for background loops to finish their statement at shutdown
 
 DESCRIPTION = """\
 Tasks of each user live under `/api/{user_id}/tasks`. Every `/api` request needs
@@ -75,11 +76,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     # With EVENTS_URL, every worker runs a relay; one at a time delivers (events/relay.py).
     relay = relay_for(app.state.database, settings)
     relaying = asyncio.create_task(relay.run()) if relay is not None else None
-    scheduling = (
-        asyncio.create_task(Scheduler(app.state.database, settings).run())
-        if settings.reminders_in_process
-        else None
-    )
+    scheduler = Scheduler(app.state.database, settings) if settings.reminders_in_process else None
+    scheduling = asyncio.create_task(scheduler.run()) if scheduler is not None else None
     # One process answers its own scrapes (they sample first); several need each worker's
     # gauges kept current in the shared files.
     sampling = settings.metrics_enabled and metrics.MULTIPROCESS
@@ -97,6 +95,15 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             yield
         finally:
             app.state.live_hub.close()
+            # The loops that talk to the database end between statements (a statement or a
+            # connection attempt cut midway upsets some poolers); whatever is left, after a
+            # moment, is cancelled.
+            for worker in (scheduler, relay):
+                if worker is not None:
+                    worker.stop()
+            finishing = [task for task in (scheduling, relaying) if task is not None]
+            if finishing:
+                await asyncio.wait(finishing, timeout=STOP_SECONDS)
             for task in (listening, scheduling, relaying, housekeeping, gauges):
                 if task is not None:
                     task.cancel()

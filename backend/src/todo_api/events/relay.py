@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -61,12 +62,21 @@ class Relay:
         self._connected = False
         self._next_sample = 0.0
         self._next_heartbeat = 0.0
+        self._stopping = asyncio.Event()
+
+    def stop(self) -> None:
+        """Finish the current step, then return from `run` (no batch cut midway)."""
+        self._stopping.set()
+
+    async def _pause(self, seconds: float) -> None:
+        with suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), max(0.0, seconds))
 
     async def run(self) -> None:
         """Deliver until cancelled; the sink is (re)connected as needed."""
         failures = 0
         try:
-            while True:
+            while not self._stopping.is_set():
                 started = time.monotonic()
                 try:
                     await self._sample()
@@ -83,7 +93,7 @@ class Relay:
                     # event waits at most `poll` before a step starts, however long steps take.
                     # While events keep coming (this step found some), look again soon.
                     poll = self._poll if step.read == 0 else min(self._poll, BUSY_POLL_SECONDS)
-                    await asyncio.sleep(max(0.0, started + poll - time.monotonic()))
+                    await self._pause(started + poll - time.monotonic())
         finally:
             await self._disconnect()
 
@@ -130,7 +140,7 @@ class Relay:
         )
         if failures >= 3:  # a broken connection may need a fresh start
             await self._disconnect()
-        await asyncio.sleep(pause)
+        await self._pause(pause)
 
     async def _disconnect(self) -> None:
         if self._connected:

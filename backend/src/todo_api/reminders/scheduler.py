@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from contextlib import suppress
 from datetime import UTC, datetime
 from typing import Any
 
@@ -40,6 +41,11 @@ class Scheduler:
         }
         self._batch = settings.reminders_batch_size
         self._poll = settings.reminders_poll_seconds
+        self._stopping = asyncio.Event()
+
+    def stop(self) -> None:
+        """Finish the current round, then return from `run` (no statement cut midway)."""
+        self._stopping.set()
 
     async def fire_due(self) -> tuple[int, int]:
         """One round: how many reminders were sent, and how many were missed."""
@@ -60,11 +66,12 @@ class Scheduler:
 
     async def run(self) -> None:
         """Fire due reminders until cancelled."""
-        while True:
+        while not self._stopping.is_set():
             try:
                 sent, missed = await self.fire_due()
             except Exception as error:  # the database is unreachable: try again next round
                 logger.warning("firing reminders failed, will retry: %s", describe(error))
                 sent = missed = 0
             if sent + missed < self._batch:
-                await asyncio.sleep(self._poll)
+                with suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), self._poll)
