@@ -62,6 +62,9 @@ class LiveHub:
         self._seen: dict[str, int] = {}
         self.closing = False
         self.listening = False
+        # The LISTEN connection opens with the first stream: a worker that never serves one
+        # (or a short-lived app) holds no extra connection and opens none.
+        self._first_stream = asyncio.Event()
 
     @property
     def open_streams(self) -> int:
@@ -79,6 +82,7 @@ class LiveHub:
         if self._count >= self._max_streams:
             raise StreamLimitError("This server has no room for another stream; retry", 5)
         subscriber = Subscriber(user_id)
+        self._first_stream.set()
         streams.add(subscriber)
         self._count += 1
         return subscriber
@@ -116,6 +120,7 @@ class LiveHub:
                 task.cancel()
 
     async def _listen(self, url: str) -> None:
+        await self._first_stream.wait()
         while True:
             try:
                 async with await psycopg.AsyncConnection.connect(
