@@ -75,7 +75,9 @@ fuzz: $(VENV)/.installed-fuzz
 
 ## Load benchmark (about 8 minutes; BENCH_ARGS=--full about 20; needs wrk, installed via apt-get
 ## when missing and root). BENCH_ARGS=--events adds task events (about 5 minutes more; needs
-## nats-server; --events-only runs only them). A stopped run stops its servers and database.
+## nats-server; --events-only runs only them); --reminders and --live add reminders and live
+## streams (about 3 minutes each; --reminders-only, --live-only). A stopped run stops its servers
+## and database.
 bench: $(VENV)/.installed-bench
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 

@@ -40,6 +40,17 @@ class Profile:
     paced_rate: int = 200
     paced_seconds: int = 20
     polls: tuple[float, ...] = (0.1, 0.02)
+    # --reminders: pending reminders far ahead, a burst due in the same second (alone, then
+    # beside get one in `rounds` alternations with idle), a steady rate for some seconds.
+    reminders_pending: int = 100_000
+    reminders_burst: int = 1_000
+    reminders_rate: int = 50
+    reminders_seconds: int = 20
+    reminders_window: int = 4
+    # --live: open streams on one worker, and writes/s (for `live_seconds`) to a user with 3.
+    live_streams: int = 5_000
+    live_rate: int = 200
+    live_seconds: int = 20
 
 
 # `make bench`: every scenario once, short runs, fits in 10 minutes.
@@ -65,6 +76,14 @@ SMOKE = Profile(
     event_backlog=5_000,
     paced_seconds=3,
     polls=(0.1,),
+    reminders_pending=2_000,
+    reminders_burst=100,
+    reminders_rate=10,
+    reminders_seconds=3,
+    reminders_window=2,
+    live_streams=100,
+    live_rate=50,
+    live_seconds=3,
 )
 
 

@@ -7,6 +7,9 @@ import statistics
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from live import live_checks
+from reminders import reminders_checks
+
 if TYPE_CHECKING:
     from experiments import Result
 
@@ -226,9 +229,12 @@ def _checks(
     floor: list[dict[str, Any]],
     queries: list[dict[str, Any]],
     events: dict[str, Any],
+    realtime: dict[str, Any],
 ) -> list[tuple[str, str, bool]]:
     return [
-        *floor_checks(floor), *query_checks(queries), *events_checks(events), *targets(rows)
+        *floor_checks(floor), *query_checks(queries), *events_checks(events),
+        *reminders_checks(realtime.get("reminders", {})), *live_checks(realtime.get("live", {})),
+        *targets(rows),
     ]  # fmt: skip
 
 
@@ -238,6 +244,7 @@ def markdown(
     floor: list[dict[str, Any]],
     queries: list[dict[str, Any]],
     events: dict[str, Any],
+    realtime: dict[str, Any],
 ) -> str:
     lines = [
         f"# Benchmark results ({meta['profile']})",
@@ -266,7 +273,7 @@ def markdown(
         "| target | measured | met |",
         "|---|---:|:---:|",
     ]
-    for name, value, met in _checks(rows, floor, queries, events):
+    for name, value, met in _checks(rows, floor, queries, events, realtime):
         lines.append(f"| {name} | {value} | {'yes' if met else 'NO'} |")
     return "\n".join(lines) + "\n"
 
@@ -304,6 +311,7 @@ def write_reports(
     floor: list[dict[str, Any]],
     queries: list[dict[str, Any]],
     events: dict[str, Any],
+    realtime: dict[str, Any],
     suffix: str = "",
 ) -> dict[str, Path]:
     directory.mkdir(parents=True, exist_ok=True)
@@ -313,9 +321,10 @@ def write_reports(
         "json": directory / f"results{suffix}.json",
         "chart": directory / f"latency{suffix}.png",
     }
-    paths["markdown"].write_text(markdown(rows, meta, floor, queries, events))
+    paths["markdown"].write_text(markdown(rows, meta, floor, queries, events, realtime))
     checks = [
-        {"target": n, "measured": v, "met": m} for n, v, m in _checks(rows, floor, queries, events)
+        {"target": n, "measured": v, "met": m}
+        for n, v, m in _checks(rows, floor, queries, events, realtime)
     ]
     report = {
         "meta": meta,
@@ -323,6 +332,7 @@ def write_reports(
         "queries": queries,
         "floor": floor,
         "events": events,
+        **realtime,  # "reminders", "live": each section's figures (see its module)
         "targets": checks,
     }
     paths["json"].write_text(json.dumps(report, indent=2) + "\n")

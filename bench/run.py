@@ -1,20 +1,24 @@
 """`make bench`: seed a realistic dataset, serve it like production, load it with wrk, report.
 
-Usage: python bench/run.py [--smoke | --full] [--floor-only | --queries-only | --events-only]
-                           [--events] [--duration S] [--connections N] [--pool-size N]
+Usage: python bench/run.py [--smoke | --full] [--floor-only | --queries-only | --events-only
+                           | --reminders-only | --live-only] [--events] [--reminders] [--live]
+                           [--duration S] [--connections N] [--pool-size N]
 
 Scenarios run against the production server command (`python -m todo_api serve`): each
 endpoint alone, a mixed workload, and full lists of 10,000-task users (alone, and 10 at once
 while small requests are measured beside them). The default runs each for 8 s and the ratio
 sections twice (under 10 minutes); `--full` runs 25 s, three rounds, and the cost of the request
 log and metrics too (about 20 minutes). `--events` adds what task events cost and how fast they
-reach NATS (bench/events.py, about 4 minutes more; `--smoke` always runs a tiny version).
+reach NATS (bench/events.py, about 4 minutes more; `--smoke` always runs a tiny version);
+`--reminders` how late reminders fire and what a burst costs the API (bench/reminders.py,
+about 3 minutes), `--live` what 5,000 open live streams cost a worker and how fast a change
+reaches them (bench/live.py, about 3 minutes); `--smoke` runs tiny versions of both.
 Results go to bench/results/ as Markdown, JSON and a PNG chart. Everything started here is
 stopped on the way out: error, Ctrl-C or SIGTERM.
 
 Modules: harness (processes, servers, wrk, cleanup), dataset (profiles, seeding, tokens),
 experiments (the scenarios), ratios (the alternated sections), events (task events),
-report (tables and chart).
+reminders and live (issues 24 and 25), report (tables and chart).
 """
 
 from __future__ import annotations
@@ -36,7 +40,9 @@ from dataset import DEFAULT, FULL, SMOKE, lua_data, seed_profile
 from events import events_section
 from experiments import Result, deletes, scenarios
 from harness import ROOT, database, ensure_wrk, stop_on_signals
+from live import live_section
 from ratios import against_floor, query_pages
+from reminders import reminders_section
 from report import write_reports
 from seed import migrate_fresh
 from todo_api.config import Settings
@@ -59,8 +65,16 @@ def arguments() -> argparse.Namespace:
         "--queries-only", action="store_true", help="only the query pages against list 50"
     )
     only.add_argument("--events-only", action="store_true", help="only the events section")
+    only.add_argument("--reminders-only", action="store_true", help="only the reminders section")
+    only.add_argument("--live-only", action="store_true", help="only the live updates section")
     parser.add_argument(
         "--events", action="store_true", help="task events: recording cost, relay, latency"
+    )
+    parser.add_argument(
+        "--reminders", action="store_true", help="reminders: firing lag, cost of a burst"
+    )
+    parser.add_argument(
+        "--live", action="store_true", help="live streams: memory, delivery, cost of 5,000"
     )
     parser.add_argument("--duration", type=int, help="seconds per scenario")
     parser.add_argument("--connections", type=int, help="concurrent connections")
@@ -95,18 +109,28 @@ def main() -> int:
         data, tokens = lua_data(Path(tmp), dataset, settings)
 
         pool = args.pool_size
-        everything = not (args.floor_only or args.queries_only or args.events_only)
+        only = (args.floor_only, args.queries_only, args.events_only)
+        everything = not any((*only, args.reminders_only, args.live_only))
         queries: list[dict[str, Any]] = []
         floor: list[dict[str, Any]] = []
         events: dict[str, Any] = {}
+        realtime: dict[str, Any] = {}
         if everything or args.queries_only:  # first: before any scenario writes
             queries = query_pages(url, secret, pool, dataset, tokens, data, profile)
         if everything:
             results += scenarios(url, secret, pool, dataset, tokens, data, Path(tmp), profile)
         if everything or args.floor_only:
             floor = against_floor(url, secret, pool, dataset, tokens, data, profile)
-        if args.events or args.events_only or args.smoke:  # before deletes use tasks up
+        if (
+            args.events or args.events_only or (args.smoke and everything)
+        ):  # before deletes use tasks up
             events = events_section(url, secret, pool, dataset, tokens, data, Path(tmp), profile)
+        if args.reminders or args.reminders_only or (args.smoke and everything):
+            realtime["reminders"] = reminders_section(
+                url, secret, pool, dataset, tokens, data, profile
+            )
+        if args.live or args.live_only or (args.smoke and everything):
+            realtime["live"] = live_section(url, secret, pool, dataset, tokens, data, profile)
         if everything:
             results.append(deletes(url, secret, pool, dataset, tokens, data, profile))
 
@@ -132,9 +156,13 @@ def main() -> int:
         if args.queries_only
         else "-events"
         if args.events_only
+        else "-reminders"
+        if args.reminders_only
+        else "-live"
+        if args.live_only
         else ""
     )
-    paths = write_reports(RESULTS, results, meta, floor, queries, events, suffix=suffix)
+    paths = write_reports(RESULTS, results, meta, floor, queries, events, realtime, suffix=suffix)
     print("\n" + paths["markdown"].read_text())
     print(f"wrote {', '.join(str(p.relative_to(ROOT)) for p in paths.values())}")
     failures = sum(r.non_2xx + r.socket_errors for r in results)

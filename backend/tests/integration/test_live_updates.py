@@ -152,6 +152,18 @@ async def test_idle_streams_get_heartbeats_and_end_when_the_token_expires(
     assert ": keepalive" in stream.comments
 
 
+async def test_a_change_after_heartbeats_still_arrives(http: httpx.AsyncClient) -> None:
+    """A heartbeat reads nothing (the stream keeps waiting for its wake-up): the change made
+    after a few of them must still arrive, once."""
+    async with open_stream(http, "/api/alice/events", auth("alice")) as stream:
+        await asyncio.sleep(1.2)  # two heartbeats at 0.5 s
+        task = await _create(http, "alice", "After the heartbeats")
+        event = await stream.next(within=3)
+        assert (event.event, event.data["id"]) == ("task.created", task["id"])
+        assert stream.comments.count(": keepalive") >= 2  # read before the event
+        assert await stream.silent_for(0.7)
+
+
 async def test_a_user_has_at_most_the_configured_streams_open(http: httpx.AsyncClient) -> None:
     async with (
         open_stream(http, "/api/alice/events", auth("alice")),
