@@ -132,7 +132,16 @@ def docker_daemon() -> Iterator[Docker]:
         except subprocess.TimeoutExpired:
             daemon.kill()
             daemon.wait(timeout=DAEMON_STOP_SECONDS)
+        _unmount_under(root)
         shutil.rmtree(root, ignore_errors=True)
+
+
+def _unmount_under(root: Path) -> None:
+    """What dockerd leaves mounted under its roots (its network namespace, the data root)."""
+    mounts = Path("/proc/mounts").read_text().splitlines()
+    points = [line.split()[1] for line in mounts if line.split()[1].startswith(f"{root}/")]
+    for point in sorted(points, reverse=True):
+        subprocess.run(["umount", "--lazy", point], check=False, timeout=30)
 
 
 def debian_mirror() -> str:

@@ -29,14 +29,24 @@ def tcp_bridge(unix_socket: str) -> Iterator[int]:
     loop = asyncio.new_event_loop()
     listener = socket.create_server(("127.0.0.1", 0))
     port: int = listener.getsockname()[1]
+    open_writers: set[asyncio.StreamWriter] = set()
 
     async def connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        open_writers.add(writer)
         try:
             upstream_reader, upstream_writer = await asyncio.open_unix_connection(unix_socket)
         except OSError:
             writer.close()
             return
+        open_writers.add(upstream_writer)
         await asyncio.gather(_pipe(reader, upstream_writer), _pipe(upstream_reader, writer))
+
+    async def close() -> None:
+        server.close()
+        for writer in open_writers:
+            writer.close()
+        await asyncio.sleep(0.1)  # the pipes see their ends closed and finish
+        await server.wait_closed()
 
     server = loop.run_until_complete(asyncio.start_server(connect, sock=listener))
     thread = threading.Thread(target=loop.run_forever, daemon=True)
@@ -44,6 +54,7 @@ def tcp_bridge(unix_socket: str) -> Iterator[int]:
     try:
         yield port
     finally:
-        server.close()
+        asyncio.run_coroutine_threadsafe(close(), loop).result(timeout=10)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout=10)
+        loop.close()

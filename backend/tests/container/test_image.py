@@ -120,6 +120,32 @@ def test_image_holds_no_env_file_tests_git_or_build_tools(docker: Docker) -> Non
     assert user == "10001:10001"
 
 
+# Every dependency with native code (the build strips their libraries' debug symbols).
+NATIVE = (
+    "confluent_kafka",
+    "cryptography.hazmat.bindings._rust",
+    "greenlet",
+    "httptools",
+    "orjson",
+    "psycopg",
+    "psycopg_binary",
+    "pydantic_core",
+    "rpds",
+    "sqlalchemy.engine._result_cy",
+    "uvloop",
+    "watchfiles",
+    "websockets.speedups",
+    "yaml._yaml",
+)
+
+
+def test_every_native_library_still_loads(docker: Docker) -> None:
+    script = f"import importlib; [importlib.import_module(name) for name in {list(NATIVE)!r}]"
+    loaded = docker.run("run", "--rm", *READ_ONLY, "--entrypoint", "python", IMAGE, "-c",
+                        script + "; print('loaded')", check=False)  # fmt: skip
+    assert loaded.stdout.strip() == "loaded", loaded.stderr
+
+
 def test_migrate_brings_an_empty_database_to_head(
     migrated: subprocess.CompletedProcess[str], empty_database: str
 ) -> None:
