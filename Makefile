@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 1
 
-.PHONY: run serve test lint typecheck pytest fuzz migrate openapi client bench bench-smoke bench-compare install install-dev lock hooks clean
+.PHONY: run serve test lint typecheck pytest fuzz migrate openapi client bench bench-smoke bench-compare install install-dev lock hooks clean image image-test chart
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -90,6 +90,18 @@ bench-smoke: $(VENV)/.installed-bench
 ## (alternated runs on one dataset, medians and ratios; about 8 minutes with the defaults).
 bench-compare: $(VENV)/.installed-bench
 	$(BIN)/python bench/compare.py $(REF) $(BENCH_ARGS)
+
+## The container image (Dockerfile; deploy guide: specs/001-backend-task-api/deploy.md).
+IMAGE ?= todo-api:local
+BASE_IMAGE ?= python:3.13-slim
+image:
+	docker build --build-arg BASE_IMAGE=$(BASE_IMAGE) -t $(IMAGE) .
+
+## The image built and run for real, as root (a few minutes): its own Docker daemon (docker.io,
+## installed when missing), a debootstrapped stand-in for the slim base (cached), the app image
+## on it, and the checks of backend/tests/container against a PostgreSQL of the test's own.
+image-test: install-dev
+	$(BIN)/pytest -m container backend/tests/container $(PYTEST_ARGS)
 
 ## The typed TypeScript client's npm packages, from its lockfile (needs Node.js and npm).
 client:

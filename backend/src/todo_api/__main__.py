@@ -4,7 +4,9 @@
 - `openapi`: print the app's OpenAPI document (what specs/.../openapi.json must equal).
 - `mcp-tools`: print the tools `/mcp` lists (what specs/.../mcp-tools.json must equal).
 - `dev-setup`: prepare a development checkout (`.env` with a random secret).
-- `serve`: the server (production: N workers, no access log; `--reload` for development).
+- `serve`: the server (production: N workers, no access log; `--reload` for development);
+  HOST, PORT and WORKERS in the environment are its defaults (the container image sets HOST).
+- `migrate`: bring the database to the newest schema (Alembic, packaged migrations).
 - `relay`: deliver task events to `EVENTS_URL` (serve does it in-process; this runs it alone).
 - `scheduler`: fire due reminders (serve does it in-process; this runs it alone).
 - `asyncapi`: print the AsyncAPI document of the events (what specs/.../asyncapi.json must equal).
@@ -13,6 +15,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -32,13 +35,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands.add_parser("mcp-tools", help="print the MCP tools of /mcp as JSON")
     commands.add_parser("dev-setup", help="create .env with a development secret if missing")
     serve = commands.add_parser("serve", help="run the production server")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+    # argparse converts (and rejects with a clear message) string defaults like arguments.
+    serve.add_argument("--port", type=positive_int, default=os.environ.get("PORT", "8000"))
+    serve.add_argument("--workers", type=positive_int, default=os.environ.get("WORKERS", "1"))
     serve.add_argument("--reload", action="store_true", help="development: restart on changes")
     commands.add_parser("relay", help="deliver task events to EVENTS_URL until stopped")
     commands.add_parser("scheduler", help="fire due reminders until stopped")
     commands.add_parser("asyncapi", help="print the AsyncAPI document of the events as JSON")
+    commands.add_parser("migrate", help="bring the database to the newest schema")
     args = parser.parse_args(argv)
 
     if args.command == "token":
@@ -72,6 +77,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from todo_api.events.asyncapi import asyncapi_json
 
         sys.stdout.write(asyncapi_json())
+    elif args.command == "migrate":
+        from todo_api.cli.migrate import migrate
+
+        return migrate()
     elif args.command == "serve":
         from todo_api.cli.serve import serve as run_server
 
@@ -81,6 +90,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         print(ensure_dev_env())
     return 0
+
+
+def positive_int(value: str) -> int:
+    """A port or a worker count: a whole number above zero (PORT=abc fails at once, clearly)."""
+    number = int(value)
+    if number < 1:
+        raise ValueError(value)
+    return number
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from dotenv import dotenv_values
 
 from tests.support import TEST_SECRET
 from todo_api.__main__ import main
+from todo_api.cli import serve as serve_command
 from todo_api.cli.dev_setup import ensure_dev_env
 
 
@@ -100,3 +101,34 @@ def test_token_command_refuses_what_the_api_would_not_accept(
     captured = capsys.readouterr()
     assert why in captured.err
     assert captured.out == ""
+
+
+def test_serve_takes_host_port_and_workers_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The container image sets HOST; a platform (Render, Cloud Run, Fly) sets PORT."""
+    calls: list[tuple[str, int, int]] = []
+    monkeypatch.setattr(
+        serve_command,
+        "serve",
+        lambda host, port, workers, reload: calls.append((host, port, workers)),
+    )
+    monkeypatch.setenv("HOST", "192.0.2.1")
+    monkeypatch.setenv("PORT", "9123")
+    monkeypatch.setenv("WORKERS", "3")
+    assert main(["serve"]) == 0
+    assert main(["serve", "--port", "8001", "--workers", "2"]) == 0  # arguments win
+    assert calls == [("192.0.2.1", 9123, 3), ("192.0.2.1", 8001, 2)]
+
+
+@pytest.mark.parametrize(("name", "value"), [("PORT", "http"), ("PORT", "0"), ("WORKERS", "-1")])
+def test_serve_refuses_a_bad_port_or_worker_count_clearly(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], name: str, value: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SystemExit) as stopped:
+        main(["serve"])
+    assert stopped.value.code == 2
+    assert f"argument --{name.lower()}: invalid positive_int value: '{value}'" in (
+        capsys.readouterr().err
+    )

@@ -1,7 +1,7 @@
 """Deadlines on the database, on both sides of the wire.
 
 - Server side: `statement_timeout` as a default of the role in this database, so every new
-  server session has it, behind a transaction pooler too (see backend/alembic/env.py).
+  server session has it, behind a transaction pooler too (see migrations/env.py).
 - Client side: `Database` gives up on a statement `DEADLINE_GRACE_SECONDS` after the
   server's own timeout would have fired. A frozen or unreachable server never answers, and
   no server setting can help then; the client's deadline turns it into a 503.

@@ -36,6 +36,9 @@ $$
 
 
 def upgrade() -> None:
+    # Writers lock tasks, then users, then task_events (migration 0005): this migration's
+    # trigger on task_events and foreign key to users would otherwise deadlock with one.
+    op.execute("LOCK TABLE tasks IN SHARE ROW EXCLUSIVE MODE")
     op.execute(NOTIFY)
     op.execute(
         "CREATE TRIGGER task_events_notify AFTER INSERT ON task_events "
@@ -62,6 +65,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.execute("LOCK TABLE tasks IN SHARE ROW EXCLUSIVE MODE")
     op.drop_index("ix_stream_tickets_expires_at", table_name="stream_tickets")
     op.drop_table("stream_tickets")
     op.execute("DROP TRIGGER IF EXISTS task_events_notify ON task_events")
