@@ -49,6 +49,7 @@ from todo_api.services.quotas import Quotas
 from todo_api.services.users import UserProvisioner
 
 GAUGE_INTERVAL_SECONDS = 1.0
+GC_THRESHOLDS = (50_000, 20, 100)
 STOP_SECONDS = 3.0  # for background loops to finish their statement at shutdown
 
 DESCRIPTION = """\
@@ -91,6 +92,10 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         # collector's sight, so each full collection scans request garbage only.
         gc.collect()
         gc.freeze()
+        # Collect young objects after 50,000 allocations, not 700: the objects of requests
+        # in flight otherwise survive into the oldest generation, and each full collection
+        # then walks every open live stream (see performance.md, "Live updates").
+        gc.set_threshold(*GC_THRESHOLDS)
         try:
             yield
         finally:
