@@ -209,3 +209,29 @@ def test_the_scheduler_skips_a_user_a_writer_holds_and_fires_next_round(
         assert clean_database.execute(FIRE).fetchall() == []  # no wait, no deadlock
         writer.commit()
     assert len(clean_database.execute(FIRE).fetchall()) == 1
+
+
+def test_a_due_date_moved_after_its_reminder_fired_plans_and_fires_it_again(
+    clean_database: psycopg.Connection,
+) -> None:
+    """Fired, then the due date moves a week later: the reminder is planned for the new
+    time and fires again there; moved back before the new time fired, it is replaced."""
+    _user(clean_database)
+    task = _task(clean_database, [{"before": "PT15M"}], FUTURE)
+    _make_due(clean_database, task, timedelta(seconds=1))
+    assert len(clean_database.execute(FIRE).fetchall()) == 1
+    assert _plan(clean_database, task) == []  # fired: nothing left to fire
+
+    clean_database.execute(
+        "UPDATE tasks SET due_at = due_at + interval '7 days' WHERE id = %s", [task]
+    )
+    later = FUTURE + timedelta(days=7, minutes=-15)
+    assert _plan(clean_database, task) == [later]
+    clean_database.execute(
+        "UPDATE tasks SET due_at = due_at - interval '1 day' WHERE id = %s", [task]
+    )
+    assert _plan(clean_database, task) == [later - timedelta(days=1)]  # the old time is gone
+    _make_due(clean_database, task, timedelta(seconds=1))
+    assert len(clean_database.execute(FIRE).fetchall()) == 1
+    reminders = [e for e in outbox_events(clean_database) if "reminder" in e["type"]]
+    assert len(reminders) == 2
