@@ -33,17 +33,17 @@ from todo_api.services.rendering import task_dict
 # Spelled out: the columns the service reads (statements/columns.py TASK_FIELDS), in its order.
 GET = (
     "SELECT id, user_id, title, description, completed, created_at, updated_at, priority,"
-    " due_at, due_all_day, tags, recurrence FROM tasks WHERE user_id = %s AND id = %s"
+    " due_at, due_all_day, tags, recurrence, reminders FROM tasks WHERE user_id = %s AND id = %s"
 )
 LIST = (
     "SELECT id, user_id, title, description, completed, created_at, updated_at, priority,"
-    " due_at, due_all_day, tags, recurrence FROM tasks WHERE user_id = %s"
+    " due_at, due_all_day, tags, recurrence, reminders FROM tasks WHERE user_id = %s"
     " ORDER BY created_at DESC, id DESC"
 )
 INSERT = (
     "INSERT INTO tasks (user_id, title, description) VALUES (%s, %s, %s) RETURNING id,"
     " user_id, title, description, completed, created_at, updated_at, priority, due_at,"
-    " due_all_day, tags, recurrence"
+    " due_all_day, tags, recurrence, reminders"
 )
 
 
