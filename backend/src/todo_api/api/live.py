@@ -10,6 +10,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from todo_api.api.auth import authorized, bearer_scheme
+from todo_api.api.deps import admitted
 from todo_api.api.list_query import QueryParameters
 from todo_api.api.paths import UserIdPath
 from todo_api.api.problems import CALLER_FAILURES, responses_for
@@ -62,10 +63,8 @@ router = APIRouter(prefix="/api/{user_id}/events", tags=["live updates"])
 async def create_stream_ticket(request: Request, user_id: UserIdPath) -> Response:
     """A ticket bound to the token's user, valid for one stream opened within
     `LIVE_TICKET_SECONDS`; that stream ends when this token expires."""
-    principal = await authorized(request, user_id)
+    principal = await admitted(request, user_id)
     state = request.app.state
-    await state.admission.enter(request.scope)
-    await state.user_provisioner.ensure(state.database, principal)
     lifetime = state.settings.live_ticket_seconds
     ticket = await tickets.mint(state.database, principal.user_id, lifetime, principal.expires_at)
     return json_response(

@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from todo_api.api.auth import authorized
+from todo_api.api.deps import admitted
 from todo_api.api.links import link
 from todo_api.api.list_query import QueryParameters
 from todo_api.api.media_type import json_body
@@ -30,12 +30,9 @@ _PARAMETERS = QueryParameters(("before", "limit", "cursor"))
 
 
 async def user_reminders(request: Request, user_id: UserIdPath) -> UserReminders:
-    """The reminders of the authenticated user (401/403 as for tasks), within its turn."""
-    principal = await authorized(request, user_id)
-    state = request.app.state
-    await state.admission.enter(request.scope)
-    await state.user_provisioner.ensure(state.database, principal)
-    return UserReminders(state.database, principal.user_id)
+    """The reminders of the admitted user (401/403 as for tasks), within its turn."""
+    principal = await admitted(request, user_id)
+    return UserReminders(request.app.state.database, principal.user_id)
 
 
 UserRemindersDep = Annotated[UserReminders, Depends(user_reminders)]
