@@ -141,3 +141,31 @@ async def test_the_time_zone_setting_moves_all_day_reminders(client: httpx.Async
         assert response.status_code == 422, bad
     assert (await client.get("/api/alice/settings")).json() == {"time_zone": "America/New_York"}
     assert (await client.get("/api/bob/settings")).json() == {"time_zone": "UTC"}
+
+
+async def test_a_time_zone_change_racing_the_deletion_of_an_all_day_task_does_not_deadlock(
+    client: httpx.AsyncClient, migrated_database: Any
+) -> None:
+    """The deletion holds the task, then wants the user row (its event's sequence); the zone
+    change must not hold the user row while it waits for that task (its replan's foreign
+    key): it takes the all-day tasks first, as writers do."""
+    import asyncio
+
+    from tests.support import libpq_url
+
+    task = await _create(client, due_date="2030-06-03", reminders=[{"before": "PT0S"}])
+    with psycopg.connect(libpq_url(migrated_database), prepare_threshold=None) as deleter:
+        deleter.execute("SELECT id FROM tasks WHERE id = %s FOR UPDATE", [task["id"]])
+        zone_change = asyncio.ensure_future(
+            client.put("/api/alice/settings", json={"time_zone": "America/New_York"})
+        )
+        await asyncio.sleep(0.5)
+        assert not zone_change.done()  # waits for the task the deletion holds
+        # Before the fix the zone change held the user row by now, and this waited for it:
+        # a deadlock, one side aborted after deadlock_timeout.
+        await asyncio.to_thread(deleter.execute, "DELETE FROM tasks WHERE id = %s", [task["id"]])
+        deleter.commit()
+    changed = await asyncio.wait_for(zone_change, 10)
+    assert changed.status_code == 200, changed.text
+    assert (await client.get("/api/alice/settings")).json() == {"time_zone": "America/New_York"}
+    assert (await client.get("/api/alice/reminders")).json() == []

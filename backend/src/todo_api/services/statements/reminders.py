@@ -43,11 +43,26 @@ TIME_ZONE = select(col(User.time_zone)).where(col(User.id) == _OWNER)
 # PostgreSQL computes the plan in the zone, so it must know it: an unknown one is refused
 # (SQLSTATE 22023) by this statement alone, before anything is written.
 ZONE_KNOWN = select(func.timezone(_ZONE, func.now()))
-# A new zone moves the user's planned all-day reminders (a trigger of migration 0006), holding
-# the user row first, as writers do (see that migration's lock order).
+# A new zone moves the user's planned all-day reminders (a trigger of migration 0006). It takes
+# the locks in the writers' order (migration 0006): first the all-day tasks (FOR KEY SHARE, in
+# id order, in an InitPlan, so before the row update), then the user row, then the plan's rows.
+# Taking the user row first deadlocked with a deletion of one of those tasks: the deletion
+# held the task and waited for the user row; the replan held the user row and waited for the
+# task (the foreign key of its new plan rows).
+_ALL_DAY_HELD = (
+    select(func.count())
+    .select_from(
+        select(col(Task.id))
+        .where(_OWNED, col(Task.due_all_day))
+        .order_by(col(Task.id))
+        .with_for_update(read=True, key_share=True)
+        .subquery()
+    )
+    .scalar_subquery()
+)
 SET_TIME_ZONE = (
     update(User)
-    .where(col(User.id) == _OWNER)
+    .where(col(User.id) == _OWNER, _ALL_DAY_HELD >= 0)
     .values(time_zone=_ZONE)
     .returning(col(User.time_zone))
 )
