@@ -123,6 +123,7 @@ lock: install-dev
 	$(LOCK) pyproject.toml --group dev -c requirements.txt -o requirements-dev.txt
 	$(LOCK) pyproject.toml --group bench -c requirements.txt -o requirements-bench.txt
 	$(LOCK) pyproject.toml --group fuzz -c requirements-dev.txt -o requirements-fuzz.txt
+	$(LOCK) pyproject.toml --group chart -c requirements-dev.txt -o requirements-chart.txt
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov
