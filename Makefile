@@ -29,6 +29,10 @@ $(VENV)/.installed-fuzz: $(VENV)/.installed-dev requirements-fuzz.txt
 	$(BIN)/pip install --quiet --require-hashes -r requirements-fuzz.txt
 	touch $@
 
+$(VENV)/.installed-chart: $(VENV)/.installed-dev requirements-chart.txt
+	$(BIN)/pip install --quiet --require-hashes -r requirements-chart.txt
+	touch $@
+
 $(VENV)/.installed-bench: $(VENV)/.installed requirements-bench.txt
 	$(BIN)/pip install --quiet --require-hashes -r requirements-bench.txt
 	touch $@
@@ -102,6 +106,13 @@ image:
 ## on it, and the checks of backend/tests/container against a PostgreSQL of the test's own.
 image-test: install-dev
 	$(BIN)/pytest -m container backend/tests/container $(PYTEST_ARGS)
+
+## The Helm chart (deploy/helm/todo-api; about half a minute): rendered by Helm's own engine
+## (Helm v4's Go SDK as a library, no binary, no cluster) for the default values and
+## values-production.yaml, `helm lint --strict`, every manifest validated against the
+## Kubernetes 1.27 and 1.37 schemas, and the chart's rules (backend/tests/chart).
+chart: $(VENV)/.installed-chart
+	$(BIN)/pytest -m chart backend/tests/chart $(PYTEST_ARGS)
 
 ## The typed TypeScript client's npm packages, from its lockfile (needs Node.js and npm).
 client:
