@@ -29,6 +29,10 @@ $(VENV)/.installed-fuzz: $(VENV)/.installed-dev requirements-fuzz.txt
 	$(BIN)/pip install --quiet --require-hashes -r requirements-fuzz.txt
 	touch $@
 
+$(VENV)/.installed-chart: $(VENV)/.installed-dev requirements-chart.txt
+	$(BIN)/pip install --quiet --require-hashes -r requirements-chart.txt
+	touch $@
+
 $(VENV)/.installed-bench: $(VENV)/.installed requirements-bench.txt
 	$(BIN)/pip install --quiet --require-hashes -r requirements-bench.txt
 	touch $@
@@ -103,6 +107,13 @@ image:
 image-test: install-dev
 	$(BIN)/pytest -m container backend/tests/container $(PYTEST_ARGS)
 
+## The Helm chart (deploy/helm/todo-api; about half a minute): rendered by Helm's own engine
+## (Helm v4's Go SDK as a library, no binary, no cluster) for the default values and
+## values-production.yaml, `helm lint --strict`, every manifest validated against the
+## Kubernetes 1.27 and 1.37 schemas, and the chart's rules (backend/tests/chart).
+chart: $(VENV)/.installed-chart
+	$(BIN)/pytest -m chart backend/tests/chart $(PYTEST_ARGS)
+
 ## The typed TypeScript client's npm packages, from its lockfile (needs Node.js and npm).
 client:
 	cd specs/001-backend-task-api/client && npm ci --no-audit --no-fund
@@ -123,6 +134,7 @@ lock: install-dev
 	$(LOCK) pyproject.toml --group dev -c requirements.txt -o requirements-dev.txt
 	$(LOCK) pyproject.toml --group bench -c requirements.txt -o requirements-bench.txt
 	$(LOCK) pyproject.toml --group fuzz -c requirements-dev.txt -o requirements-fuzz.txt
+	$(LOCK) pyproject.toml --group chart -c requirements-dev.txt -o requirements-chart.txt
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov
