@@ -114,7 +114,10 @@ def test_migrate_command_needs_no_checkout(server_url: URL, tmp_path: Path) -> N
     """`python -m todo_api migrate` (the container image's) brings an empty database to head
     from the packaged migrations: run outside the checkout, with no alembic.ini anywhere."""
     database = f"migrate_{os.getpid()}"
-    with psycopg.connect(libpq_url(server_url), autocommit=True) as connection:
+    # The server is direct (never the pooler); no statement deadline for creating and dropping
+    # a database, which once took over the migrated database's 5 s on a loaded machine.
+    unbounded = "-c statement_timeout=0"
+    with psycopg.connect(libpq_url(server_url), autocommit=True, options=unbounded) as connection:
         connection.execute(f"CREATE DATABASE {database}")
     try:
         environment = {
@@ -145,8 +148,8 @@ def test_migrate_command_needs_no_checkout(server_url: URL, tmp_path: Path) -> N
             assert {"users", "tasks", "task_events"} <= _tables(connection)
             assert connection.execute("SHOW statement_timeout").fetchone() == ("5s",)
     finally:
-        with psycopg.connect(libpq_url(server_url), autocommit=True) as connection:
-            connection.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+        with psycopg.connect(libpq_url(server_url), autocommit=True, options=unbounded) as admin:
+            admin.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
 
 
 SEED_100K = """
