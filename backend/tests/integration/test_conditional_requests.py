@@ -10,6 +10,7 @@ import psycopg
 import pytest
 from fastapi import FastAPI
 
+from tests.events_support import seed
 from tests.support import QueryValue
 from todo_api.config import Settings
 from todo_api.main import create_app
@@ -223,9 +224,10 @@ async def test_a_long_streamed_list_has_the_etag_its_304_checks(
     client: httpx.AsyncClient, clean_database: psycopg.Connection
 ) -> None:
     await _task(client)  # creates the user
-    clean_database.execute(
+    seed(
+        clean_database,
         "INSERT INTO tasks (user_id, title) SELECT 'alice', 'bulk ' || n "
-        "FROM generate_series(1, 2500) AS n"
+        "FROM generate_series(1, 2500) AS n",
     )
     listed = await client.get("/api/alice/tasks")
     assert "content-length" not in listed.headers  # streamed

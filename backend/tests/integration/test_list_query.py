@@ -15,6 +15,7 @@ import psycopg
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from tests.events_support import seed
 from tests.support import QueryValue, bearer, sign
 from todo_api.services.lists.cursors import b64decode, b64encode, seal
 from todo_api.services.lists.query import CURSOR_MAX, TaskListQuery
@@ -106,7 +107,7 @@ async def test_the_costliest_search_allowed_answers_quickly_on_tasks_crafted_aga
     client: httpx.AsyncClient, clean_database: psycopg.Connection
 ) -> None:
     await create(client, "First")
-    clean_database.execute(CRAFTED)
+    seed(clean_database, CRAFTED)
     clean_database.execute("ANALYZE tasks")
 
     for q in ["t" * 14 + "xy", "t" * 12 + "xy" + "t" * 186, "tx" * 8, "t" * 16]:

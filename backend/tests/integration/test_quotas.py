@@ -12,6 +12,7 @@ import httpx
 import psycopg
 import pytest
 
+from tests.events_support import seed
 from tests.support import owner_client
 from todo_api.config import Settings
 from todo_api.main import create_app
@@ -142,9 +143,10 @@ async def test_a_10000_task_user_keeps_working_under_the_default_limits(
     client: httpx.AsyncClient, clean_database: psycopg.Connection
 ) -> None:
     clean_database.execute("INSERT INTO users (id) VALUES ('alice')")
-    clean_database.execute(
+    seed(
+        clean_database,
         "INSERT INTO tasks (user_id, title) SELECT 'alice', 'bulk ' || n "
-        "FROM generate_series(1, 10000) AS n"
+        "FROM generate_series(1, 10000) AS n",
     )
     created = await client.post(TASKS, json={"title": "one more"})
     keyed = await client.post(TASKS, json={"title": "keyed"}, headers={"Idempotency-Key": "k"})
@@ -162,9 +164,10 @@ async def test_a_user_far_from_the_limit_is_counted_on_one_create_in_sixteen_and
     app = create_app(settings.model_copy(update={"max_tasks_per_user": 2000}))
     async with owner_client(app) as http:
         assert (await http.post(TASKS, json={"title": "first"})).status_code == 201
-        clean_database.execute(
+        seed(
+            clean_database,
             "INSERT INTO tasks (user_id, title) "
-            "SELECT 'alice', 'bulk' FROM generate_series(1, 2050)"
+            "SELECT 'alice', 'bulk' FROM generate_series(1, 2050)",
         )
         answers = [(await http.post(TASKS, json={"title": f"t{n}"})).status_code for n in range(40)]
         over = answers.index(403)

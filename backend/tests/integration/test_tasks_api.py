@@ -9,6 +9,7 @@ import httpx
 import psycopg
 import pytest
 
+from tests.events_support import seed
 from todo_api.models import TaskRead
 
 pytestmark = pytest.mark.anyio
@@ -216,10 +217,11 @@ async def test_long_lists_stream_every_task_once_newest_first(
 ) -> None:
     clean_database.execute("INSERT INTO users (id) VALUES ('alice'), ('bob')")
     # 2,500 tasks (more than two pages), many sharing a created_at to exercise the id tiebreak.
-    clean_database.execute(
+    seed(
+        clean_database,
         "INSERT INTO tasks (user_id, title, created_at) "
         "SELECT 'alice', 'task ' || n, timestamptz '2026-01-01' + (n / 7) * interval '1 second' "
-        "FROM generate_series(1, 2500) AS n"
+        "FROM generate_series(1, 2500) AS n",
     )
     clean_database.execute("INSERT INTO tasks (user_id, title) VALUES ('bob', 'not alice''s')")
 
