@@ -143,9 +143,14 @@ async def test_each_event_is_announced_once_at_commit_and_a_rolled_back_change_n
 ) -> None:
     """Live hubs wake on `todo_task_events` with `<seq> <user id>` (live/hub.py): the outbox
     functions send it (migration 0008), once per event, for task changes and fired reminders
-    alike. Twice would wake streams for nothing; never would leave them to their polling."""
+    alike, while a hub is registered in `live_listeners`, and not at all without one (a
+    notifying commit takes a database-wide lock). Twice would wake streams for nothing;
+    never would leave them to their polling."""
     with psycopg.connect(libpq_url(migrated_database), autocommit=True) as listener:
         listener.execute("LISTEN todo_task_events")
+        await client.post("/api/carol/tasks", json={"title": "Unheard"})
+        assert list(listener.notifies(timeout=0.3)) == []  # nobody registered: no NOTIFY
+        listener.execute("INSERT INTO live_listeners (pid) VALUES (pg_backend_pid())")
         task = (await client.post("/api/alice/tasks", json={"title": "Call Bob"})).json()
         await client.patch(f"/api/alice/tasks/{task['id']}/complete")
 
@@ -168,7 +173,8 @@ async def test_each_event_is_announced_once_at_commit_and_a_rolled_back_change_n
         heard = [n.payload for n in listener.notifies(timeout=5, stop_after=5)]
         assert heard == ["1 alice", "2 alice", "3 alice", "1 bob", "4 alice"]
         assert [n.payload for n in listener.notifies(timeout=0.3)] == []  # nothing twice
-    assert [e["type"] for e in outbox_events(clean_database)][2] == "com.todoapi.reminder.due"
+        listener.execute("DELETE FROM live_listeners")
+    assert [e["type"] for e in outbox_events(clean_database)][3] == "com.todoapi.reminder.due"
 
 
 async def test_housekeeping_prunes_delivered_events_and_undelivered_ones_only_without_a_relay(

@@ -1,4 +1,4 @@
-"""cheaper event recording: one trigger per write instead of two, a cheaper snapshot
+"""cheaper event recording: one trigger per write, NOTIFY only to listeners, a cheaper snapshot
 
 Issue 23 (recording costs at most 10 % of a write):
 - The NOTIFY of live updates (0007) came from a second trigger, `task_events_notify`, fired
@@ -6,6 +6,13 @@ Issue 23 (recording costs at most 10 % of a write):
   `fire_due_reminders()` now send it themselves, right after inserting the event: the same
   channel (`todo_task_events`), the same payload (`<seq> <user id>`), still delivered at
   commit, so the live hubs read it unchanged. The trigger and `notify_task_event()` go.
+- ... and only while a live hub listens: a NOTIFY, even one nobody hears, makes the
+  committing transaction take a database-wide lock until its commit is flushed (PostgreSQL
+  queues notifications in commit order), so concurrent writers of different users committed
+  one at a time. `live_listeners` holds the backend pid of each hub's LISTEN connection
+  (live/hub.py registers it after LISTEN and removes it when it stops, and drops the rows of
+  backends that are gone); with no row, no NOTIFY. A writer that checked just before a hub
+  registered is not announced: the hub wakes all its streams once it listens, and polls.
 - `task_snapshot(tasks)` renders the row with `to_jsonb` minus the two columns that are no
   part of the API (`previous_occurrence_id`, `change_xid`) instead of naming thirteen keys in
   `jsonb_build_object`: the same JSON value, built in one pass. A column added to `tasks`
@@ -25,6 +32,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0008"
@@ -66,7 +74,9 @@ BEGIN
         changed.user_id, next_seq, kind, changed.id,
         CASE WHEN TG_OP = 'DELETE' THEN NULL ELSE task_snapshot(changed) END
     );
-    PERFORM pg_notify('todo_task_events', next_seq || ' ' || changed.user_id);
+    IF EXISTS (SELECT FROM live_listeners) THEN  -- a live hub listens: wake it at commit
+        PERFORM pg_notify('todo_task_events', next_seq || ' ' || changed.user_id);
+    END IF;
     RETURN NULL;
 END
 $$
@@ -121,7 +131,8 @@ BEGIN
                            'fired_at', clock_timestamp()
                        )
                 FROM tasks WHERE tasks.id = due.task_id;
-                IF FOUND THEN  -- announced like 0007's trigger did: only an inserted event
+                -- Announced like 0007's trigger did (only an inserted event), to live hubs.
+                IF FOUND AND EXISTS (SELECT FROM live_listeners) THEN
                     PERFORM pg_notify('todo_task_events', next_seq || ' ' || owner);
                 END IF;
             END IF;
@@ -135,6 +146,14 @@ $$
 
 def upgrade() -> None:
     op.execute("LOCK TABLE tasks IN SHARE ROW EXCLUSIVE MODE")  # writers' lock order (0005)
+    op.create_table(
+        "live_listeners",
+        sa.Column("pid", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column(
+            "since", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False
+        ),
+        sa.PrimaryKeyConstraint("pid", name=op.f("pk_live_listeners")),
+    )
     op.execute(TASK_SNAPSHOT)
     op.execute(RECORD_TASK_EVENT)
     op.execute(FIRE_DUE_REMINDERS)
@@ -155,6 +174,7 @@ def downgrade() -> None:
         reminders.FIRE_DUE_REMINDERS.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION")
     )
     op.execute(reminders.TASK_SNAPSHOT.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION"))
+    op.drop_table("live_listeners")
 
 
 def _revision(file_name: str) -> Any:
