@@ -154,7 +154,7 @@ def test_migrate_brings_an_empty_database_to_head(
     with psycopg.connect(empty_database) as connection:
         versions = connection.execute("SELECT version_num FROM alembic_version").fetchall()
         tasks = connection.execute("SELECT count(*) FROM tasks").fetchone()
-    assert versions == [("0007",)]
+    assert versions == [("0008",)]
     assert tasks == (0,)
 
 

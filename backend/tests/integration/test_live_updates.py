@@ -250,3 +250,28 @@ async def test_an_eventsource_resumes_with_its_ticket_and_last_event_id_in_the_u
     async with open_stream(http, f"/api/alice/events?ticket={ticket}&last_event_id=1") as stream:
         missed = await stream.events(2)
     assert [(e.id, e.data["title"]) for e in missed] == [(2, "b"), (3, "c")]
+
+
+_LISTENERS = "SELECT pid IN (SELECT pid FROM pg_stat_activity) FROM live_listeners"
+
+
+async def test_a_listening_hub_is_registered_and_woken_by_notify_without_polling(
+    settings: Settings, admin_connection: psycopg.Connection
+) -> None:
+    """Writers NOTIFY only while a hub's LISTEN connection is in `live_listeners` (migration
+    0008): the hub registers it once it listens (dropping rows of backends that are gone) and
+    removes it when it stops. With polling a minute apart, the event can only come by NOTIFY."""
+    admin_connection.execute("DELETE FROM live_listeners")
+    admin_connection.execute("INSERT INTO live_listeners (pid) VALUES (-1)")  # a backend gone
+    app = create_app(settings.model_copy(update={"live_poll_seconds": 60}))
+    async with serving(app) as url, httpx.AsyncClient(base_url=url) as http:
+        async with open_stream(http, "/api/alice/events", auth("alice")) as stream:
+            deadline = time.monotonic() + 5
+            while admin_connection.execute(_LISTENERS).fetchall() != [(True,)]:
+                assert time.monotonic() < deadline, "the hub never registered"
+                await asyncio.sleep(0.05)
+            # The hub's own connection; the stale row is gone.
+            task = await _create(http, "alice", "Heard at once")
+            events = await stream.events(1, within=3)
+        assert events[0].data == task
+    assert admin_connection.execute("SELECT pid FROM live_listeners").fetchall() == []

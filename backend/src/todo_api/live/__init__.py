@@ -8,9 +8,9 @@ The whole feature:
   replica, across restarts (while the outbox keeps the events: `EVENTS_RETENTION_HOURS`).
 - **Wake-ups** (`hub.py`): one `LiveHub` per worker keeps the open streams by user and wakes
   a user's streams when the database announces one of their events (LISTEN on one direct
-  connection; migration 0007 NOTIFYs per event), and by polling the users' sequence numbers
-  as a fallback (a transaction-mode pooler cannot LISTEN). An idle stream holds no database
-  connection and no admission slot: it waits on an in-memory event.
+  connection; the outbox trigger NOTIFYs per event, migration 0008), and by polling the
+  users' sequence numbers as a fallback (a transaction-mode pooler cannot LISTEN). An idle
+  stream holds no database connection and no admission slot: it waits on an in-memory event.
 - **The stream** (`stream.py`): resume or start, send what is new, heartbeat, end at the
   token's expiry or at shutdown with a reason and a `retry:` hint.
 - **Tickets** (`tickets.py`): a short-lived, single-use ticket for `EventSource`, which

@@ -1,4 +1,5 @@
-"""The `stream_tickets` table: single-use tickets that open a live stream (see live/).
+"""The tables of live updates (see live/): `stream_tickets`, single-use tickets that open a
+stream, and `live_listeners`, the LISTEN connections the outbox functions NOTIFY.
 
 Only a ticket's SHA-256 is stored; the ticket itself is shown once, to the authenticated
 client that asked for it.
@@ -8,7 +9,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, Column, DateTime, ForeignKey, Index, LargeBinary, Text
+from sqlalchemy import (
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    Text,
+    func,
+)
 from sqlmodel import Field, SQLModel
 
 from todo_api.models import metadata as _metadata  # noqa: F401  (naming conventions first)
@@ -30,3 +41,16 @@ class StreamTicket(SQLModel, table=True):
     expires_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
     # The stream it opens ends when the token that asked for the ticket expires.
     token_expires_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+class LiveListener(SQLModel, table=True):
+    """A live hub's LISTEN connection (its backend pid): while any row exists, each recorded
+    event is NOTIFYed (migration 0008); with none, writers skip the NOTIFY and the
+    database-wide lock a notifying commit takes."""
+
+    __tablename__ = "live_listeners"
+
+    pid: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
+    since: datetime = Field(
+        sa_column=Column(DateTime(timezone=True), nullable=False, server_default=func.now())
+    )
