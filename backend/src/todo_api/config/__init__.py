@@ -1,21 +1,24 @@
 """Application settings, read once from the environment and `.env`.
 
-Every tunable of the service lives here so that the configuration table of
+Every tunable of the service lives in this package so that the configuration table of
 specs/001-backend-task-api/operations.md and the code cannot drift apart: one field, one
-environment variable, one default.
+environment variable, one default. `Settings` (here: authentication, HTTP, limits, live
+updates) builds on `ReminderSettings` and `EventSettings` (`background.py`), which build on
+`DatabaseSettings` (`database.py`).
 """
 
 from __future__ import annotations
 
 import math
 from collections import Counter
-from datetime import timedelta
 from functools import lru_cache
-from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import NoDecode
+
+from todo_api.config.background import EventSettings, ReminderSettings
+from todo_api.config.database import DatabaseSettings
 
 MIN_SECRET_LENGTH = 32
 # Shannon entropy of the secret's own characters times its length: a crude estimate that runs
@@ -38,155 +41,16 @@ HMAC_ALGORITHMS = {"HS256", "HS384", "HS512"}
 DEFAULT_REQUEST_DEADLINE_SECONDS = 6.0
 ASYMMETRIC_ALGORITHMS = {"EdDSA", "RS256", "RS384", "RS512", "ES256", "ES384", "PS256"}
 
-
-class DatabaseSettings(BaseSettings):
-    """What it takes to reach the database: all that migrations need (no auth secret)."""
-
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
-
-    environment: Literal["development", "test", "production"] = "development"
-
-    database_url: str | None = Field(
-        default=None,
-        description="PostgreSQL URL (postgres://, postgresql:// or postgresql+psycopg://). "
-        "Unset: an embedded PostgreSQL server is started (not allowed in production).",
-    )
-    embedded_data_dir: Path = Field(
-        default=Path(".data/postgres"),
-        description="Data folder of the embedded server used when DATABASE_URL is unset.",
-    )
-    db_pool_size: int = Field(default=10, ge=1, le=200)
-    db_max_overflow: int = Field(default=0, ge=0, le=200)
-    db_pool_timeout: float = Field(
-        default=5.0, gt=0, description="Seconds a request waits for a free connection."
-    )
-    db_connect_timeout: int = Field(
-        default=5, ge=1, description="Seconds to open a new database connection."
-    )
-    db_pool_recycle: int = Field(
-        default=240,
-        ge=-1,
-        description="Seconds after which a pooled connection is replaced; kept below Neon's "
-        "5-minute idle suspend so suspended computes never hand back dead connections.",
-    )
-    db_pool_pre_ping: bool = Field(
-        default=False, description="Test every connection on checkout (one extra round trip)."
-    )
-    db_prepare_threshold: int | None = Field(
-        default=None,
-        ge=0,
-        description="Executions before psycopg prepares a statement server-side. Unset "
-        "(the default): never, which is safe behind any connection pooler. Set it (e.g. 5) "
-        "only for a direct connection or a pooler that tracks prepared statements.",
-    )
-    db_statement_timeout: float = Field(
-        default=5.0,
-        gt=0,
-        le=600,
-        description="Seconds a statement may run: the server's statement_timeout (set on "
-        "the role by `alembic upgrade head`), and the client waits this plus 1 s before "
-        "it gives up on a database that does not answer at all.",
-    )
-
-    @field_validator("db_prepare_threshold", mode="before")
-    @classmethod
-    def _empty_is_none(cls, value: object) -> object:
-        if isinstance(value, str) and value.strip().lower() in {"", "none", "off"}:
-            return None
-        return value
-
-    @model_validator(mode="after")
-    def _production_needs_database(self) -> DatabaseSettings:
-        """Production must never silently fall back to a local embedded database."""
-        if self.environment == "production" and not self.database_url:
-            raise ValueError("DATABASE_URL must be set when ENVIRONMENT=production")
-        return self
-
-
-class EventSettings(DatabaseSettings):
-    """Task events (events/): all that the relay needs besides the database."""
-
-    events_url: str | None = Field(
-        default=None,
-        description="Where task events go: nats://host:port (JetStream), "
-        "kafka://host:port[,host:port], or an http(s):// webhook. Unset: events are "
-        "recorded (for reminders and live updates) but delivered nowhere.",
-    )
-    events_webhook_secret: SecretStr | None = Field(
-        default=None,
-        description="Standard Webhooks signing secret (whsec_ + base64) of a webhook sink.",
-    )
-    events_source: str = Field(
-        default="/todo-api",
-        min_length=1,
-        description="The CloudEvents `source` of every event (a URI reference).",
-    )
-    events_batch_size: int = Field(
-        default=500, ge=1, le=10_000, description="Events the relay delivers per transaction."
-    )
-    events_poll_seconds: float = Field(
-        default=0.1,
-        ge=0.01,
-        le=10,
-        description="How often an idle relay looks for new events.",
-    )
-    events_delivery_timeout_seconds: float = Field(
-        default=5.0,
-        gt=0,
-        le=60,
-        description="How long a sink may take to acknowledge a batch (and to connect).",
-    )
-    events_retention_hours: float = Field(
-        default=24.0,
-        ge=0,
-        description="Hours a delivered event stays in the outbox before it is pruned.",
-    )
-    events_undelivered_retention_days: float = Field(
-        default=7.0,
-        gt=0,
-        description="Days an event nobody delivered stays in the outbox (bounds it when no "
-        "relay runs).",
-    )
-
-    @field_validator("events_url", "events_webhook_secret", mode="before")
-    @classmethod
-    def _blank_is_unset(cls, value: object) -> object:
-        if isinstance(value, str) and not value.strip():
-            return None
-        return value
-
-    @model_validator(mode="after")
-    def _sink_is_usable(self) -> EventSettings:
-        if self.events_url is None:
-            return self
-        scheme = self.events_url.partition("://")[0].lower()
-        if scheme not in {"nats", "kafka", "http", "https"}:
-            raise ValueError("EVENTS_URL must start with nats://, kafka://, http:// or https://")
-        if scheme in {"http", "https"} and self.events_webhook_secret is None:
-            raise ValueError("a webhook EVENTS_URL needs EVENTS_WEBHOOK_SECRET")
-        return self
-
-
-class ReminderSettings(EventSettings):
-    """Reminders (reminders/): what the scheduler needs besides the database and events."""
-
-    reminders_in_process: bool = Field(
-        default=True,
-        description="Every server worker runs the reminder scheduler (they share the work "
-        "through PostgreSQL). Off when `python -m todo_api scheduler` runs on its own.",
-    )
-    reminders_poll_seconds: float = Field(
-        default=0.5, ge=0.05, le=10, description="How often the scheduler looks for due reminders."
-    )
-    reminders_batch_size: int = Field(
-        default=500, ge=1, le=10_000, description="Reminders fired per transaction."
-    )
-    reminders_max_lateness: timedelta = Field(
-        default=timedelta(hours=24),
-        gt=timedelta(0),
-        description="A reminder found later than this after its time (the service was down) "
-        "is counted as missed and not sent; seconds or an ISO 8601 duration (PT24H).",
-    )
+__all__ = [
+    "DEV_SECRET_PREFIX",
+    "DatabaseSettings",
+    "EventSettings",
+    "ReminderSettings",
+    "Settings",
+    "get_settings",
+    "secret_bits",
+    "weak_secret_reason",
+]
 
 
 class Settings(ReminderSettings):
