@@ -66,3 +66,19 @@ def test_the_circle_finder_reports_a_circle_of_two_modules() -> None:
     graph = {"a": {"b"}, "b": {"a", "c"}, "c": set()}
 
     assert _circles(graph) == [["a", "b", "a"]]
+
+
+MAX_LINES = 400
+
+
+def test_no_module_of_the_package_or_the_benchmark_is_over_400_lines() -> None:
+    """A module past 400 lines does more than one job (the limit the restructure set)."""
+    bench = PACKAGE.parents[2] / "bench"
+    files = [*PACKAGE.rglob("*.py"), *bench.rglob("*.py")]
+    assert len(files) > 50
+    too_long = {
+        str(path.relative_to(PACKAGE.parents[2])): lines
+        for path in files
+        if (lines := len(path.read_text(encoding="utf-8").splitlines())) > MAX_LINES
+    }
+    assert too_long == {}
