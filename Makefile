@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 1
 
-.PHONY: run serve test lint typecheck pytest fuzz migrate openapi client bench bench-smoke bench-compare install install-dev lock hooks clean image image-test chart
+.PHONY: run serve test lint typecheck pytest fuzz migrate openapi client bench bench-smoke bench-compare bench-count install install-dev lock hooks clean image image-test chart
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -91,9 +91,15 @@ bench-smoke: $(VENV)/.installed-bench
 	$(BIN)/python bench/run.py --smoke
 
 ## This tree side by side with an earlier version: make bench-compare REF=<git ref>
-## (alternated runs on one dataset, medians and ratios; about 8 minutes with the defaults).
+## (alternated runs, a database per side, medians and ratios of req/s and of CPU per request;
+## about 9 minutes with the defaults; BENCH_ARGS=--tree REF2 puts another ref in this tree's place).
 bench-compare: $(VENV)/.installed-bench
 	$(BIN)/python bench/compare.py $(REF) $(BENCH_ARGS)
+
+## Instructions per request, this tree against an earlier version, counted by valgrind (needs
+## valgrind; about 4 minutes per scenario): make bench-count REF=<git ref>
+bench-count: $(VENV)/.installed-bench
+	$(BIN)/python bench/count.py $(REF) $(BENCH_ARGS)
 
 ## The container image (Dockerfile; deploy guide: specs/001-backend-task-api/deploy.md).
 IMAGE ?= todo-api:local

@@ -39,7 +39,7 @@ from nats.js.api import DeliverPolicy
 from sqlalchemy.engine import URL
 
 from dataset import Profile, prime
-from harness import ROOT, background, nats_server, rate, server, wrk
+from harness import background, cpu_seconds, nats_server, rate, server, wrk
 from seed import Dataset, libpq
 
 COST_OPS = [("create", "create"), ("update (PUT)", "update"), ("toggle (PATCH)", "toggle")]
@@ -139,7 +139,7 @@ def _measured(
     PostgreSQL spent per request meanwhile (less sensitive than throughput to the other
     loads of a shared machine)."""
     wrk(base, data, op, seconds=1, connections=profile.connections, threads=profile.threads)
-    before = _cpu(process)
+    before = cpu_seconds(process)
     stats = wrk(
         base,
         data,
@@ -148,25 +148,8 @@ def _measured(
         connections=profile.connections,
         threads=profile.threads,
     )
-    after = _cpu(process)
-    spent = sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
+    spent = cpu_seconds(process) - before
     return {**stats, "cpu_us": 1e6 * spent / max(1, stats["requests"])}
-
-
-def _cpu(server_process: psutil.Process) -> dict[int, float]:
-    """CPU seconds so far of each process of the server and of the benchmark's embedded
-    PostgreSQL (none of it with BENCH_DATABASE_URL); a process that ends meanwhile drops out."""
-    processes = [server_process, *server_process.children(recursive=True)]
-    pid_file = ROOT / ".data" / "bench-postgres" / "postmaster.pid"
-    if not os.environ.get("BENCH_DATABASE_URL") and pid_file.exists():
-        postmaster = psutil.Process(int(pid_file.read_text().split()[0]))
-        processes += [postmaster, *postmaster.children()]
-    seconds: dict[int, float] = {}
-    for process in processes:
-        with suppress(psutil.Error):
-            times = process.cpu_times()
-            seconds[process.pid] = times.user + times.system
-    return seconds
 
 
 def relay_throughput(

@@ -20,7 +20,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -291,6 +291,27 @@ class RssSampler:
     def __exit__(self, *_: object) -> None:
         self._stop.set()
         self._thread.join()
+
+
+def cpu_seconds(*servers: psutil.Process) -> float:
+    """CPU seconds so far of `servers` with their workers, and of the benchmark's embedded
+    PostgreSQL (none of it with BENCH_DATABASE_URL), ended children included: a parent's
+    children times hold its reaped children, so a backend that exits between two readings
+    (an autovacuum worker) is not lost. Two readings around a run give the CPU it cost, which
+    other loads of a shared machine move far less than its throughput."""
+    processes: list[psutil.Process] = []
+    for process in servers:
+        processes += [process, *process.children(recursive=True)]
+    pid_file = ROOT / ".data" / "bench-postgres" / "postmaster.pid"
+    if not os.environ.get("BENCH_DATABASE_URL") and pid_file.exists():
+        postmaster = psutil.Process(int(pid_file.read_text().split()[0]))
+        processes += [postmaster, *postmaster.children()]
+    total = 0.0
+    for process in processes:
+        with suppress(psutil.Error):
+            times = process.cpu_times()
+            total += times.user + times.system + times.children_user + times.children_system
+    return total
 
 
 def wrk(

@@ -10,10 +10,11 @@ import statistics
 from pathlib import Path
 from typing import Any
 
+import psutil
 from sqlalchemy.engine import URL
 
 from dataset import Profile, prime
-from harness import floor_server, rate, server, wrk
+from harness import cpu_seconds, floor_server, rate, server, wrk
 from seed import Dataset
 
 # The scenarios compared with the floor app (bench/floor.py answers these three only).
@@ -30,30 +31,32 @@ def alternated(
     warmup: int,
     connections: int,
     threads: int,
+    processes: dict[str, psutil.Process] | None = None,
 ) -> dict[tuple[str, str], list[dict[str, Any]]]:
     """wrk's stats of each op on each side (`bases`: name -> URL), `rounds` times, the sides
     in turn (A B, then B A, ...), each run after a warm-up of its own: runs on a machine
-    whose speed drifts can only be compared within one run. Non-2xx answers are an error."""
+    whose speed drifts can only be compared within one run. Non-2xx answers are an error.
+    With `processes` (name -> server process), each run's stats get `cpu_us`: the CPU that
+    side's server and PostgreSQL spent per request during the measured run."""
     measured: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for round_ in range(rounds):
         for op in ops:
             order = list(bases) if round_ % 2 == 0 else list(reversed(bases))
             for side in order:
-                stats: dict[str, Any] = {}
-                for run_seconds in (warmup, seconds):
-                    stats = wrk(
-                        bases[side],
-                        data,
-                        op,
-                        seconds=run_seconds,
-                        connections=connections,
-                        threads=threads,
-                    )
+                options = {"connections": connections, "threads": threads}
+                wrk(bases[side], data, op, seconds=warmup, **options)
+                process = processes[side] if processes else None
+                before = cpu_seconds(process) if process else 0.0
+                stats = wrk(bases[side], data, op, seconds=seconds, **options)
+                if process:
+                    spent = cpu_seconds(process) - before
+                    stats["cpu_us"] = 1e6 * spent / max(1, stats["requests"])
                 if stats["errors"]["status"]:
                     raise RuntimeError(f"{op} on {side}: non-2xx answers")
                 measured.setdefault((op, side), []).append(stats)
-                print(f"  round {round_ + 1}/{rounds} {op:<8} {side:<12} {rate(stats):8.0f} req/s",
-                      flush=True)  # fmt: skip
+                cpu = f"  CPU {stats['cpu_us']:6.0f} us/request" if process else ""
+                print(f"  round {round_ + 1}/{rounds} {op:<8} {side:<12} {rate(stats):8.0f} req/s"
+                      f"{cpu}", flush=True)  # fmt: skip
     return measured
 
 
