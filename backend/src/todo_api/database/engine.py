@@ -20,12 +20,17 @@ Decisions (measured in specs/001-backend-task-api/performance.md):
 - Results come in PostgreSQL's binary format: the server sends timestamps and arrays without
   formatting them as text and psycopg reads them without parsing text (see performance.md).
   The values are the same Python objects either way.
+- jsonb values (a task's reminders, the outbox's snapshots) are decoded by orjson, not the
+  standard library's json: decoding every row's reminders was about 7 % of a list's time.
+  Our jsonb holds only what the service wrote (strings, 64-bit integers), all of which
+  orjson reads as json does.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import orjson
 import psycopg
 from psycopg.pq import Format
 from sqlalchemy import event
@@ -66,6 +71,7 @@ def create_engine(settings: DatabaseSettings, url: URL) -> AsyncEngine:
         pool_reset_on_return=None,
         # Parameters are task text and user ids: never in an error's text or SQL log lines.
         hide_parameters=True,
+        json_deserializer=orjson.loads,
         connect_args={
             "connect_timeout": settings.db_connect_timeout,
             "prepare_threshold": settings.db_prepare_threshold,
