@@ -3,8 +3,11 @@
 No container registry is reachable from CI's machines, but Debian's packages are: docker.io
 gives a daemon (run here with its own data root, the vfs storage driver and host networking,
 since these machines have no bridge or iptables), and debootstrap builds a minimal Debian with
-Python that stands in for the official slim image (`BASE_IMAGE`). The stand-in is cached as a
-tarball, so re-runs skip the minute debootstrap takes. The machine's CA bundle goes into the
+Python that stands in for the official slim image (`BASE_IMAGE`), trimmed the way that image is
+(no apt lists, documentation, translations, standard-library bytecode or test packages), so its
+size and the app's layers on it say something about the real thing. The stand-in is cached as a
+tarball named after its recipe, so re-runs skip the minute debootstrap takes and a changed
+recipe builds afresh. The machine's CA bundle goes into the
 stand-in only (the package index is reached through a proxy with its own authority here);
 the project's Dockerfile never sees it. Every wait has a deadline; the daemon is stopped by
 its pid and its data root removed.
@@ -12,6 +15,7 @@ its pid and its data root removed.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
@@ -28,9 +32,25 @@ STANDIN_TAG = "local/python-slim-standin:bookworm"
 STANDIN_CACHE = Path(
     os.environ.get("TODO_API_STANDIN_CACHE", "~/.cache/todo-api-standin")
 ).expanduser()
-STANDIN_PACKAGES = "python3,python3-venv,ca-certificates"
-# What the official slim images leave out too: documentation, manuals, translations, apt's cache.
-STANDIN_TRIM = ("usr/share/doc", "usr/share/man", "usr/share/locale", "var/cache/apt/archives")
+# The official image's runtime packages (ca-certificates, netbase, tzdata) and Debian's Python.
+STANDIN_PACKAGES = "python3,python3-venv,ca-certificates,netbase,tzdata"
+# What the official slim image leaves out (globs under the root): documentation, manuals,
+# translations, apt's package lists and caches (49 MB), and of Python the bytecode and the
+# test packages (it removes every *.pyc, test, tests and idle_test under its prefix).
+STANDIN_TRIM = (
+    "usr/share/doc/*",
+    "usr/share/man/*",
+    "usr/share/info/*",
+    "usr/share/locale/*",
+    "var/cache/apt/*.bin",
+    "var/cache/apt/archives/*.deb",
+    "var/lib/apt/lists/*",
+    "usr/lib/python3*/**/__pycache__",
+    "usr/lib/python3*/test",
+    "usr/lib/python3*/**/tests",
+    "usr/lib/python3*/**/idle_test",
+)
+STANDIN_RECIPE = hashlib.sha256(repr((STANDIN_PACKAGES, STANDIN_TRIM)).encode()).hexdigest()[:12]
 DAEMON_START_SECONDS = 60
 DAEMON_STOP_SECONDS = 30
 
@@ -164,10 +184,12 @@ def machine_ca_bundle() -> Path:
 
 def standin_tarball() -> tuple[Path, bool]:
     """The stand-in's root filesystem as a tarball, and whether it came from the cache."""
-    tarball = STANDIN_CACHE / "python-slim-standin-bookworm.tar"
+    tarball = STANDIN_CACHE / f"python-slim-standin-bookworm-{STANDIN_RECIPE}.tar"
     if tarball.exists():
         return tarball, True
     STANDIN_CACHE.mkdir(parents=True, exist_ok=True)
+    for stale in STANDIN_CACHE.glob("python-slim-standin-bookworm*.tar"):  # older recipes
+        stale.unlink()
     with tempfile.TemporaryDirectory(prefix="todo-api-standin-") as work:
         rootfs = Path(work) / "rootfs"
         result = subprocess.run(
@@ -182,11 +204,11 @@ def standin_tarball() -> tuple[Path, bool]:
         for marker in rootfs.glob("usr/lib/python3*/EXTERNALLY-MANAGED"):
             marker.unlink()
         shutil.copyfile(machine_ca_bundle(), rootfs / "etc/ssl/certs/ca-certificates.crt")
-        for trimmed in STANDIN_TRIM:
-            for entry in (rootfs / trimmed).glob("*"):
+        for pattern in STANDIN_TRIM:
+            for entry in list(rootfs.glob(pattern)):
                 if entry.is_dir() and not entry.is_symlink():
                     shutil.rmtree(entry)
-                else:
+                elif entry.exists() or entry.is_symlink():
                     entry.unlink()
         partial = tarball.with_suffix(".partial")
         subprocess.run(
