@@ -16,8 +16,22 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from collections.abc import Sequence
+from types import FrameType
+
+
+def _exit_on_sigterm(signum: int, _frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
+
+
+# As a container's PID 1 (the image runs `python -m todo_api ...` as its entry point), the kernel
+# drops a SIGTERM that finds no handler. Until the server or worker installs its own (after
+# seconds of imports, longer while the image compiles its bytecode), a stop sent during start
+# would be lost and the container killed at the end of its grace period: exit at once instead.
+if os.getpid() == 1:
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
