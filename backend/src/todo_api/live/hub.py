@@ -6,11 +6,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable
-from contextlib import suppress
 from dataclasses import dataclass, field
 
 import psycopg
-from sqlalchemy import Text, bindparam, delete, select
+from sqlalchemy import Text, bindparam, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import URL
 from sqlmodel import col
@@ -20,7 +19,7 @@ from todo_api.database.errors import describe
 from todo_api.database.runner import Database
 from todo_api.database.url import normalize_database_url
 from todo_api.errors import StreamLimitError
-from todo_api.models import LiveListener, User
+from todo_api.models import User
 
 logger = logging.getLogger(__name__)
 
@@ -32,13 +31,14 @@ _SEQUENCES = select(col(User.id), col(User.event_seq)).where(
 )
 _RECONNECT_SECONDS = 2.0
 # Writers NOTIFY only while a LISTEN connection is registered (migration 0008): a notifying
-# commit takes a database-wide lock. Rows of connections that ended without unregistering
-# (a killed worker) go at the next registration; until then writers merely keep notifying.
+# commit takes a database-wide lock. Rows of connections that have ended (a hub stopped, a
+# worker killed) go at the next registration; until then writers merely keep notifying. A hub
+# does not delete its row as it stops: that statement, cut short by the shutdown, left a
+# connection attempt half-made, which crashed Debian's PgBouncer in front of the pool.
 _REGISTER = (
     "DELETE FROM live_listeners WHERE pid NOT IN (SELECT pid FROM pg_stat_activity);"
     " INSERT INTO live_listeners (pid) VALUES (pg_backend_pid()) ON CONFLICT DO NOTHING"
 )
-_UNREGISTER = delete(LiveListener).where(col(LiveListener.pid) == bindparam("pid"))
 
 
 @dataclass(eq=False)
@@ -139,24 +139,14 @@ class LiveHub:
                     await connection.execute(_REGISTER)
                     self.listening = True
                     self.wake(list(self._by_user))  # anything missed while not listening
-                    try:
-                        async for notice in connection.notifies():
-                            _seq, _, user_id = notice.payload.partition(" ")
-                            self.wake((user_id,))
-                    finally:
-                        await self._unregister(connection.info.backend_pid)
+                    async for notice in connection.notifies():
+                        _seq, _, user_id = notice.payload.partition(" ")
+                        self.wake((user_id,))
             except (psycopg.Error, OSError) as error:
                 logger.warning("live updates: LISTEN failed, polling only: %s", describe(error))
             finally:
                 self.listening = False
             await asyncio.sleep(_RECONNECT_SECONDS)
-
-    async def _unregister(self, pid: int) -> None:
-        """Writers stop notifying for this connection: through the pool, since a cancelled
-        LISTEN connection is closed by psycopg. Best effort, and never holding up a shutdown
-        (a row left behind goes at the next registration)."""
-        with suppress(Exception):
-            await self._database.rows(_UNREGISTER, {"pid": pid}, deadline=3.0)
 
     async def _poll(self) -> None:
         """Wake the streams whose user's sequence number moved (the fallback, and the safety

@@ -10,8 +10,8 @@ Issue 23 (recording costs at most 10 % of a write):
   committing transaction take a database-wide lock until its commit is flushed (PostgreSQL
   queues notifications in commit order), so concurrent writers of different users committed
   one at a time. `live_listeners` holds the backend pid of each hub's LISTEN connection
-  (live/hub.py registers it after LISTEN and removes it when it stops, and drops the rows of
-  backends that are gone); with no row, no NOTIFY. A writer that checked just before a hub
+  (live/hub.py registers it after LISTEN and drops the rows of backends that are gone, its
+  own earlier ones included); with no row, no NOTIFY. A writer that checked just before a hub
   registered is not announced: the hub wakes all its streams once it listens, and polls.
 - `task_snapshot(tasks)` renders the row with `to_jsonb` minus the two columns that are no
   part of the API (`previous_occurrence_id`, `change_xid`) instead of naming thirteen keys in
