@@ -139,14 +139,15 @@ async def test_sequence_numbers_count_per_user(
 
 
 async def test_each_event_is_announced_once_at_commit_and_a_rolled_back_change_never(
-    client: httpx.AsyncClient, clean_database: psycopg.Connection, migrated_database: URL
+    client: httpx.AsyncClient, clean_database: psycopg.Connection, server_url: URL
 ) -> None:
     """Live hubs wake on `todo_task_events` with `<seq> <user id>` (live/hub.py): the outbox
     functions send it (migration 0008), once per event, for task changes and fired reminders
     alike, while a hub is registered in `live_listeners`, and not at all without one (a
     notifying commit takes a database-wide lock). Twice would wake streams for nothing;
     never would leave them to their polling."""
-    with psycopg.connect(libpq_url(migrated_database), autocommit=True) as listener:
+    # LISTEN on the server itself, as hubs do (a transaction pooler cannot carry it).
+    with psycopg.connect(libpq_url(server_url), autocommit=True) as listener:
         listener.execute("LISTEN todo_task_events")
         await client.post("/api/carol/tasks", json={"title": "Unheard"})
         assert list(listener.notifies(timeout=0.3)) == []  # nobody registered: no NOTIFY
