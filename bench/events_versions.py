@@ -1,16 +1,20 @@
-"""What recording task events costs under migration 0007's functions and under 0008's, in one run.
+"""What recording task events costs while live streams are open: migration 0008's writers
+(a NOTIFY per write while a hub listens) against 0009's (no NOTIFY; the announcer tells the
+hubs), in one run.
 
 Usage: python bench/events_versions.py [--smoke] [--rounds N] [--seconds S]
 
-performance.md's runs 7 and 8. A before/after of two trees needs one run on this machine (its
+performance.md's run 9 (runs 7 and 8 came from this script's first form, which compared 0007
+and 0008: see its history). A before/after of two trees needs one run on this machine (its
 speed moves a lot between runs), and the events section of `make bench` compares only the
-trigger on and off. This seeds the default dataset, starts one production server, and for
-create, update (PUT) and toggle (PATCH) alternates four sides, switching the database
-functions by SQL between runs (no traffic then): 0007 as landed (the NOTIFY trigger on each
-outbox row, `task_snapshot` with `jsonb_build_object`), 0008 with no live hub registered (no
-NOTIFY), 0008 with one registered (a NOTIFY per write), and the trigger off. Each run is
-bench/events.py's measurement (wrk after a 1 s warm-up; the server's and PostgreSQL's CPU per
-request). It prints each side's median req/s and its cost against off.
+trigger on and off. This seeds the default dataset, starts one production server with one
+live stream open for the whole run (a user nobody writes for: its worker's hub listens and
+holds the announcer's turn), and for create, update (PUT) and toggle (PATCH) alternates three
+sides, switching the database functions by SQL between runs (no traffic then): 0008 with its
+hub registered in `live_listeners` (a NOTIFY per write; the announcer still looks too), 0009
+as landed, and the trigger off. Each run is bench/events.py's measurement (wrk after a 1 s
+warm-up; the server's and PostgreSQL's CPU per request). It prints each side's median req/s
+and its cost against off.
 """
 
 from __future__ import annotations
@@ -28,8 +32,12 @@ from types import ModuleType
 import events
 from dataset import DEFAULT, SMOKE, lua_data, prime, seed_profile
 from harness import ROOT, database, ensure_wrk, rate, server, stop_on_signals
+from live import Streams
 from seed import migrate_fresh
 from todo_api.config import Settings
+from todo_api.security.issuer import issue_token
+
+LISTENER = "bench-listener"  # its stream stays open; nobody writes for it
 
 VERSIONS = ROOT / "backend" / "src" / "todo_api" / "migrations" / "versions"
 
@@ -46,44 +54,27 @@ def _migration(file_name: str) -> ModuleType:
 
 def _sides() -> dict[str, str]:
     """Each side as the SQL that sets it up, taking the writers' lock order (tasks first)."""
-    m6, m7, m8 = (
-        _migration(name)
-        for name in ("0006_reminders.py", "0007_live_updates.py", "0008_cheaper_event_recording.py")
+    m8, m9 = (
+        _migration(name) for name in ("0008_cheaper_event_recording.py", "0009_announced_events.py")
     )
-
-    def replaceable(sql: str) -> str:
-        return str(sql).replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION")
-
     lock = "LOCK TABLE tasks IN SHARE ROW EXCLUSIVE MODE"
     enable = "ALTER TABLE tasks ENABLE TRIGGER tasks_record_event"
-    no_notify_trigger = [
-        "DROP TRIGGER IF EXISTS task_events_notify ON task_events",
-        "DROP FUNCTION IF EXISTS notify_task_event()",
+    version_0009 = [
+        lock,
+        m9._without(m8.RECORD_TASK_EVENT, m9._TASK_NOTIFY),
+        "DROP TABLE IF EXISTS live_listeners",
     ]
-    version_0008 = [lock, *no_notify_trigger, m8.RECORD_TASK_EVENT, m8.TASK_SNAPSHOT]
     sides = {
-        "0007": [
-            lock,
-            replaceable(m7.NOTIFY),
-            "DROP TRIGGER IF EXISTS task_events_notify ON task_events",
-            "CREATE TRIGGER task_events_notify AFTER INSERT ON task_events "
-            "FOR EACH ROW EXECUTE FUNCTION notify_task_event()",
-            m6.RECORD_TASK_EVENT,
-            replaceable(m6.TASK_SNAPSHOT),
-            enable,
-        ],
-        "0008": [*version_0008, "DELETE FROM live_listeners", enable],
-        # A row as a hub registers it (its pid does not matter to the writers).
+        # A row as a hub registered it (its pid does not matter to the writers).
         "0008+hub": [
-            *version_0008,
+            lock,
+            "CREATE TABLE IF NOT EXISTS live_listeners (pid integer PRIMARY KEY)",
             "INSERT INTO live_listeners (pid) VALUES (-1) ON CONFLICT DO NOTHING",
+            m8.RECORD_TASK_EVENT,
             enable,
         ],
-        "off": [
-            *version_0008,
-            "DELETE FROM live_listeners",
-            "ALTER TABLE tasks DISABLE TRIGGER tasks_record_event",
-        ],
+        "0009": [*version_0009, enable],
+        "off": [*version_0009, "ALTER TABLE tasks DISABLE TRIGGER tasks_record_event"],
     }
     return {name: ";\n".join(statements) for name, statements in sides.items()}
 
@@ -111,6 +102,8 @@ def main() -> int:
         try:
             with server(url, secret, 1, 10) as (base, process):
                 prime(base, dataset, tokens)
+                listener = Streams(base)
+                listener.open([(LISTENER, issue_token(settings, LISTENER, ttl_seconds=7200))])
                 for round_ in range(args.rounds):
                     for _, op in events.COST_OPS:
                         for side in names if round_ % 2 == 0 else names[::-1]:
@@ -125,7 +118,7 @@ def main() -> int:
                                 flush=True,
                             )
         finally:
-            events._sql(url, sides["0008"])
+            events._sql(url, sides["0009"])
     for name, op in events.COST_OPS:
         off = runs[(op, "off")]
         off_rps = statistics.median(r for r, _ in off)

@@ -17,6 +17,7 @@ from sqlalchemy.engine import URL
 from tests.live_support import open_stream
 from tests.support import bearer, running_server, serving, sign
 from todo_api.config import Settings
+from todo_api.live.announcer import ANNOUNCER_LOCK_KEY
 from todo_api.main import create_app
 
 pytestmark = pytest.mark.anyio
@@ -252,31 +253,35 @@ async def test_an_eventsource_resumes_with_its_ticket_and_last_event_id_in_the_u
     assert [(e.id, e.data["title"]) for e in missed] == [(2, "b"), (3, "c")]
 
 
-_LISTENERS = "SELECT pid IN (SELECT pid FROM pg_stat_activity) FROM live_listeners"
-
-
-async def test_a_listening_hub_is_registered_and_woken_by_notify_without_polling(
+async def test_two_workers_hubs_are_woken_by_the_announcer_without_polling(
     settings: Settings, admin_connection: psycopg.Connection
 ) -> None:
-    """Writers NOTIFY only while a hub's LISTEN connection is in `live_listeners` (migration
-    0008): the hub registers it once it listens (dropping rows of backends that are gone).
-    With polling a minute apart, the event can only come by NOTIFY."""
-    admin_connection.execute("DELETE FROM live_listeners")
-    admin_connection.execute("INSERT INTO live_listeners (pid) VALUES (-1)")  # a backend gone
-    app = create_app(settings.model_copy(update={"live_poll_seconds": 60}))
-    async with serving(app) as url, httpx.AsyncClient(base_url=url) as http:
-        async with open_stream(http, "/api/alice/events", auth("alice")) as stream:
-            deadline = time.monotonic() + 5
-            while admin_connection.execute(_LISTENERS).fetchall() != [(True,)]:
-                assert time.monotonic() < deadline, "the hub never registered"
-                await asyncio.sleep(0.05)
-            # The hub's own connection; the stale row is gone.
+    """Two servers (two hubs) on one database: one holds the announcer's turn and NOTIFYs the
+    other (live/announcer.py); writers NOTIFY nobody. With polling a minute apart, each stream
+    can only hear of the change from the announcer, whichever server took the write."""
+    slow_poll = settings.model_copy(update={"live_poll_seconds": 60})
+    async with (
+        serving(create_app(slow_poll)) as one,
+        serving(create_app(slow_poll)) as two,
+        httpx.AsyncClient(base_url=one) as http_one,
+        httpx.AsyncClient(base_url=two) as http_two,
+        open_stream(http_one, "/api/alice/events", auth("alice")) as first,
+        open_stream(http_two, "/api/alice/events", auth("alice")) as second,
+    ):
+        deadline = time.monotonic() + 5
+        while admin_connection.execute(_ANNOUNCERS, [ANNOUNCER_LOCK_KEY]).fetchone() != (1,):
+            assert time.monotonic() < deadline, "no hub took the announcer's turn"
+            await asyncio.sleep(0.05)
+        for http in (http_one, http_two, http_one):
             task = await _create(http, "alice", "Heard at once")
-            events = await stream.events(1, within=3)
-        assert events[0].data == task
-    # Stopped, the hub leaves its row (no statement at shutdown); its backend goes, and the
-    # next registration deletes the row, as it did the stale one above.
+            assert (await first.events(1, within=3))[0].data == task
+            assert (await second.events(1, within=3))[0].data == task
     deadline = time.monotonic() + 5
-    while admin_connection.execute(_LISTENERS).fetchall() != [(False,)]:
-        assert time.monotonic() < deadline, "the hub's LISTEN connection outlived it"
+    while admin_connection.execute(_ANNOUNCERS, [ANNOUNCER_LOCK_KEY]).fetchone() != (0,):
+        assert time.monotonic() < deadline, "the announcer's connection outlived its server"
         await asyncio.sleep(0.05)
+
+
+_ANNOUNCERS = (
+    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND objid = %s::bigint"
+)

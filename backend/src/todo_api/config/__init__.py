@@ -190,6 +190,13 @@ class Settings(ReminderSettings):
         le=60,
         description="How often each worker also polls for events of users with open streams.",
     )
+    live_announce_seconds: float = Field(
+        default=0.05,
+        ge=0.01,
+        le=1,
+        description="How often the one announcing worker per database looks for new events "
+        "and NOTIFYs the others (writers send no NOTIFY: it would serialize their commits).",
+    )
     live_heartbeat_seconds: float = Field(
         default=15.0, gt=0, le=300, description="A comment line on an idle stream this often."
     )

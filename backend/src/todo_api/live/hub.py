@@ -19,26 +19,17 @@ from todo_api.database.errors import describe
 from todo_api.database.runner import Database
 from todo_api.database.url import normalize_database_url
 from todo_api.errors import StreamLimitError
+from todo_api.live.announcer import CHANNEL, Announcer, announced_users, take_turn
 from todo_api.models import User
 
 logger = logging.getLogger(__name__)
 
-CHANNEL = "todo_task_events"
 # The hubs of this process, for `close_all` (the server's shutdown, api/http_protocol.py).
 _HUBS: set[LiveHub] = set()
 _SEQUENCES = select(col(User.id), col(User.event_seq)).where(
     col(User.id) == bindparam("users", type_=ARRAY(Text)).any_()
 )
 _RECONNECT_SECONDS = 2.0
-# Writers NOTIFY only while a LISTEN connection is registered (migration 0008): a notifying
-# commit takes a database-wide lock. Rows of connections that have ended (a hub stopped, a
-# worker killed) go at the next registration; until then writers merely keep notifying. A hub
-# does not delete its row as it stops: that statement, cut short by the shutdown, left a
-# connection attempt half-made, which crashed Debian's PgBouncer in front of the pool.
-_REGISTER = (
-    "DELETE FROM live_listeners WHERE pid NOT IN (SELECT pid FROM pg_stat_activity);"
-    " INSERT INTO live_listeners (pid) VALUES (pg_backend_pid()) ON CONFLICT DO NOTHING"
-)
 
 
 @dataclass(eq=False)
@@ -58,12 +49,14 @@ class LiveHub:
         *,
         listen_url: str | None,
         poll_seconds: float,
+        announce_seconds: float,
         max_streams: int,
         max_streams_per_user: int,
     ) -> None:
         self._database = database
         self._listen_url = listen_url
         self._poll_seconds = poll_seconds
+        self._announce_seconds = announce_seconds
         self._max_streams = max_streams
         self._max_per_user = max_streams_per_user
         self._by_user: dict[str, set[Subscriber]] = {}
@@ -71,6 +64,7 @@ class LiveHub:
         self._seen: dict[str, int] = {}
         self.closing = False
         self.listening = False
+        self.announcing = False
         # The LISTEN connection opens with the first stream: a worker that never serves one
         # (or a short-lived app) holds no extra connection and opens none.
         self._first_stream = asyncio.Event()
@@ -136,17 +130,35 @@ class LiveHub:
                     url, autocommit=True, connect_timeout=5, prepare_threshold=None
                 ) as connection:
                     await connection.execute(f"LISTEN {CHANNEL}")
-                    await connection.execute(_REGISTER)
                     self.listening = True
                     self.wake(list(self._by_user))  # anything missed while not listening
-                    async for notice in connection.notifies():
-                        _seq, _, user_id = notice.payload.partition(" ")
-                        self.wake((user_id,))
+                    await self._hear(connection)
             except (psycopg.Error, OSError) as error:
                 logger.warning("live updates: LISTEN failed, polling only: %s", describe(error))
             finally:
-                self.listening = False
+                self.listening = self.announcing = False
             await asyncio.sleep(_RECONNECT_SECONDS)
+
+    async def _hear(self, connection: psycopg.AsyncConnection) -> None:
+        """Wake streams on announcements; take the announcer's turn when it is free (tried
+        every `poll_seconds`) and then announce every `announce_seconds` (announcer.py)."""
+        loop = asyncio.get_running_loop()
+        own_pid = connection.info.backend_pid
+        announcer: Announcer | None = None
+        next_try = loop.time()
+        while True:
+            if announcer is None and loop.time() >= next_try:
+                announcer = await take_turn(connection)
+                self.announcing = announcer is not None
+                next_try = loop.time() + self._poll_seconds
+            if announcer is not None:
+                self.wake(await announcer.look(connection))
+                wait = self._announce_seconds
+            else:
+                wait = max(0.0, next_try - loop.time())
+            async for notice in connection.notifies(timeout=wait):
+                if notice.pid != own_pid:  # its own announcement woke its streams already
+                    self.wake(announced_users(notice.payload))
 
     async def _poll(self) -> None:
         """Wake the streams whose user's sequence number moved (the fallback, and the safety
@@ -197,6 +209,7 @@ def live_hub(database: Database, settings: Settings, url: URL) -> LiveHub:
         database,
         listen_url=listen_url,
         poll_seconds=settings.live_poll_seconds,
+        announce_seconds=settings.live_announce_seconds,
         max_streams=settings.live_max_streams,
         max_streams_per_user=settings.live_max_streams_per_user,
     )

@@ -5,7 +5,7 @@ Importing this package registers every table on `SQLModel.metadata` (Alembic rel
 
 from todo_api.models.idempotency import IdempotencyKey
 from todo_api.models.server_key import ServerKey
-from todo_api.models.stream_ticket import LiveListener, StreamTicket
+from todo_api.models.stream_ticket import StreamTicket
 from todo_api.models.task import Task, TaskCompletion, TaskCreate, TaskRead, TaskUpdate
 from todo_api.models.task_event import EventRelay, TaskEvent
 from todo_api.models.task_reminder import TaskReminder
@@ -15,7 +15,6 @@ from todo_api.models.user import User
 __all__ = [
     "EventRelay",
     "IdempotencyKey",
-    "LiveListener",
     "ServerKey",
     "StreamTicket",
     "Task",

@@ -1,5 +1,5 @@
-"""The tables of live updates (see live/): `stream_tickets`, single-use tickets that open a
-stream, and `live_listeners`, the LISTEN connections the outbox functions NOTIFY.
+"""The table of live updates (see live/): `stream_tickets`, single-use tickets that open a
+stream.
 
 Only a ticket's SHA-256 is stored; the ticket itself is shown once, to the authenticated
 client that asked for it.
@@ -15,10 +15,8 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     Index,
-    Integer,
     LargeBinary,
     Text,
-    func,
 )
 from sqlmodel import Field, SQLModel
 
@@ -41,16 +39,3 @@ class StreamTicket(SQLModel, table=True):
     expires_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
     # The stream it opens ends when the token that asked for the ticket expires.
     token_expires_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
-
-
-class LiveListener(SQLModel, table=True):
-    """A live hub's LISTEN connection (its backend pid): while any row exists, each recorded
-    event is NOTIFYed (migration 0008); with none, writers skip the NOTIFY and the
-    database-wide lock a notifying commit takes."""
-
-    __tablename__ = "live_listeners"
-
-    pid: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
-    since: datetime = Field(
-        sa_column=Column(DateTime(timezone=True), nullable=False, server_default=func.now())
-    )

@@ -1,0 +1,120 @@
+"""The announcer: one LISTEN connection per database tells every live hub which users have
+new events, so that no writer sends a NOTIFY.
+
+Why not the writers: a transaction that sends a NOTIFY takes a database-wide lock from its
+commit until the commit is flushed (PostgreSQL queues notifications in commit order), so
+writers of different users committed one at a time while any hub listened, and recording
+events cost a third of a write's throughput (performance.md, "Task events"). Writers now only
+insert their outbox row; whichever hub holds the announcer's session advisory lock on its
+direct LISTEN connection reads the outbox ids added since its last look, every
+`LIVE_ANNOUNCE_SECONDS`, and sends one NOTIFY per look with the users who have news (a JSON
+array). The lock ends with its connection, and another hub takes the turn at its next try.
+
+Outbox ids are handed out at insert but committed in any order, so a smaller id can commit
+after a larger one was seen. The ids passed over are kept as gaps and looked for again for
+`GAP_SECONDS` (a rolled-back write leaves a gap for ever); an event committed later than that,
+or written while no announcer had the turn, reaches its streams through the hubs' poll.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+
+import orjson
+import psycopg
+
+CHANNEL = "todo_task_events"
+ANNOUNCER_LOCK_KEY = 0x7A5C_E7E1  # any constant no other code of this database uses
+GAP_SECONDS = 10.0
+MAX_GAPS = 10_000
+MAX_ROWS = 5_000
+# A NOTIFY payload must stay under 8,000 bytes: more users than that go in several.
+PAYLOAD_BYTES = 7_000
+
+_TAKE_TURN = f"SELECT pg_try_advisory_lock({ANNOUNCER_LOCK_KEY})"
+_NEWEST = "SELECT coalesce(max(id), 0) FROM task_events"
+_ADDED = (
+    "(SELECT id, user_id FROM task_events WHERE id > %(last)s ORDER BY id LIMIT %(limit)s)"
+    " UNION ALL"
+    " (SELECT id, user_id FROM task_events WHERE id = ANY(%(gaps)s::bigint[]))"
+)
+_NOTIFY = "SELECT pg_notify(%(channel)s, payload) FROM unnest(%(payloads)s::text[]) AS payload"
+
+
+class Announcer:
+    """What one announcer has seen: the newest outbox id, and the ids passed over (gaps)."""
+
+    def __init__(self, last: int) -> None:
+        self.last = last
+        self.gaps: dict[int, float] = {}  # id -> when it was first passed over
+
+    def take(self, rows: Iterable[tuple[int, str]], now: float) -> set[str]:
+        """The users of `rows` (new ids and gaps filled); the newest id and the gaps move on."""
+        users: set[str] = set()
+        newest = self.last
+        for event_id, user_id in rows:
+            users.add(user_id)
+            if event_id > newest:
+                start = max(newest + 1, event_id - MAX_GAPS)  # a huge jump: the latest only
+                self.gaps.update((gap, now) for gap in range(start, event_id))
+                newest = event_id
+            else:
+                self.gaps.pop(event_id, None)
+        self.last = newest
+        for gap, since in list(self.gaps.items()):
+            if now - since > GAP_SECONDS:
+                del self.gaps[gap]
+        if len(self.gaps) > MAX_GAPS:  # many rollbacks at once: the smallest ids go first
+            for gap in sorted(self.gaps)[: len(self.gaps) - MAX_GAPS]:
+                del self.gaps[gap]
+        return users
+
+    async def look(self, connection: psycopg.AsyncConnection) -> set[str]:
+        """Read what was added since the last look and announce its users to every hub."""
+        cursor = await connection.execute(
+            _ADDED, {"last": self.last, "limit": MAX_ROWS, "gaps": list(self.gaps)}
+        )
+        users = self.take(await cursor.fetchall(), time.monotonic())
+        if users:
+            await connection.execute(
+                _NOTIFY, {"channel": CHANNEL, "payloads": payloads(sorted(users))}
+            )
+        return users
+
+
+async def take_turn(connection: psycopg.AsyncConnection) -> Announcer | None:
+    """The announcer's turn on this (direct, autocommit) connection, if no other holds it."""
+    row = await (await connection.execute(_TAKE_TURN)).fetchone()
+    if row is None or not row[0]:
+        return None
+    newest = await (await connection.execute(_NEWEST)).fetchone()
+    return Announcer(newest[0] if newest is not None else 0)
+
+
+def payloads(users: Sequence[str]) -> list[str]:
+    """JSON arrays of `users`, each under PAYLOAD_BYTES."""
+    chunks: list[str] = []
+    chunk: list[str] = []
+    size = 2
+    for user in users:
+        cost = len(orjson.dumps(user)) + 1
+        if chunk and size + cost > PAYLOAD_BYTES:
+            chunks.append(orjson.dumps(chunk).decode())
+            chunk, size = [], 2
+        chunk.append(user)
+        size += cost
+    if chunk:
+        chunks.append(orjson.dumps(chunk).decode())
+    return chunks
+
+
+def announced_users(payload: str) -> list[str]:
+    """The users of one announcement (nothing for a payload of another shape)."""
+    try:
+        users = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return []
+    if not isinstance(users, list):
+        return []
+    return [user for user in users if isinstance(user, str)]
