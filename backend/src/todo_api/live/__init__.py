@@ -8,7 +8,8 @@ The whole feature:
   replica, across restarts (while the outbox keeps the events: `EVENTS_RETENTION_HOURS`).
 - **Wake-ups** (`hub.py`): one `LiveHub` per worker keeps the open streams by user and wakes
   a user's streams when the database announces one of their events (LISTEN on one direct
-  connection; the outbox trigger NOTIFYs per event, migration 0008), and by polling the
+  connection; writers send no NOTIFY: the announcer, `announcer.py`, one hub per database,
+  looks for new outbox rows and NOTIFYs the users with news), and by polling the
   users' sequence numbers as a fallback (a transaction-mode pooler cannot LISTEN). An idle
   stream holds no database connection and no admission slot: it waits on an in-memory event.
 - **The stream** (`stream.py`): resume or start, send what is new, heartbeat, end at the
