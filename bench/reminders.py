@@ -186,7 +186,8 @@ def reminders_section(
 
 
 def _ratios(rounds: list[dict[str, Any]]) -> dict[str, Any]:
-    """Medians of the rounds, firing against idle, with each side's spread (min-max)."""
+    """Medians of the rounds, firing against idle, with each side's spread (min-max), and
+    the ratio of each round with their median."""
     summary: dict[str, Any] = {}
     for key in ("rps", "p50", "p99", "cpu_us"):
         entry: dict[str, Any] = {}
@@ -195,6 +196,9 @@ def _ratios(rounds: list[dict[str, Any]]) -> dict[str, Any]:
             entry[side] = round(statistics.median(values), 1)
             entry[f"{side}_range"] = [round(min(values), 1), round(max(values), 1)]
         entry["ratio"] = round(entry["firing"] / entry["idle"], 3)
+        # Each round's own ratio too: a drift of the shared machine moves both sides of a round.
+        entry["pairs"] = [round(row["firing"][key] / row["idle"][key], 3) for row in rounds]
+        entry["median_pair"] = round(statistics.median(entry["pairs"]), 3)
         summary[key] = entry
     print(
         "  get one, firing / idle (medians; min-max): "
@@ -203,6 +207,10 @@ def _ratios(rounds: list[dict[str, Any]]) -> dict[str, Any]:
             f"{v['idle']} ({v['idle_range'][0]}-{v['idle_range'][1]}) = {v['ratio']} x"
             for key, v in summary.items()
         )
+    )
+    print(
+        "  get one, firing / idle per round: "
+        + "; ".join(f"{key} {v['pairs']} (median {v['median_pair']})" for key, v in summary.items())
     )
     return summary
 
