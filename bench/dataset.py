@@ -41,9 +41,11 @@ class Profile:
     paced_seconds: int = 20
     polls: tuple[float, ...] = (0.1, 0.02)
     # --reminders: pending reminders far ahead, a burst due in the same second (alone, then
-    # beside get one in `rounds` alternations with idle), a steady rate for some seconds.
+    # beside get one in `reminders_rounds` alternations with idle: about 13 s each), a steady
+    # rate for some seconds.
     reminders_pending: int = 100_000
     reminders_burst: int = 1_000
+    reminders_rounds: int = 6
     reminders_rate: int = 50
     reminders_seconds: int = 20
     reminders_window: int = 4
@@ -78,6 +80,7 @@ SMOKE = Profile(
     polls=(0.1,),
     reminders_pending=2_000,
     reminders_burst=100,
+    reminders_rounds=2,
     reminders_rate=10,
     reminders_seconds=3,
     reminders_window=2,
