@@ -106,7 +106,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             for worker in (scheduler, relay):
                 if worker is not None:
                     worker.stop()
-            finishing = [task for task in (scheduling, relaying) if task is not None]
+            finishing = [task for task in (scheduling, relaying, listening) if task is not None]
             if finishing:
                 await asyncio.wait(finishing, timeout=STOP_SECONDS)
             for task in (listening, scheduling, relaying, housekeeping, gauges):

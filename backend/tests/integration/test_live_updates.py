@@ -282,6 +282,43 @@ async def test_two_workers_hubs_are_woken_by_the_announcer_without_polling(
         await asyncio.sleep(0.05)
 
 
+async def test_when_the_announcers_connection_dies_another_hub_announces_within_seconds(
+    settings: Settings, admin_connection: psycopg.Connection
+) -> None:
+    """The turn ends with its session; another hub takes it within a second and looks back
+    over the handover, so a change written meanwhile still reaches both servers' streams
+    long before their poll (a minute here)."""
+    slow_poll = settings.model_copy(update={"live_poll_seconds": 60})
+    async with (
+        serving(create_app(slow_poll)) as one,
+        serving(create_app(slow_poll)) as two,
+        httpx.AsyncClient(base_url=one) as http_one,
+        httpx.AsyncClient(base_url=two) as http_two,
+        open_stream(http_one, "/api/alice/events", auth("alice")) as first,
+        open_stream(http_two, "/api/alice/events", auth("alice")) as second,
+    ):
+        for _ in range(2):
+            announcer = await _announcer_pid(admin_connection)
+            admin_connection.execute("SELECT pg_terminate_backend(%s)", [announcer])
+            task = await _create(http_one, "alice", "Written during the handover")
+            assert (await first.events(1, within=6))[0].data == task
+            assert (await second.events(1, within=6))[0].data == task
+            assert await _announcer_pid(admin_connection) != announcer
+
+
+async def _announcer_pid(admin_connection: psycopg.Connection) -> int:
+    deadline = time.monotonic() + 5
+    while True:
+        row = admin_connection.execute(_ANNOUNCER_PID, [ANNOUNCER_LOCK_KEY]).fetchone()
+        if row is not None:
+            return int(row[0])
+        assert time.monotonic() < deadline, "no hub holds the announcer's turn"
+        await asyncio.sleep(0.05)
+
+
+_ANNOUNCER_PID = (
+    "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND objid = %s::bigint"
+)
 _ANNOUNCERS = (
     "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND objid = %s::bigint"
 )

@@ -20,7 +20,8 @@ from fastapi import FastAPI
 from sqlalchemy.engine import URL
 
 from tests.pgbouncer import running_pgbouncer
-from tests.support import make_settings, owner_client
+from tests.support import libpq_url, make_settings, owner_client
+from todo_api.live.announcer import ANNOUNCER_LOCK_KEY, take_turn
 from todo_api.main import create_app
 
 pytestmark = pytest.mark.anyio
@@ -89,3 +90,19 @@ async def test_no_acknowledged_write_is_lost_behind_a_transaction_pooler(
     assert lost == set(), f"{len(lost)} of {len(kept)} acknowledged tasks vanished"
     assert {task_id: rows[task_id] for task_id in kept} == kept
     assert len(kept) == CLIENTS * ROUNDS
+
+
+async def test_the_announcers_turn_is_declined_through_a_pooler(
+    pooler_url: URL, admin_connection: psycopg.Connection
+) -> None:
+    """A session lock taken through a transaction pooler stays on a server connection other
+    clients share: the hub declines the turn (and polls) and gives the lock back."""
+    async with await psycopg.AsyncConnection.connect(
+        libpq_url(pooler_url), autocommit=True, prepare_threshold=None
+    ) as pooled:
+        assert await take_turn(pooled) is None
+    held = admin_connection.execute(
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = %s::bigint",
+        [ANNOUNCER_LOCK_KEY],
+    ).fetchone()
+    assert held == (0,)

@@ -31,3 +31,7 @@ def test_gaps_are_kept_for_a_while_and_bounded() -> None:
     announcer.take([(15 + 3 * MAX_GAPS, "d")], now=20.0)  # a huge rollback before it
     assert len(announcer.gaps) == MAX_GAPS
     assert announcer.last == 15 + 3 * MAX_GAPS
+    smallest = min(announcer.gaps)
+    announcer.take([(25 + 3 * MAX_GAPS, "e")], now=21.0)  # nine more: the nine oldest go
+    assert len(announcer.gaps) == MAX_GAPS
+    assert min(announcer.gaps) == smallest + 9

@@ -8,31 +8,45 @@ events cost a third of a write's throughput (performance.md, "Task events"). Wri
 insert their outbox row; whichever hub holds the announcer's session advisory lock on its
 direct LISTEN connection reads the outbox ids added since its last look, every
 `LIVE_ANNOUNCE_SECONDS`, and sends one NOTIFY per look with the users who have news (a JSON
-array). The lock ends with its connection, and another hub takes the turn at its next try.
+array). The lock ends with its connection (the LISTEN connection has TCP keepalives, so a
+dead one is noticed within a minute), and another hub takes the turn within a second; a new
+announcer looks back over the last `LOOKBACK` ids, so events of the handover are announced
+too (a stream woken for nothing reads once and finds nothing new).
 
 Outbox ids are handed out at insert but committed in any order, so a smaller id can commit
 after a larger one was seen. The ids passed over are kept as gaps and looked for again for
-`GAP_SECONDS` (a rolled-back write leaves a gap for ever); an event committed later than that,
-or written while no announcer had the turn, reaches its streams through the hubs' poll.
+`GAP_SECONDS` (a rolled-back write leaves a gap for ever), at most `MAX_GAPS` of them; an event
+committed later than that reaches its streams through the hubs' poll (`LIVE_POLL_SECONDS`).
+
+The turn is a session lock, so it needs a session of its own: behind a transaction-mode pooler
+(`LIVE_LISTEN_URL` unset and `DATABASE_URL` pooled) the lock would stay on a server connection
+other clients share. `take_turn` notices (the backend that took the lock is not the one this
+connection reports), gives the lock back and declines, with a warning: hubs then poll.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterable, Sequence
 
 import orjson
 import psycopg
 
+logger = logging.getLogger(__name__)
+
 CHANNEL = "todo_task_events"
 ANNOUNCER_LOCK_KEY = 0x7A5C_E7E1  # any constant no other code of this database uses
 GAP_SECONDS = 10.0
-MAX_GAPS = 10_000
+MAX_GAPS = 1_000  # each look asks for every gap again: a bound on its cost
 MAX_ROWS = 5_000
+MAX_READS_PER_LOOK = 10  # a backlog: read on at once, up to this many batches a look
+LOOKBACK = 1_000
 # A NOTIFY payload must stay under 8,000 bytes: more users than that go in several.
 PAYLOAD_BYTES = 7_000
 
-_TAKE_TURN = f"SELECT pg_try_advisory_lock({ANNOUNCER_LOCK_KEY})"
+_TAKE_TURN = f"SELECT pg_try_advisory_lock({ANNOUNCER_LOCK_KEY}), pg_backend_pid()"
+_GIVE_BACK = f"SELECT pg_advisory_unlock({ANNOUNCER_LOCK_KEY})"
 _NEWEST = "SELECT coalesce(max(id), 0) FROM task_events"
 _ADDED = (
     "(SELECT id, user_id FROM task_events WHERE id > %(last)s ORDER BY id LIMIT %(limit)s)"
@@ -72,10 +86,15 @@ class Announcer:
 
     async def look(self, connection: psycopg.AsyncConnection) -> set[str]:
         """Read what was added since the last look and announce its users to every hub."""
-        cursor = await connection.execute(
-            _ADDED, {"last": self.last, "limit": MAX_ROWS, "gaps": list(self.gaps)}
-        )
-        users = self.take(await cursor.fetchall(), time.monotonic())
+        users: set[str] = set()
+        for _ in range(MAX_READS_PER_LOOK):
+            cursor = await connection.execute(
+                _ADDED, {"last": self.last, "limit": MAX_ROWS, "gaps": list(self.gaps)}
+            )
+            rows = await cursor.fetchall()
+            users |= self.take(rows, time.monotonic())
+            if len(rows) < MAX_ROWS:
+                break
         if users:
             await connection.execute(
                 _NOTIFY, {"channel": CHANNEL, "payloads": payloads(sorted(users))}
@@ -88,8 +107,15 @@ async def take_turn(connection: psycopg.AsyncConnection) -> Announcer | None:
     row = await (await connection.execute(_TAKE_TURN)).fetchone()
     if row is None or not row[0]:
         return None
+    if row[1] != connection.info.backend_pid:  # a pooler in between: the lock is not ours
+        await connection.execute(_GIVE_BACK)
+        logger.warning(
+            "live updates: LIVE_LISTEN_URL goes through a connection pooler; give a direct URL"
+            " (or `off`): streams are woken by polling only"
+        )
+        return None
     newest = await (await connection.execute(_NEWEST)).fetchone()
-    return Announcer(newest[0] if newest is not None else 0)
+    return Announcer(max(0, (newest[0] if newest is not None else 0) - LOOKBACK))
 
 
 def payloads(users: Sequence[str]) -> list[str]:

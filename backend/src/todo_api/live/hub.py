@@ -6,9 +6,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable
+from contextlib import suppress
 from dataclasses import dataclass, field
 
 import psycopg
+from psycopg.conninfo import make_conninfo
 from sqlalchemy import Text, bindparam, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import URL
@@ -30,6 +32,18 @@ _SEQUENCES = select(col(User.id), col(User.event_seq)).where(
     col(User.id) == bindparam("users", type_=ARRAY(Text)).any_()
 )
 _RECONNECT_SECONDS = 2.0
+_TURN_SECONDS = 1.0  # how often a hub without the announcer's turn tries for it
+_STATEMENT_SECONDS = 5.0  # the LISTEN connection's own statements: a hang means reconnect
+# A LISTEN connection that silently died (a network drop, a failover) must be noticed: its
+# session would keep the announcer's turn until the server noticed (hours with the kernel's
+# keepalive defaults), and every worker's streams would wait for their poll meanwhile.
+_KEEPALIVES: dict[str, int] = {
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 30_000,
+}
 
 
 @dataclass(eq=False)
@@ -68,6 +82,7 @@ class LiveHub:
         # The LISTEN connection opens with the first stream: a worker that never serves one
         # (or a short-lived app) holds no extra connection and opens none.
         self._first_stream = asyncio.Event()
+        self._closed = asyncio.Event()
 
     @property
     def open_streams(self) -> int:
@@ -107,10 +122,13 @@ class LiveHub:
     def close(self) -> None:
         """Shutdown: every stream ends (with a `retry:` hint) and no new one opens."""
         self.closing = True
+        self._closed.set()
+        self._first_stream.set()
         self.wake(list(self._by_user))
 
     async def run(self) -> None:
-        """Listen (when a URL is given) and poll, until cancelled."""
+        """Listen (when a URL is given) and poll, until closed (between statements) or
+        cancelled."""
         _HUBS.add(self)
         tasks = [asyncio.create_task(self._poll())]
         if self._listen_url is not None:
@@ -123,36 +141,45 @@ class LiveHub:
                 task.cancel()
 
     async def _listen(self, url: str) -> None:
-        await self._first_stream.wait()
-        while True:
+        await self._first_stream.wait()  # returns at close too (see close)
+        while not self.closing:
             try:
                 async with await psycopg.AsyncConnection.connect(
-                    url, autocommit=True, connect_timeout=5, prepare_threshold=None
+                    make_conninfo(url, **_KEEPALIVES),
+                    autocommit=True,
+                    connect_timeout=5,
+                    prepare_threshold=None,
                 ) as connection:
-                    await connection.execute(f"LISTEN {CHANNEL}")
+                    async with asyncio.timeout(_STATEMENT_SECONDS):
+                        await connection.execute(f"LISTEN {CHANNEL}")
                     self.listening = True
                     self.wake(list(self._by_user))  # anything missed while not listening
                     await self._hear(connection)
-            except (psycopg.Error, OSError) as error:
+            except (psycopg.Error, OSError, TimeoutError) as error:
                 logger.warning("live updates: LISTEN failed, polling only: %s", describe(error))
             finally:
                 self.listening = self.announcing = False
-            await asyncio.sleep(_RECONNECT_SECONDS)
+            await self._pause(_RECONNECT_SECONDS)
 
     async def _hear(self, connection: psycopg.AsyncConnection) -> None:
         """Wake streams on announcements; take the announcer's turn when it is free (tried
-        every `poll_seconds`) and then announce every `announce_seconds` (announcer.py)."""
+        every second) and then announce every `announce_seconds` (announcer.py). Returns
+        between statements once the hub closes: a statement cut short by the shutdown would
+        leave the connection for the server to clean up."""
         loop = asyncio.get_running_loop()
         own_pid = connection.info.backend_pid
         announcer: Announcer | None = None
         next_try = loop.time()
-        while True:
+        while not self.closing:
             if announcer is None and loop.time() >= next_try:
-                announcer = await take_turn(connection)
+                async with asyncio.timeout(_STATEMENT_SECONDS):
+                    announcer = await take_turn(connection)
                 self.announcing = announcer is not None
-                next_try = loop.time() + self._poll_seconds
+                next_try = loop.time() + _TURN_SECONDS
             if announcer is not None:
-                self.wake(await announcer.look(connection))
+                async with asyncio.timeout(_STATEMENT_SECONDS):
+                    users = await announcer.look(connection)
+                self.wake(users)
                 wait = self._announce_seconds
             else:
                 wait = max(0.0, next_try - loop.time())
@@ -160,11 +187,18 @@ class LiveHub:
                 if notice.pid != own_pid:  # its own announcement woke its streams already
                     self.wake(announced_users(notice.payload))
 
+    async def _pause(self, seconds: float) -> None:
+        """Sleep, or less when the hub closes."""
+        with suppress(TimeoutError):
+            await asyncio.wait_for(self._closed.wait(), seconds)
+
     async def _poll(self) -> None:
         """Wake the streams whose user's sequence number moved (the fallback, and the safety
         net for a notification lost with a connection)."""
-        while True:
-            await asyncio.sleep(self._poll_seconds)
+        while not self.closing:
+            await self._pause(self._poll_seconds)
+            if self.closing:
+                return
             users = list(self._by_user)
             if not users:
                 continue

@@ -8,6 +8,9 @@ users still committed one at a time (recording cost 30-36 % of a write's through
 without a listener; the hub holding the announcer's turn reads the new outbox ids and sends
 one NOTIFY per look. `live_listeners` is no longer read by anyone and goes.
 
+During a rolling upgrade, workers of the release before still register in `live_listeners`,
+which is gone: their hubs log "LISTEN failed" and their streams poll until they are replaced.
+
 Lock order unchanged (0005, 0006); `tasks` is locked first, like the writers, before the
 functions are replaced.
 
