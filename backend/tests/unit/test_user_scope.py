@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.sql import ClauseElement
 
 from todo_api.models import TaskRead
 from todo_api.services.conversations import ChatScoped, UserConversations
@@ -103,7 +104,9 @@ def test_every_statement_is_bound_to_its_user(build: Callable[[], Scoped | ChatS
     scoped = build()
     # SQLAlchemy's dialect constructors take unannotated **kwargs.
     dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
-    sql = str(scoped.statement.compile(dialect=dialect))
+    statement = scoped.statement
+    assert isinstance(statement, ClauseElement)
+    sql = str(statement.compile(dialect=dialect))
 
     assert scoped.params["owner"] == "alice"
     # Every read, update or delete of a user table filters on the owner before the next one.
