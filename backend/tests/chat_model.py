@@ -28,6 +28,8 @@ class Step:
     text: str | None = None
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     delay: float = 0.0
+    status: int = 200
+    """Not 200: the API fails (an error document instead of an answer)."""
 
 
 Script = Callable[[dict[str, Any]], Step]
@@ -77,6 +79,9 @@ class StandInModel:
         step = self.script(body)
         if step.delay:
             await asyncio.sleep(step.delay)
+        if step.status != 200:
+            error = {"message": "the stand-in failed", "type": "server_error"}
+            return JSONResponse({"error": error}, status_code=step.status)
         calls = [
             {
                 "id": f"call_{next(self._ids)}",

@@ -42,7 +42,9 @@ async def test_without_a_model_the_endpoint_is_a_503_that_says_how_to_configure_
     assert (await client.post("/api/alice/tasks", json={"title": "still works"})).status_code == 201
 
 
-async def test_create_list_complete_and_delete_through_chat(chat_settings: Any) -> None:
+async def test_create_list_complete_and_delete_through_chat(
+    chat_settings: Any, clean_database: psycopg.Connection
+) -> None:
     turns = {
         "remind me to pay rent": plan(
             call("add_task", title="Pay rent", priority="high"), say("Added it.")
@@ -306,3 +308,32 @@ async def test_bounds_message_length_and_turns_per_minute(chat_settings: Any) ->
     assert statuses == [200, 200, 429]
     assert "CHAT_TURNS_PER_MINUTE" in limited.json()["detail"]
     assert limited.headers["Retry-After"] == "60"
+
+
+async def test_a_failing_model_is_a_502_and_a_slow_stream_ends_with_an_error_event(
+    chat_settings: Any,
+) -> None:
+    failing = [True]
+
+    def script(_body: dict[str, Any]) -> Step:
+        return Step(status=500) if failing[0] else Step(text="late", delay=2.0)
+
+    async with (
+        stand_in_model(script) as (_model, base),
+        owner_client(create_app(chat_settings(base, chat_model_timeout_seconds=0.3))) as http,
+    ):
+        failed = await http.post("/api/alice/chat", json={"message": "first"})
+        failing[0] = False
+        headers = {"Accept": "text/event-stream"}
+        (conversation,) = (await http.get("/api/alice/conversations")).json()
+        sent = {"message": "second", "conversation_id": conversation["id"]}
+        streamed = await http.post("/api/alice/chat", json=sent, headers=headers)
+        kept = await http.get(f"/api/alice/conversations/{conversation['id']}/messages")
+
+    assert failed.status_code == 502
+    assert "kept" in failed.json()["detail"]
+    blocks = streamed.text.strip().split("\n\n")
+    assert blocks[-1].startswith("event: error\n")
+    problem = json.loads(blocks[-1].split("\n")[1][len("data: ") :])
+    assert problem["status"] == 504
+    assert [m["content"] for m in kept.json()] == ["first", "second"]
