@@ -40,7 +40,7 @@ from todo_api.errors import (
     ModelFailedError,
     ModelTimeoutError,
 )
-from todo_api.models.conversation import MESSAGE_MAX
+from todo_api.models.conversation import USER_MESSAGE_MAX
 from todo_api.models.fields import BIGINT_MAX
 from todo_api.services.conversations import Conversations, Turn
 
@@ -57,10 +57,14 @@ class ChatRequest(BaseModel):
     )
 
     message: str = Field(
-        min_length=1, max_length=MESSAGE_MAX, description="At most CHAT_MAX_MESSAGE_CHARS."
+        min_length=1,
+        max_length=USER_MESSAGE_MAX,
+        description="At most CHAT_MAX_MESSAGE_CHARS (4000 unless set lower).",
     )
+    # No upper bound in the schema: an id past the database's range is a conversation that
+    # does not exist (404), like any other unknown id.
     conversation_id: int | None = Field(
-        default=None, ge=1, le=BIGINT_MAX, description="Leave out to start a conversation."
+        default=None, ge=1, description="Leave out to start a conversation."
     )
 
 
@@ -149,6 +153,8 @@ async def chat(
         rule = f"must be 1-{settings.chat_max_message_chars} characters, not only spaces"
         raise InvalidInputError([{"loc": ["body", "message"], "msg": rule, "type": "value_error"}])
     key = idempotency_key(request)
+    if body.conversation_id is not None and body.conversation_id > BIGINT_MAX:
+        raise ConversationNotFoundError(body.conversation_id)
     conversations = Conversations(state.database, principal.user_id)
     await conversations.check_rate(settings.chat_turns_per_minute)
     end_turn(request.scope)

@@ -29,7 +29,10 @@ class ChatSettings(ReminderSettings):
         description="Deadline of a whole turn (every model and tool call); then 504.",
     )
     chat_max_message_chars: int = Field(
-        default=4000, ge=1, le=100_000, description="Longest user message; longer: 422."
+        default=4000,
+        ge=1,
+        le=4000,
+        description="Longest user message, at most 4000 (the API's limit); longer: 422.",
     )
     chat_history_messages: int = Field(
         default=40, ge=1, le=1000, description="Stored messages a turn sends the model."

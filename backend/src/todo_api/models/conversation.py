@@ -31,6 +31,9 @@ from todo_api.models import metadata as _metadata  # noqa: F401  (naming convent
 
 TITLE_MAX = 100
 MESSAGE_MAX = 100_000
+# The longest message a user may send (CHAT_MAX_MESSAGE_CHARS may lower it): even written as
+# JSON escapes (12 bytes a character at worst) it fits in the default MAX_BODY_BYTES.
+USER_MESSAGE_MAX = 4000
 ROLES = ("user", "assistant")
 
 
