@@ -79,7 +79,7 @@ def admin_connection(migrated_database: URL) -> Iterator[psycopg.Connection]:
 def clean_database(admin_connection: psycopg.Connection) -> psycopg.Connection:
     admin_connection.execute(
         "TRUNCATE users, tasks, task_tombstones, idempotency_keys, task_events, event_relays,"
-        " stream_tickets"
+        " stream_tickets, conversations, chat_messages"
         " RESTART IDENTITY CASCADE"
     )
     return admin_connection

@@ -18,7 +18,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi_offline import FastAPIOffline
 
 from todo_api import __version__, metrics
-from todo_api.api import health, live, metrics_endpoint, reminders, sync, tags, tasks
+from todo_api.api import chat, health, live, metrics_endpoint, reminders, sync, tags, tasks
 from todo_api.api.admission import Admission, FifoSlots, TurnEndMiddleware
 from todo_api.api.auth import declare_bearer_security
 from todo_api.api.body_limit import BodyLimitMiddleware
@@ -27,6 +27,7 @@ from todo_api.api.http_semantics import HttpSemanticsMiddleware
 from todo_api.api.metrics_endpoint import sample
 from todo_api.api.problems import install_problem_handlers, problem_schemas
 from todo_api.api.request_log import RequestLogMiddleware
+from todo_api.chat.turn import ChatAgent
 from todo_api.config import Settings, get_settings
 from todo_api.database.embedded import release_embedded_server
 from todo_api.database.engine import create_engine
@@ -115,6 +116,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
                     with suppress(asyncio.CancelledError):
                         await task
             metrics.process_exiting()
+            if app.state.chat is not None:
+                await app.state.chat.close()
             await engine.dispose()
             if settings.database_url is None:
                 release_embedded_server(settings.embedded_data_dir)
@@ -163,6 +166,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.bulk_lane = FifoSlots(2)
     app.state.long_lists = LongLists()
+    app.state.chat = ChatAgent(settings) if settings.chat_configured else None
     app.add_middleware(TurnEndMiddleware)  # innermost: sees each response start first
     app.add_middleware(
         BodyLimitMiddleware,
@@ -183,7 +187,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     documentation = list(app.router.routes)
     app.router.routes.clear()
     _add_routes(
-        app, sync.router, tasks.router, tags.router, reminders.router, live.router, health.router
+        app,
+        sync.router,
+        tasks.router,
+        tags.router,
+        reminders.router,
+        live.router,
+        chat.router,
+        health.router,
     )
     app.router.routes.extend(documentation)
     if settings.metrics_enabled:  # last: the task routes are matched first

@@ -46,6 +46,12 @@ def test_operations_have_stable_ids_and_problem_responses() -> None:
         ("/api/{user_id}/settings", "put"): "updateUserSettings",
         ("/api/{user_id}/events", "get"): "streamEvents",
         ("/api/{user_id}/events/tickets", "post"): "createStreamTicket",
+        ("/api/{user_id}/chat", "post"): "chat",
+        ("/api/{user_id}/conversations", "get"): "listConversations",
+        ("/api/{user_id}/conversations/{conversation_id}", "delete"): "deleteConversation",
+        ("/api/{user_id}/conversations/{conversation_id}/messages", "get"): (
+            "listConversationMessages"
+        ),
     }
     get_task = operations[("/api/{user_id}/tasks/{task_id}", "get")]["responses"]
     assert get_task["404"]["content"]["application/problem+json"]["schema"] == {

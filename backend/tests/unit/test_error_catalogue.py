@@ -51,6 +51,12 @@ def _examples() -> list[ApiError]:
         errors.DatabaseTimeoutError("no answer"),
         errors.DatabaseUnavailableError("OperationalError"),
         errors.KeySetUnavailableError("fetch failed"),
+        errors.ConversationNotFoundError(3),
+        errors.ConversationBusyError(),
+        errors.ChatRateLimitError(20),
+        errors.ModelFailedError(),
+        errors.ModelTimeoutError(),
+        errors.ChatNotConfiguredError(),
     ]
 
 

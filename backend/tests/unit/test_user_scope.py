@@ -5,13 +5,15 @@ from __future__ import annotations
 import ast
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.sql import ClauseElement
 
 from todo_api.models import TaskRead
+from todo_api.services.conversations import ChatScoped, UserConversations
 from todo_api.services.lists.query import TaskListQuery
 from todo_api.services.scope import Scoped, UserTasks
 from todo_api.services.statements.columns import TASK_FIELDS
@@ -56,20 +58,55 @@ SCOPED_STATEMENTS: list[Callable[[UserTasks], Scoped]] = [
     lambda tasks: tasks.toggle(1, unless_recurring=True, versions=[datetime.now(UTC)]),
     lambda tasks: tasks.delete(1, [datetime.now(UTC)]),
 ]
+CONVERSATION_STATEMENTS: list[Callable[[UserConversations], ChatScoped]] = [
+    lambda chats: chats.new("title", timedelta(minutes=1)),
+    lambda chats: chats.claim(1, timedelta(minutes=1)),
+    lambda chats: chats.exists(1),
+    lambda chats: chats.release(1),
+    lambda chats: chats.delete(1),
+    lambda chats: chats.page(10, None),
+    lambda chats: chats.page(10, 5),
+    lambda chats: chats.turns_last_minute(),
+    lambda chats: chats.user_message(1, "hi", "key"),
+    lambda chats: chats.answer(1, 2, "hello", []),
+    lambda chats: chats.keyed("key"),
+    lambda chats: chats.answer_to(1),
+    lambda chats: chats.history(1, 10),
+    lambda chats: chats.messages(1, 10, None),
+    lambda chats: chats.messages(1, 10, 5),
+]
 # Tables holding rows of one user each, and how a statement may legitimately write one: the
 # owner itself, or the user_id of a row the same statement read through its owner filter.
-USER_TABLES = ("tasks", "task_tombstones", "idempotency_keys", "users")
+USER_TABLES = (
+    "tasks",
+    "task_tombstones",
+    "idempotency_keys",
+    "users",
+    "conversations",
+    "chat_messages",
+)
 _OWNER_VALUE = re.compile(
     r"^\(?(?:VALUES \()?(?:SELECT )?(%\(owner\)s|tasks\.user_id|deleted\.user_id)"
 )
 
 
-@pytest.mark.parametrize("build", SCOPED_STATEMENTS)
-def test_every_statement_is_bound_to_its_user(build: Callable[[UserTasks], Scoped]) -> None:
-    scoped = build(UserTasks("alice"))
+@pytest.mark.parametrize(
+    "build",
+    [
+        *(lambda build=build: build(UserTasks("alice")) for build in SCOPED_STATEMENTS),
+        *(
+            lambda build=build: build(UserConversations("alice"))
+            for build in CONVERSATION_STATEMENTS
+        ),
+    ],
+)
+def test_every_statement_is_bound_to_its_user(build: Callable[[], Scoped | ChatScoped]) -> None:
+    scoped = build()
     # SQLAlchemy's dialect constructors take unannotated **kwargs.
     dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
-    sql = str(scoped.statement.compile(dialect=dialect))
+    statement = scoped.statement
+    assert isinstance(statement, ClauseElement)
+    sql = str(statement.compile(dialect=dialect))
 
     assert scoped.params["owner"] == "alice"
     # Every read, update or delete of a user table filters on the owner before the next one.
@@ -106,6 +143,8 @@ TABLE_CLASSES = {
     "TaskEvent",
     "TaskReminder",
     "StreamTicket",
+    "Conversation",
+    "ChatMessage",
 }
 STATEMENTS = {
     f"services/statements/{job}.py"
@@ -119,13 +158,16 @@ MAY_NAME = {
     "TaskEvent": {"events/outbox.py", "live/reads.py"},  # live/: one user's, by `:owner`
     "TaskReminder": {"services/statements/reminders.py"},
     "StreamTicket": {"live/tickets.py"},
+    "Conversation": {"services/statements/conversations.py"},
+    "ChatMessage": {"services/statements/conversations.py"},
     # The announcer reads the ids and user ids of everybody's new events (never their content)
     # on its own LISTEN connection, to wake those users' streams: it hands no row to anyone.
     "raw SQL": {"live/announcer.py"},
 }
 _RAW_SQL = re.compile(
     r"\b(from|into|update|join|table)\s+"
-    r"(tasks|task_tombstones|idempotency_keys|task_events|task_reminders|stream_tickets)\b",
+    r"(tasks|task_tombstones|idempotency_keys|task_events|task_reminders|stream_tickets"
+    r"|conversations|chat_messages)\b",
     re.I,
 )
 

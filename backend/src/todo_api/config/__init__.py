@@ -3,8 +3,8 @@
 Every tunable of the service lives in this package so that the configuration table of
 specs/001-backend-task-api/operations.md and the code cannot drift apart: one field, one
 environment variable, one default. `Settings` (here: authentication, HTTP, limits, live
-updates) builds on `ReminderSettings` and `EventSettings` (`background.py`), which build on
-`DatabaseSettings` (`database.py`).
+updates) builds on `ChatSettings` (`chat.py`), which builds on `ReminderSettings` and
+`EventSettings` (`background.py`), which build on `DatabaseSettings` (`database.py`).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode
 
 from todo_api.config.background import EventSettings, ReminderSettings
+from todo_api.config.chat import ChatSettings
 from todo_api.config.database import DatabaseSettings
 
 MIN_SECRET_LENGTH = 32
@@ -43,6 +44,7 @@ ASYMMETRIC_ALGORITHMS = {"EdDSA", "RS256", "RS384", "RS512", "ES256", "ES384", "
 
 __all__ = [
     "DEV_SECRET_PREFIX",
+    "ChatSettings",
     "DatabaseSettings",
     "EventSettings",
     "ReminderSettings",
@@ -53,7 +55,7 @@ __all__ = [
 ]
 
 
-class Settings(ReminderSettings):
+class Settings(ChatSettings):
     """Service configuration. Field names map to upper-case environment variables."""
 
     # --- authentication ------------------------------------------------------------------

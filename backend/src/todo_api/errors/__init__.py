@@ -9,9 +9,10 @@ generated from the classes it can raise (`api/problems.py` `responses_for`: stat
 `header_docs`). Driver errors become `DatabaseUnavailableError` or `ConflictError` in `database/`,
 so neither transport imports SQLAlchemy.
 
-The catalogue is this package: `base` (what every failure declares), `caller` (400-429)
-and `unavailable` (503); import the names from `todo_api.errors`. It imports nothing of the
-app but its validation helpers (`validation_errors.py`): every layer may raise what it declares.
+The catalogue is this package: `base` (what every failure declares), `caller` (400-429),
+`chat` (the chat endpoint's, 404-504) and `unavailable` (503); import the names from
+`todo_api.errors`. It imports nothing of the app but its validation helpers
+(`validation_errors.py`): every layer may raise what it declares.
 """
 
 from todo_api.errors.base import (
@@ -51,6 +52,14 @@ from todo_api.errors.caller import (
     UnsupportedMediaTypeError,
     bearer_challenge,
 )
+from todo_api.errors.chat import (
+    ChatNotConfiguredError,
+    ChatRateLimitError,
+    ConversationBusyError,
+    ConversationNotFoundError,
+    ModelFailedError,
+    ModelTimeoutError,
+)
 from todo_api.errors.unavailable import (
     DatabaseTimeoutError,
     DatabaseUnavailableError,
@@ -70,7 +79,11 @@ __all__ = [
     "ApiError",
     "BodyTimeoutError",
     "BodyTooLargeError",
+    "ChatNotConfiguredError",
+    "ChatRateLimitError",
     "ConflictError",
+    "ConversationBusyError",
+    "ConversationNotFoundError",
     "DatabaseTimeoutError",
     "DatabaseUnavailableError",
     "ExpiredSyncCursorError",
@@ -84,6 +97,8 @@ __all__ = [
     "InvalidTicketError",
     "KeyQuotaError",
     "KeySetUnavailableError",
+    "ModelFailedError",
+    "ModelTimeoutError",
     "RecurrenceNeverRecursError",
     "ReplayedTaskDeletedError",
     "ServerBusyError",

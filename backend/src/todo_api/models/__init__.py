@@ -3,6 +3,7 @@
 Importing this package registers every table on `SQLModel.metadata` (Alembic relies on it).
 """
 
+from todo_api.models.conversation import ChatMessage, Conversation
 from todo_api.models.idempotency import IdempotencyKey
 from todo_api.models.server_key import ServerKey
 from todo_api.models.stream_ticket import StreamTicket
@@ -13,6 +14,8 @@ from todo_api.models.tombstone import TaskTombstone
 from todo_api.models.user import User
 
 __all__ = [
+    "ChatMessage",
+    "Conversation",
     "EventRelay",
     "IdempotencyKey",
     "ServerKey",

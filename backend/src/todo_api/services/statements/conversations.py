@@ -1,0 +1,151 @@
+"""Statements over one user's conversations and chat messages, each filtered on `:owner`.
+
+Built once, with bind parameters; `services/conversations.py` (`UserConversations`) binds
+them to a user and is the only way in. A turn's lease (`turn_until`) is taken and given back
+by one statement each: no lock outlives its statement.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import (
+    BigInteger,
+    Integer,
+    Interval,
+    Text,
+    bindparam,
+    delete,
+    func,
+    literal,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlmodel import col
+
+from todo_api.models import ChatMessage, Conversation
+
+_OWNER = bindparam("owner", type_=Text)
+_CONVERSATION = bindparam("conversation_id", type_=BigInteger)
+_LEASE = bindparam("lease", type_=Interval)
+_LIMIT = bindparam("limit", type_=Integer)
+_OWN_CONVERSATION = col(Conversation.user_id) == _OWNER
+_OWN_MESSAGE = col(ChatMessage.user_id) == _OWNER
+
+NEW_CONVERSATION = (
+    insert(Conversation)
+    .values(
+        user_id=_OWNER,
+        title=bindparam("title", type_=Text),
+        turn_until=func.now() + _LEASE,
+    )
+    .returning(col(Conversation.id))
+)
+# The turn's lease, when no other turn holds it (or the one holding it outlived its lease).
+CLAIM = (
+    update(Conversation)
+    .where(
+        _OWN_CONVERSATION,
+        col(Conversation.id) == _CONVERSATION,
+        or_(col(Conversation.turn_until).is_(None), col(Conversation.turn_until) < func.now()),
+    )
+    .values(turn_until=func.now() + _LEASE)
+    .returning(col(Conversation.id))
+)
+EXISTS = select(col(Conversation.id)).where(
+    _OWN_CONVERSATION, col(Conversation.id) == _CONVERSATION
+)
+RELEASE = (
+    update(Conversation)
+    .where(_OWN_CONVERSATION, col(Conversation.id) == _CONVERSATION)
+    .values(turn_until=None, updated_at=func.now())
+)
+DELETE = (
+    delete(Conversation)
+    .where(_OWN_CONVERSATION, col(Conversation.id) == _CONVERSATION)
+    .returning(col(Conversation.id))
+)
+_CONVERSATION_COLUMNS = (
+    col(Conversation.id),
+    col(Conversation.title),
+    col(Conversation.created_at),
+    col(Conversation.updated_at),
+)
+# Newest first; `before`: the page after the conversation of that id.
+CONVERSATIONS = (
+    select(*_CONVERSATION_COLUMNS)
+    .where(_OWN_CONVERSATION)
+    .order_by(col(Conversation.id).desc())
+    .limit(_LIMIT)
+)
+CONVERSATIONS_BEFORE = CONVERSATIONS.where(
+    col(Conversation.id) < bindparam("before", type_=BigInteger)
+)
+
+TURNS_LAST_MINUTE = select(func.count()).where(
+    _OWN_MESSAGE,
+    col(ChatMessage.role) == "user",
+    col(ChatMessage.created_at) > func.now() - literal(timedelta(minutes=1), Interval),
+)
+# The user's message; none when the user has a message with this key already (a race of
+# two requests with the same key: the other one runs the turn).
+USER_MESSAGE = (
+    insert(ChatMessage)
+    .values(
+        user_id=_OWNER,
+        conversation_id=_CONVERSATION,
+        role="user",
+        content=bindparam("content", type_=Text),
+        idempotency_key=bindparam("key", type_=Text),
+    )
+    .on_conflict_do_nothing(
+        index_elements=[col(ChatMessage.user_id), col(ChatMessage.idempotency_key)],
+        index_where=col(ChatMessage.idempotency_key).is_not(None),
+    )
+    .returning(col(ChatMessage.id))
+)
+ANSWER = (
+    insert(ChatMessage)
+    .values(
+        user_id=_OWNER,
+        conversation_id=_CONVERSATION,
+        role="assistant",
+        content=bindparam("content", type_=Text),
+        tool_calls=bindparam("tool_calls", type_=JSONB),
+        reply_to=bindparam("reply_to", type_=BigInteger),
+    )
+    .returning(col(ChatMessage.id))
+)
+# (message id, conversation id) of the user's message sent with this key.
+KEYED = select(
+    col(ChatMessage.id), col(ChatMessage.conversation_id), col(ChatMessage.content)
+).where(_OWN_MESSAGE, col(ChatMessage.idempotency_key) == bindparam("key", type_=Text))
+ANSWER_TO = select(
+    col(ChatMessage.id), col(ChatMessage.content), col(ChatMessage.tool_calls)
+).where(_OWN_MESSAGE, col(ChatMessage.reply_to) == bindparam("message_id", type_=BigInteger))
+_MESSAGE_COLUMNS = (
+    col(ChatMessage.id),
+    col(ChatMessage.role),
+    col(ChatMessage.content),
+    col(ChatMessage.tool_calls),
+    col(ChatMessage.created_at),
+)
+_LATEST = (
+    select(*_MESSAGE_COLUMNS)
+    .where(_OWN_MESSAGE, col(ChatMessage.conversation_id) == _CONVERSATION)
+    .order_by(col(ChatMessage.id).desc())
+    .limit(_LIMIT)
+    .subquery()
+)
+# The last `limit` messages, oldest first: what a turn tells the model.
+HISTORY = select(_LATEST).order_by(_LATEST.c.id)
+# Oldest first; `after`: the page after the message of that id.
+MESSAGES = (
+    select(*_MESSAGE_COLUMNS)
+    .where(_OWN_MESSAGE, col(ChatMessage.conversation_id) == _CONVERSATION)
+    .order_by(col(ChatMessage.id))
+    .limit(_LIMIT)
+)
+MESSAGES_AFTER = MESSAGES.where(col(ChatMessage.id) > bindparam("after", type_=BigInteger))
