@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 1
 
-.PHONY: run serve test lint typecheck pytest fuzz migrate openapi client bench bench-smoke bench-compare bench-count install install-dev lock hooks clean image image-test chart
+.PHONY: run serve test lint typecheck pytest fuzz migrate openapi client bench bench-smoke bench-chat bench-compare bench-count install install-dev lock hooks clean image image-test chart
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -89,6 +89,11 @@ bench: $(VENV)/.installed-bench
 ## benchmark itself works.
 bench-smoke: $(VENV)/.installed-bench
 	$(BIN)/python bench/run.py --smoke
+	$(BIN)/python bench/chat.py --smoke
+
+## What a chat turn costs the service itself, against the tests' stand-in model (about a minute).
+bench-chat: $(VENV)/.installed-bench
+	$(BIN)/python bench/chat.py $(BENCH_ARGS)
 
 ## This tree side by side with an earlier version: make bench-compare REF=<git ref>
 ## (alternated runs, a database per side, medians and ratios of req/s and of CPU per request;
