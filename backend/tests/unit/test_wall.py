@@ -9,7 +9,10 @@ in the order written, so an earlier one (a quota count) would run with no user s
 
 from __future__ import annotations
 
+import ast
+import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -74,3 +77,86 @@ def test_a_gate_after_another_condition_is_caught() -> None:
     wrong: Any = Select(*statement.selected_columns).where(where.clauses[1], ACTING)
     with pytest.raises(AssertionError):
         _gate_comes_first(wrong)
+
+
+# --- Who may span users ---------------------------------------------------------------------
+
+SOURCE = Path(__file__).resolve().parents[2] / "src" / "todo_api"
+# The modules whose work spans users by design, and so run as `todo_worker`.
+WORKERS = {
+    "events/relay.py",  # delivers everybody's events
+    "reminders/scheduler.py",  # fires everybody's reminders
+    "services/housekeeping.py",  # expired keys, tombstones, tickets, delivered events
+    "live/announcer.py",  # the ids and user ids of everybody's new events, on its session
+    "live/tickets.py",  # a ticket is found by its hash, before its user is known
+}
+_WORKER_NAME = re.compile(r"\btodo_worker\b")
+_WORKER_HALF = {"worker_rows", "become_worker", "WORKER_SESSION", "WORKER_ROLE"}
+
+
+def _modules() -> dict[str, Path]:
+    return {
+        str(path.relative_to(SOURCE)): path
+        for path in SOURCE.rglob("*.py")
+        if "migrations" not in path.parts
+    }
+
+
+def test_only_the_wall_names_the_worker_role() -> None:
+    naming = {
+        name
+        for name, path in _modules().items()
+        if _WORKER_NAME.search(
+            "\n".join(
+                node.value
+                for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+                if isinstance(node, ast.Constant) and isinstance(node.value, str)
+            )
+        )
+    }
+    # Docstrings may mention it; SQL naming it lives in database/wall.py alone.
+    assert naming - {"database/wall.py"} <= _documents_only(naming), naming
+
+
+def _documents_only(names: set[str]) -> set[str]:
+    """Of `names`, the modules that mention the role only in docstrings or comments."""
+    quiet = set()
+    for name in names:
+        tree = ast.parse(_modules()[name].read_text(encoding="utf-8"))
+        docstrings = {
+            id(node.body[0].value)
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+            and node.body
+            and isinstance(node.body[0], ast.Expr)
+            and isinstance(node.body[0].value, ast.Constant)
+        }
+        strings = [
+            node
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Constant)
+            and isinstance(node.value, str)
+            and _WORKER_NAME.search(node.value)
+            and id(node) not in docstrings
+            and not _is_statement_docstring(tree, node)
+        ]
+        if not strings:
+            quiet.add(name)
+    return quiet
+
+
+def _is_statement_docstring(tree: ast.AST, constant: ast.Constant) -> bool:
+    """A bare string after an assignment (how this package documents constants)."""
+    return any(isinstance(node, ast.Expr) and node.value is constant for node in ast.walk(tree))
+
+
+def test_only_cross_user_work_takes_the_worker_role() -> None:
+    taking = set()
+    for name, path in _modules().items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module == "todo_api.database.wall":
+                if {alias.name for alias in node.names} & _WORKER_HALF:
+                    taking.add(name)
+            elif isinstance(node, ast.Attribute) and node.attr in _WORKER_HALF:
+                taking.add(name)
+    assert taking - {"database/wall.py"} == WORKERS

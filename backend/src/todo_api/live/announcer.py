@@ -24,6 +24,8 @@ from collections.abc import Iterable, Sequence
 import orjson
 import psycopg
 
+from todo_api.database.wall import WORKER_SESSION
+
 CHANNEL = "todo_task_events"
 ANNOUNCER_LOCK_KEY = 0x7A5C_E7E1  # any constant no other code of this database uses
 GAP_SECONDS = 10.0
@@ -88,6 +90,8 @@ async def take_turn(connection: psycopg.AsyncConnection) -> Announcer | None:
     row = await (await connection.execute(_TAKE_TURN)).fetchone()
     if row is None or not row[0]:
         return None
+    # Everybody's new events: this direct session does nothing else from now on.
+    await connection.execute(WORKER_SESSION)
     newest = await (await connection.execute(_NEWEST)).fetchone()
     return Announcer(newest[0] if newest is not None else 0)
 

@@ -19,7 +19,7 @@ from sqlalchemy.sql.dml import ReturningDelete
 from sqlmodel import col
 
 from todo_api.database.runner import Database
-from todo_api.database.wall import ACTING, OWNER
+from todo_api.database.wall import ACTING, OWNER, worker_rows
 from todo_api.models import StreamTicket
 
 TICKET_BYTES = 32
@@ -70,7 +70,8 @@ async def use(database: Database, ticket: str) -> tuple[str, float] | None:
     or expired."""
     if not 0 < len(ticket) <= TICKET_MAX_CHARS:
         return None
-    rows = await database.rows(_USE, {"ticket_hash": _hash(ticket)})
+    # The ticket names its user: the lookup by hash spans users (as `todo_worker`).
+    rows = await worker_rows(database, _USE, {"ticket_hash": _hash(ticket)})
     if not rows:
         return None
     return rows[0].user_id, rows[0].token_expires_at.timestamp()
