@@ -67,7 +67,9 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     url = resolve_app_database_url(settings)
     engine = create_engine(settings, url)
     app.state.database = Database(engine, client_deadline(settings.db_statement_timeout))
-    # One warning when the role of DATABASE_URL is not held by row-level security.
+    # One warning when the role of DATABASE_URL is not held by row-level security. In the
+    # background, and never cut short at shutdown (a connection attempt cut midway crashes
+    # some poolers: it is waited for like the relay and scheduler below).
     checking_role = asyncio.create_task(warn_if_bypassing(app.state.database))
     app.state.live_hub = live_hub(app.state.database, settings, url)
     listening = asyncio.create_task(app.state.live_hub.run())
@@ -109,7 +111,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             for worker in (scheduler, relay):
                 if worker is not None:
                     worker.stop()
-            finishing = [task for task in (scheduling, relaying) if task is not None]
+            finishing = [t for t in (checking_role, scheduling, relaying) if t is not None]
             if finishing:
                 await asyncio.wait(finishing, timeout=STOP_SECONDS)
             for task in (checking_role, listening, scheduling, relaying, housekeeping, gauges):
