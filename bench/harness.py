@@ -27,8 +27,10 @@ from typing import Any
 
 import httpx
 import psutil
+import psycopg
 from sqlalchemy.engine import URL
 
+from todo_api.database.app_login import ensure_app_login
 from todo_api.database.embedded import (
     release_embedded_server,
     start_embedded_server,
@@ -139,6 +141,20 @@ def database(tmp: Path) -> Iterator[URL]:
             stop_embedded_server(data_dir)
 
 
+def app_login_url(url: URL) -> URL:
+    """How the app reaches the database of `url` (its owner): as the login role behind
+    row-level security when that database has it (migration 0010: the login is created if
+    missing), else as `url` itself (a tree from before the wall, in bench/compare.py)."""
+    libpq = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(libpq, autocommit=True) as connection:
+        row = connection.execute(
+            "SELECT relrowsecurity FROM pg_class WHERE oid = to_regclass('tasks')"
+        ).fetchone()
+    if row is None or not row[0]:
+        return url
+    return ensure_app_login(url)
+
+
 @contextmanager
 def server(
     url: URL,
@@ -156,7 +172,8 @@ def server(
     environment = {
         **os.environ,
         "ENVIRONMENT": "production",
-        "DATABASE_URL": url.render_as_string(hide_password=False),
+        # As deployed: the login role, not the owner (when the database has the wall).
+        "DATABASE_URL": app_login_url(url).render_as_string(hide_password=False),
         "BETTER_AUTH_SECRET": secret,
         "DB_POOL_SIZE": str(pool_size),
         **(env or {}),

@@ -24,6 +24,7 @@ from sqlalchemy.engine import URL
 from tests.pgbouncer import running_pgbouncer
 from tests.support import PathUserAuth, alembic_config, libpq_url, make_settings, running_server
 from todo_api.config import Settings
+from todo_api.database.app_login import APP_LOGIN, ensure_app_login
 from todo_api.database.embedded import start_embedded_server
 from todo_api.database.url import normalize_database_url
 from todo_api.main import create_app
@@ -50,7 +51,9 @@ def database_url(server_url: URL) -> Iterator[URL]:
         if os.environ.get("TEST_VIA_PGBOUNCER") == "1":
             # As deployed behind a pooler: live updates LISTEN on the direct URL (a transaction
             # pooler cannot LISTEN). Servers started by the tests inherit it too.
-            direct = server_url.set(drivername="postgresql").render_as_string(hide_password=False)
+            direct = server_url.set(drivername="postgresql", username=APP_LOGIN).render_as_string(
+                hide_password=False
+            )
             stack.enter_context(pytest.MonkeyPatch.context()).setenv("LIVE_LISTEN_URL", direct)
             yield stack.enter_context(running_pgbouncer(server_url))
         else:
@@ -58,8 +61,9 @@ def database_url(server_url: URL) -> Iterator[URL]:
 
 
 @pytest.fixture(scope="session")
-def migrated_database(database_url: URL) -> URL:
-    """The test database with the schema at Alembic's head (rebuilt from scratch once)."""
+def owner_database(database_url: URL) -> URL:
+    """The test database with the schema at Alembic's head (rebuilt from scratch once), as
+    the role that migrated it: the superuser, whom row-level security does not hold."""
     config = alembic_config(database_url)
     command.downgrade(config, "base")
     command.upgrade(config, "head")
@@ -67,10 +71,19 @@ def migrated_database(database_url: URL) -> URL:
 
 
 @pytest.fixture(scope="session")
-def admin_connection(migrated_database: URL) -> Iterator[psycopg.Connection]:
-    """A plain autocommit connection for arranging and inspecting data behind the API
-    (no server-side prepared statements: it may go through a transaction pooler)."""
-    url = libpq_url(migrated_database)
+def migrated_database(owner_database: URL, server_url: URL) -> URL:
+    """The migrated test database as the app reaches it: as its login role (a member of
+    todo_app and todo_worker_access, database/app_login.py), behind row-level security."""
+    ensure_app_login(server_url)
+    return owner_database.set(username=APP_LOGIN, password=None)
+
+
+@pytest.fixture(scope="session")
+def admin_connection(owner_database: URL) -> Iterator[psycopg.Connection]:
+    """A plain autocommit connection for arranging and inspecting data behind the API, as
+    the superuser (no row-level security; no server-side prepared statements: it may go
+    through a transaction pooler)."""
+    url = libpq_url(owner_database)
     with psycopg.connect(url, autocommit=True, prepare_threshold=None) as connection:
         yield connection
 

@@ -34,7 +34,8 @@ from todo_api.database.engine import create_engine
 from todo_api.database.runner import Database
 from todo_api.database.server_keys import ServerKeys
 from todo_api.database.timeouts import client_deadline
-from todo_api.database.url import resolve_database_url
+from todo_api.database.url import resolve_app_database_url
+from todo_api.database.wall import warn_if_bypassing
 from todo_api.events.outbox import pruning
 from todo_api.events.relay import relay_for
 from todo_api.live.hub import live_hub
@@ -64,9 +65,13 @@ Errors are RFC 9457 problem details with a string `detail`.
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Open the engine (and the MCP transport) at startup; close them at shutdown."""
     settings: Settings = app.state.settings
-    url = resolve_database_url(settings)
+    url = resolve_app_database_url(settings)
     engine = create_engine(settings, url)
     app.state.database = Database(engine, client_deadline(settings.db_statement_timeout))
+    # One warning when the role of DATABASE_URL is not held by row-level security. In the
+    # background, and never cut short at shutdown (a connection attempt cut midway crashes
+    # some poolers: it is waited for like the relay and scheduler below).
+    checking_role = asyncio.create_task(warn_if_bypassing(app.state.database))
     app.state.live_hub = live_hub(app.state.database, settings, url)
     listening = asyncio.create_task(app.state.live_hub.run())
     housekeeping = asyncio.create_task(
@@ -107,10 +112,12 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             for worker in (scheduler, relay):
                 if worker is not None:
                     worker.stop()
-            finishing = [task for task in (scheduling, relaying, listening) if task is not None]
+            finishing = [
+                t for t in (checking_role, scheduling, relaying, listening) if t is not None
+            ]
             if finishing:
                 await asyncio.wait(finishing, timeout=STOP_SECONDS)
-            for task in (listening, scheduling, relaying, housekeeping, gauges):
+            for task in (checking_role, listening, scheduling, relaying, housekeeping, gauges):
                 if task is not None:
                     task.cancel()
                     with suppress(asyncio.CancelledError):

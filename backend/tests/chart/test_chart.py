@@ -254,6 +254,20 @@ def test_migrations_and_listen_use_the_direct_url_requests_the_pooled_one() -> N
     assert polling["LIVE_LISTEN_URL"] == {"name": "LIVE_LISTEN_URL", "value": "off"}
 
 
+def test_behind_row_level_security_only_the_migration_connects_as_the_owner() -> None:
+    values = production_values()
+    values["secrets"]["keys"]["migrationDatabaseUrl"] = "OWNER_DATABASE_URL"
+    manifests = render(values)
+    job = env(one(manifests, "Job", "migrate"))
+    assert secret_key(job["DATABASE_URL"]) == "OWNER_DATABASE_URL"
+    api = env(one(manifests, "Deployment"))
+    assert secret_key(api["DATABASE_URL"]) == "DATABASE_URL"
+    assert secret_key(api["LIVE_LISTEN_URL"]) == "DIRECT_DATABASE_URL"
+    for component in ("relay", "scheduler"):
+        background = env(one(manifests, "Deployment", component))
+        assert secret_key(background["DATABASE_URL"]) == "DATABASE_URL"
+
+
 def test_the_autoscaler_owns_the_replica_count() -> None:
     assert one(render(), "Deployment").body["spec"]["replicas"] == 2
     manifests = render(production_values())

@@ -21,6 +21,7 @@ from sqlalchemy.engine import URL
 
 from tests.pgbouncer import running_pgbouncer
 from tests.support import libpq_url, make_settings, owner_client
+from todo_api.database.app_login import APP_LOGIN
 from todo_api.live.announcer import ANNOUNCER_LOCK_KEY, take_turn
 from todo_api.main import create_app
 
@@ -33,7 +34,7 @@ ROUNDS = 25  # each client: 25 rounds of all six operations (well past psycopg's
 @pytest.fixture
 def pooler_url(server_url: URL, migrated_database: URL) -> Iterator[URL]:
     with running_pgbouncer(server_url) as url:
-        yield url
+        yield url.set(username=APP_LOGIN)  # as the app connects: behind row-level security
 
 
 @pytest.fixture

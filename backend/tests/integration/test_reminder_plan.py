@@ -166,7 +166,7 @@ def test_a_reminder_later_than_the_allowed_lateness_is_missed_not_sent(
 
 
 def test_a_write_racing_a_time_zone_change_plans_in_the_new_zone(
-    clean_database: psycopg.Connection, migrated_database: Any
+    clean_database: psycopg.Connection, owner_database: Any
 ) -> None:
     """The zone change holds the user row; a concurrent write of an all-day task's reminders
     waits for it, then plans in the new zone (not the one it started in)."""
@@ -176,7 +176,7 @@ def test_a_write_racing_a_time_zone_change_plans_in_the_new_zone(
 
     _user(clean_database)
     task = _task(clean_database, [{"before": "PT0S"}], _end_of_day("2030-06-03"), all_day=True)
-    url = libpq_url(migrated_database)
+    url = libpq_url(owner_database)
     with psycopg.connect(url, prepare_threshold=None) as zone_change:
         zone_change.execute("UPDATE users SET time_zone = 'America/New_York' WHERE id = 'alice'")
 
@@ -197,14 +197,14 @@ def test_a_write_racing_a_time_zone_change_plans_in_the_new_zone(
 
 
 def test_the_scheduler_skips_a_user_a_writer_holds_and_fires_next_round(
-    clean_database: psycopg.Connection, migrated_database: Any
+    clean_database: psycopg.Connection, owner_database: Any
 ) -> None:
     from tests.support import libpq_url
 
     _user(clean_database)
     task = _task(clean_database, [{"before": "PT15M"}], FUTURE)
     _make_due(clean_database, task, timedelta(seconds=1))
-    with psycopg.connect(libpq_url(migrated_database), prepare_threshold=None) as writer:
+    with psycopg.connect(libpq_url(owner_database), prepare_threshold=None) as writer:
         writer.execute("UPDATE users SET email = NULL WHERE id = 'alice'")  # holds the row
         assert clean_database.execute(FIRE).fetchall() == []  # no wait, no deadlock
         writer.commit()

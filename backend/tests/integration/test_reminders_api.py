@@ -144,7 +144,7 @@ async def test_the_time_zone_setting_moves_all_day_reminders(client: httpx.Async
 
 
 async def test_a_time_zone_change_racing_the_deletion_of_an_all_day_task_does_not_deadlock(
-    client: httpx.AsyncClient, migrated_database: Any
+    client: httpx.AsyncClient, owner_database: Any
 ) -> None:
     """The deletion holds the task, then wants the user row (its event's sequence); the zone
     change must not hold the user row while it waits for that task (its replan's foreign
@@ -154,7 +154,7 @@ async def test_a_time_zone_change_racing_the_deletion_of_an_all_day_task_does_no
     from tests.support import libpq_url
 
     task = await _create(client, due_date="2030-06-03", reminders=[{"before": "PT0S"}])
-    with psycopg.connect(libpq_url(migrated_database), prepare_threshold=None) as deleter:
+    with psycopg.connect(libpq_url(owner_database), prepare_threshold=None) as deleter:
         deleter.execute("SELECT id FROM tasks WHERE id = %s FOR UPDATE", [task["id"]])
         zone_change = asyncio.ensure_future(
             client.put("/api/alice/settings", json={"time_zone": "America/New_York"})

@@ -3,8 +3,9 @@
 The migrations ship in the package (`todo_api/migrations`), so an installed copy (the container
 image, a wheel) migrates with no checkout, no `alembic.ini` and no working directory of any
 kind; `alembic upgrade head` with the repository's `alembic.ini` runs the very same scripts.
-Like the Alembic command, it reads only the database settings (`DATABASE_URL`,
-`DB_STATEMENT_TIMEOUT`): a deploy step that migrates before serving needs nothing else.
+Like the Alembic command, it reads only the database settings (`MIGRATION_DATABASE_URL`, the
+owner's, when set, else `DATABASE_URL`; `DB_STATEMENT_TIMEOUT`): a deploy step that migrates
+before serving needs nothing else.
 """
 
 from __future__ import annotations

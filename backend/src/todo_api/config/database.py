@@ -25,6 +25,12 @@ class DatabaseSettings(BaseSettings):
         description="PostgreSQL URL (postgres://, postgresql:// or postgresql+psycopg://). "
         "Unset: an embedded PostgreSQL server is started (not allowed in production).",
     )
+    migration_database_url: str | None = Field(
+        default=None,
+        description="PostgreSQL URL of the schema's owner, for `python -m todo_api migrate` "
+        "and `alembic upgrade head`. Unset: DATABASE_URL (then that role owns the tables and "
+        "row-level security does not hold it: operations.md).",
+    )
     embedded_data_dir: Path = Field(
         default=Path(".data/postgres"),
         description="Data folder of the embedded server used when DATABASE_URL is unset.",

@@ -40,6 +40,18 @@ def role_statement_timeout_sql(seconds: float) -> str:
     )
 
 
+def database_statement_timeout_sql(seconds: float) -> str:
+    """SQL that makes `seconds` the statement_timeout of every role in this database that has
+    none of its own: the application's login role, when another role (the owner) migrates
+    (role settings are not inherited from group roles). Needs the database's owner."""
+    milliseconds = max(1, round(seconds * 1000))
+    return (
+        "DO $$ BEGIN EXECUTE format("
+        "'ALTER DATABASE %I SET statement_timeout = %L', "
+        f"current_database(), '{milliseconds}ms'); END $$"
+    )
+
+
 # When the current request must have its answer (`time.monotonic()`), or None outside one.
 _REQUEST_ENDS: ContextVar[float | None] = ContextVar("todo_api.request_ends", default=None)
 

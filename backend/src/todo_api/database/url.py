@@ -40,3 +40,27 @@ def resolve_database_url(settings: DatabaseSettings) -> URL:
     from todo_api.database.embedded import start_embedded_server
 
     return start_embedded_server(settings.embedded_data_dir)
+
+
+def resolve_migration_url(settings: DatabaseSettings) -> URL:
+    """The URL migrations run with: `MIGRATION_DATABASE_URL` (the owner), else the same as
+    the app's (`resolve_database_url`: the embedded server's superuser when both are unset)."""
+    if settings.migration_database_url:
+        return normalize_database_url(settings.migration_database_url)
+    return resolve_database_url(settings)
+
+
+def resolve_app_database_url(settings: DatabaseSettings) -> URL:
+    """The URL the app connects with: `DATABASE_URL`; on the embedded server, its login role
+    `todo_api` (created once the database is migrated, database/app_login.py), so that
+    development runs behind the row-level security of migration 0011. An embedded database
+    not migrated yet is reached as its superuser (the app warns at startup)."""
+    url = resolve_database_url(settings)
+    if settings.database_url:
+        return url
+    from todo_api.database.app_login import ensure_app_login
+
+    try:
+        return ensure_app_login(url)
+    except Exception:  # not migrated: no roles yet
+        return url

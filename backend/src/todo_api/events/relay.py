@@ -27,6 +27,7 @@ from todo_api import metrics
 from todo_api.config import EventSettings
 from todo_api.database.errors import describe
 from todo_api.database.runner import Database
+from todo_api.database.wall import become_worker, worker_rows
 from todo_api.events import outbox
 from todo_api.events.cloudevents import OutboundEvent, render
 from todo_api.events.sinks import DeliveryError, Sink
@@ -101,6 +102,7 @@ class Relay:
         """One transaction: deliver the next batch, if it is this relay's turn."""
 
         async def deliver(connection: AsyncConnection) -> Step:
+            await become_worker(connection)  # everybody's events
             if not await outbox.take_turn(connection):
                 return Step(0, 0, had_turn=False)
             rows = await outbox.next_batch(connection, self._batch)
@@ -165,7 +167,7 @@ class Relay:
 
 async def sample_backlog(database: Database) -> None:
     """Set the outbox gauges: events recorded, waiting, and the age of the oldest waiting."""
-    backlog: Any = (await database.rows(outbox.BACKLOG))[0]
+    backlog: Any = (await worker_rows(database, outbox.BACKLOG))[0]
     waiting, oldest = backlog[0], backlog[1]
     recorded = (await database.rows(outbox.RECORDED))[0][0]
     metrics.EVENTS_RECORDED.set(recorded)

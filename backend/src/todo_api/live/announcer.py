@@ -33,6 +33,8 @@ from collections.abc import Iterable, Sequence
 import orjson
 import psycopg
 
+from todo_api.database.wall import WORKER_SESSION
+
 logger = logging.getLogger(__name__)
 
 CHANNEL = "todo_task_events"
@@ -114,6 +116,8 @@ async def take_turn(connection: psycopg.AsyncConnection) -> Announcer | None:
             " (or `off`): streams are woken by polling only"
         )
         return None
+    # Everybody's new events: this direct session does nothing else from now on.
+    await connection.execute(WORKER_SESSION)
     newest = await (await connection.execute(_NEWEST)).fetchone()
     return Announcer(max(0, (newest[0] if newest is not None else 0) - LOOKBACK))
 

@@ -3,16 +3,18 @@ sequence stands. Statements on the outbox, bound to one user by `:owner`."""
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Integer, Text, bindparam, func, select
+from sqlalchemy import BigInteger, Integer, bindparam, func, select
 from sqlmodel import col
 
+from todo_api.database.wall import ACTING, OWNER
 from todo_api.events.outbox import OUTBOX_COLUMNS
 from todo_api.models import TaskEvent, User
 
-_OWNER = bindparam("owner", type_=Text)
+_OWNER = OWNER
 AFTER = (
     select(*OUTBOX_COLUMNS)
     .where(
+        ACTING,
         col(TaskEvent.user_id) == _OWNER,
         col(TaskEvent.seq) > bindparam("after", type_=BigInteger),
     )
@@ -23,5 +25,5 @@ AFTER = (
 POSITION = select(
     select(col(User.event_seq)).where(col(User.id) == _OWNER).scalar_subquery(),
     select(func.min(col(TaskEvent.seq))).where(col(TaskEvent.user_id) == _OWNER).scalar_subquery(),
-)
+).where(ACTING)
 """The user's last sequence number handed out, and the oldest the outbox still holds."""

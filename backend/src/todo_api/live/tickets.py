@@ -14,21 +14,26 @@ import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import DateTime, LargeBinary, Text, bindparam, delete, func, insert, select
+from sqlalchemy import DateTime, LargeBinary, bindparam, delete, func, insert, select
 from sqlalchemy.sql.dml import ReturningDelete
 from sqlmodel import col
 
 from todo_api.database.runner import Database
+from todo_api.database.wall import ACTING, OWNER, worker_rows
 from todo_api.models import StreamTicket
 
 TICKET_BYTES = 32
 TICKET_MAX_CHARS = 64
 _HASH = bindparam("ticket_hash", type_=LargeBinary)
-_MINT = insert(StreamTicket).values(
-    ticket_hash=_HASH,
-    user_id=bindparam("owner", type_=Text),
-    expires_at=bindparam("expires_at", type_=DateTime(timezone=True)),
-    token_expires_at=bindparam("token_expires_at", type_=DateTime(timezone=True)),
+# INSERT ... SELECT, so that the gate (database/wall.py) can set the acting user first.
+_MINT = insert(StreamTicket).from_select(
+    ["ticket_hash", "user_id", "expires_at", "token_expires_at"],
+    select(
+        _HASH,
+        OWNER,
+        bindparam("expires_at", type_=DateTime(timezone=True)),
+        bindparam("token_expires_at", type_=DateTime(timezone=True)),
+    ).where(ACTING),
 )
 _USE = (
     delete(StreamTicket)
@@ -65,7 +70,8 @@ async def use(database: Database, ticket: str) -> tuple[str, float] | None:
     or expired."""
     if not 0 < len(ticket) <= TICKET_MAX_CHARS:
         return None
-    rows = await database.rows(_USE, {"ticket_hash": _hash(ticket)})
+    # The ticket names its user: the lookup by hash spans users (as `todo_worker`).
+    rows = await worker_rows(database, _USE, {"ticket_hash": _hash(ticket)})
     if not rows:
         return None
     return rows[0].user_id, rows[0].token_expires_at.timestamp()

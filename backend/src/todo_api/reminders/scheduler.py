@@ -1,6 +1,7 @@
 """The reminder scheduler: fires due reminders, each once, across workers and replicas.
 
-Each round is one statement, `fire_due_reminders` (migration 0006), in its own transaction:
+Each round is one statement, `fire_due_reminders` (migration 0006), in its own transaction
+(as `todo_worker`, database/wall.py: it spans users):
 it claims up to a batch of due rows (`FOR UPDATE SKIP LOCKED`: concurrent schedulers take
 different rows), records a `reminder.due` event in the outbox for each (or counts it missed
 when later than the allowed lateness), and deletes the rows, all or nothing. The relay then
@@ -22,6 +23,7 @@ from todo_api import metrics
 from todo_api.config import ReminderSettings
 from todo_api.database.errors import describe
 from todo_api.database.runner import Database
+from todo_api.database.wall import worker_rows
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +51,7 @@ class Scheduler:
 
     async def fire_due(self) -> tuple[int, int]:
         """One round: how many reminders were sent, and how many were missed."""
-        rows: Any = await self._database.rows(FIRE_DUE, self._params)
+        rows: Any = await worker_rows(self._database, FIRE_DUE, self._params)
         now = datetime.now(UTC)
         sent = missed = 0
         for scheduled_for, was_sent in rows:

@@ -9,7 +9,8 @@ and tried again next time: nothing depends on these rows being gone on time, sin
 or a tombstone only needs to live *at least* its lifetime.
 
 Like the relay's (events/outbox.py), these statements are not scoped to one user: expiry is
-the same for everybody, and they delete only rows whose lifetime has passed.
+the same for everybody, and they delete only rows whose lifetime has passed. Each batch runs
+as `todo_worker` (database/wall.py), in a transaction of its own.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from sqlmodel import col
 
 from todo_api.database.errors import describe
 from todo_api.database.runner import Database
+from todo_api.database.wall import worker_rows
 from todo_api.models import IdempotencyKey, TaskTombstone
 from todo_api.models.idempotency import IDEMPOTENCY_KEY_HOURS
 from todo_api.models.tombstone import TOMBSTONE_DAYS
@@ -110,4 +112,4 @@ class Housekeeping:
                     logger.info("housekeeping removed %s", removed)
 
     async def _delete(self, statement: ReturningDelete[Any]) -> int:
-        return len(await self._database.rows(statement, {"batch": BATCH}))
+        return len(await worker_rows(self._database, statement, {"batch": BATCH}))

@@ -88,7 +88,7 @@ Deployments when those are enabled.
 {{- $keys := $v.secrets.keys }}
 {{- $component := .component }}
 {{- if eq $component "migrate" }}
-{{ include "todo-api.secretEnv" (dict "root" $root "name" "DATABASE_URL" "key" (default $keys.databaseUrl $keys.directDatabaseUrl)) }}
+{{ include "todo-api.secretEnv" (dict "root" $root "name" "DATABASE_URL" "key" (default (default $keys.databaseUrl $keys.directDatabaseUrl) $keys.migrationDatabaseUrl)) }}
 {{- else }}
 {{ include "todo-api.secretEnv" (dict "root" $root "name" "DATABASE_URL" "key" $keys.databaseUrl) }}
 {{- end }}

@@ -28,6 +28,7 @@ from todo_api.services.statements.columns import (
     _OWNED,
     _OWNER,
     _PAGE_LIMIT,
+    ACTING,
     TASK_COLUMNS,
     TASK_FIELDS,
     TaskSelect,
@@ -84,5 +85,6 @@ def _changes(since: bool, after: bool) -> TaskSelect:
     return (
         Select(point, page_rows)
         .select_from(point.outerjoin(page_rows, true()))
+        .where(ACTING)
         .order_by(page_rows.c.id)
     )

@@ -27,9 +27,12 @@ from sqlalchemy.types import NullType
 from sqlmodel import col
 from sqlmodel.sql.expression import Select
 
+from todo_api.database.wall import ACTING, OWNER
 from todo_api.models import Task
 from todo_api.models.task import SEARCH_TEXT
 from todo_api.models.xid8 import CURRENT_XID
+
+__all__ = ["ACTING"]
 
 
 class TaskTuple(NamedTuple):
@@ -72,7 +75,7 @@ TaskDelete: TypeAlias = ReturningDelete[*tuple[Any, ...]]
 TaskInsert: TypeAlias = ReturningInsert[*tuple[Any, ...]]
 TaskStatement: TypeAlias = TaskSelect | TaskUpdate | TaskDelete | TaskInsert
 
-_OWNER = bindparam("owner", type_=Text)
+_OWNER = OWNER
 _TASK_ID = bindparam("task_id", type_=BigInteger)
 _OWNED = col(Task.user_id) == _OWNER
 _THIS_TASK = col(Task.id) == _TASK_ID
@@ -93,7 +96,9 @@ _AT_VERSION = col(Task.updated_at) == any_(
     bindparam("versions", type_=ARRAY(DateTime(timezone=True)))
 )
 
-_SELECT: TaskSelect = Select(*TASK_COLUMNS).where(_OWNED)
+# Every statement of one user begins its top-level WHERE with the gate `ACTING` (database/
+# wall.py): the acting user for row-level security, set before any row is read.
+_SELECT: TaskSelect = Select(*TASK_COLUMNS).where(ACTING, _OWNED)
 _GET = _SELECT.where(_THIS_TASK)
 _PAGE_LIMIT = bindparam("limit", type_=Integer)
 _SEARCH_TEXT = literal_column(SEARCH_TEXT, Text)  # spelled as the search index is

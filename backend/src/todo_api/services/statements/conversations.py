@@ -2,7 +2,8 @@
 
 Built once, with bind parameters; `services/conversations.py` (`UserConversations`) binds
 them to a user and is the only way in. A turn's lease (`turn_until`) is taken and given back
-by one statement each: no lock outlives its statement.
+by one statement each: no lock outlives its statement. Each statement's WHERE begins with the
+gate of row-level security (`ACTING`, database/wall.py), so the inserts are INSERT ... SELECT.
 """
 
 from __future__ import annotations
@@ -25,9 +26,10 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlmodel import col
 
+from todo_api.database.wall import ACTING, OWNER
 from todo_api.models import ChatMessage, Conversation
 
-_OWNER = bindparam("owner", type_=Text)
+_OWNER = OWNER
 _CONVERSATION = bindparam("conversation_id", type_=BigInteger)
 _LEASE = bindparam("lease", type_=Interval)
 _LIMIT = bindparam("limit", type_=Integer)
@@ -36,10 +38,9 @@ _OWN_MESSAGE = col(ChatMessage.user_id) == _OWNER
 
 NEW_CONVERSATION = (
     insert(Conversation)
-    .values(
-        user_id=_OWNER,
-        title=bindparam("title", type_=Text),
-        turn_until=func.now() + _LEASE,
+    .from_select(
+        ["user_id", "title", "turn_until"],
+        select(_OWNER, bindparam("title", type_=Text), func.now() + _LEASE).where(ACTING),
     )
     .returning(col(Conversation.id))
 )
@@ -47,6 +48,7 @@ NEW_CONVERSATION = (
 CLAIM = (
     update(Conversation)
     .where(
+        ACTING,
         _OWN_CONVERSATION,
         col(Conversation.id) == _CONVERSATION,
         or_(col(Conversation.turn_until).is_(None), col(Conversation.turn_until) < func.now()),
@@ -55,16 +57,16 @@ CLAIM = (
     .returning(col(Conversation.id))
 )
 EXISTS = select(col(Conversation.id)).where(
-    _OWN_CONVERSATION, col(Conversation.id) == _CONVERSATION
+    ACTING, _OWN_CONVERSATION, col(Conversation.id) == _CONVERSATION
 )
 RELEASE = (
     update(Conversation)
-    .where(_OWN_CONVERSATION, col(Conversation.id) == _CONVERSATION)
+    .where(ACTING, _OWN_CONVERSATION, col(Conversation.id) == _CONVERSATION)
     .values(turn_until=None, updated_at=func.now())
 )
 DELETE = (
     delete(Conversation)
-    .where(_OWN_CONVERSATION, col(Conversation.id) == _CONVERSATION)
+    .where(ACTING, _OWN_CONVERSATION, col(Conversation.id) == _CONVERSATION)
     .returning(col(Conversation.id))
 )
 _CONVERSATION_COLUMNS = (
@@ -76,7 +78,7 @@ _CONVERSATION_COLUMNS = (
 # Newest first; `before`: the page after the conversation of that id.
 CONVERSATIONS = (
     select(*_CONVERSATION_COLUMNS)
-    .where(_OWN_CONVERSATION)
+    .where(ACTING, _OWN_CONVERSATION)
     .order_by(col(Conversation.id).desc())
     .limit(_LIMIT)
 )
@@ -85,6 +87,7 @@ CONVERSATIONS_BEFORE = CONVERSATIONS.where(
 )
 
 TURNS_LAST_MINUTE = select(func.count()).where(
+    ACTING,
     _OWN_MESSAGE,
     col(ChatMessage.role) == "user",
     col(ChatMessage.created_at) > func.now() - literal(timedelta(minutes=1), Interval),
@@ -93,12 +96,15 @@ TURNS_LAST_MINUTE = select(func.count()).where(
 # two requests with the same key: the other one runs the turn).
 USER_MESSAGE = (
     insert(ChatMessage)
-    .values(
-        user_id=_OWNER,
-        conversation_id=_CONVERSATION,
-        role="user",
-        content=bindparam("content", type_=Text),
-        idempotency_key=bindparam("key", type_=Text),
+    .from_select(
+        ["user_id", "conversation_id", "role", "content", "idempotency_key"],
+        select(
+            _OWNER,
+            _CONVERSATION,
+            literal("user", Text),
+            bindparam("content", type_=Text),
+            bindparam("key", type_=Text),
+        ).where(ACTING),
     )
     .on_conflict_do_nothing(
         index_elements=[col(ChatMessage.user_id), col(ChatMessage.idempotency_key)],
@@ -108,23 +114,28 @@ USER_MESSAGE = (
 )
 ANSWER = (
     insert(ChatMessage)
-    .values(
-        user_id=_OWNER,
-        conversation_id=_CONVERSATION,
-        role="assistant",
-        content=bindparam("content", type_=Text),
-        tool_calls=bindparam("tool_calls", type_=JSONB),
-        reply_to=bindparam("reply_to", type_=BigInteger),
+    .from_select(
+        ["user_id", "conversation_id", "role", "content", "tool_calls", "reply_to"],
+        select(
+            _OWNER,
+            _CONVERSATION,
+            literal("assistant", Text),
+            bindparam("content", type_=Text),
+            bindparam("tool_calls", type_=JSONB),
+            bindparam("reply_to", type_=BigInteger),
+        ).where(ACTING),
     )
     .returning(col(ChatMessage.id))
 )
 # (message id, conversation id) of the user's message sent with this key.
 KEYED = select(
     col(ChatMessage.id), col(ChatMessage.conversation_id), col(ChatMessage.content)
-).where(_OWN_MESSAGE, col(ChatMessage.idempotency_key) == bindparam("key", type_=Text))
+).where(ACTING, _OWN_MESSAGE, col(ChatMessage.idempotency_key) == bindparam("key", type_=Text))
 ANSWER_TO = select(
     col(ChatMessage.id), col(ChatMessage.content), col(ChatMessage.tool_calls)
-).where(_OWN_MESSAGE, col(ChatMessage.reply_to) == bindparam("message_id", type_=BigInteger))
+).where(
+    ACTING, _OWN_MESSAGE, col(ChatMessage.reply_to) == bindparam("message_id", type_=BigInteger)
+)
 _MESSAGE_COLUMNS = (
     col(ChatMessage.id),
     col(ChatMessage.role),
@@ -140,11 +151,11 @@ _LATEST = (
     .subquery()
 )
 # The last `limit` messages, oldest first: what a turn tells the model.
-HISTORY = select(_LATEST).order_by(_LATEST.c.id)
+HISTORY = select(_LATEST).where(ACTING).order_by(_LATEST.c.id)
 # Oldest first; `after`: the page after the message of that id.
 MESSAGES = (
     select(*_MESSAGE_COLUMNS)
-    .where(_OWN_MESSAGE, col(ChatMessage.conversation_id) == _CONVERSATION)
+    .where(ACTING, _OWN_MESSAGE, col(ChatMessage.conversation_id) == _CONVERSATION)
     .order_by(col(ChatMessage.id))
     .limit(_LIMIT)
 )

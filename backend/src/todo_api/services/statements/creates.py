@@ -32,6 +32,7 @@ from todo_api.services.statements.columns import (
     _INSERTED,
     _OWNER,
     _TYPES,
+    ACTING,
     TASK_COLUMNS,
     TASK_FIELDS,
     TaskInsert,
@@ -89,11 +90,11 @@ _QUOTA_STATE: TaskSelect = Select(
     )
     .scalar_subquery()
     .label("key_frees_in"),
-)
+).where(ACTING)
 _NEW_VALUES = (_OWNER, *(bindparam(name, type_=_TYPES[name]) for name in _INSERTED))
 _INSERT: TaskInsert = (
     insert(Task)
-    .from_select(["user_id", *_INSERTED], select(*_NEW_VALUES))
+    .from_select(["user_id", *_INSERTED], select(*_NEW_VALUES).where(ACTING))
     .add_cte(_ENSURE_USER)
     .returning(*TASK_COLUMNS)
 )
@@ -101,7 +102,9 @@ _INSERT_COUNTED: TaskInsert = (
     insert(Task)
     .from_select(
         ["user_id", *_INSERTED],
-        select(*_NEW_VALUES).select_from(_HELD_TASKS).where(_HELD_TASKS.c.held < _MAX_TASKS),
+        select(*_NEW_VALUES)
+        .select_from(_HELD_TASKS)
+        .where(ACTING, _HELD_TASKS.c.held < _MAX_TASKS),
     )
     .add_cte(_ENSURE_USER)
     .add_cte(_HELD_TASKS)
@@ -134,6 +137,7 @@ def _insert_once(counted: bool) -> TaskSelect:
         columns += [_TASKS_HELD, _KEYS_HELD]
     statement: TaskSelect = (
         Select(*columns)
+        .where(ACTING)
         .add_cte(_ENSURE_USER)
         .add_cte(
             insert(IdempotencyKey)
@@ -151,4 +155,4 @@ _INSERT_ONCE = _insert_once(counted=False)
 _INSERT_ONCE_COUNTED = _insert_once(counted=True)
 _KEY_RECORD: TaskSelect = Select(
     col(IdempotencyKey.fingerprint), col(IdempotencyKey.task_id)
-).where(_KEY_OWNED)
+).where(ACTING, _KEY_OWNED)

@@ -32,6 +32,7 @@ from todo_api.services.statements.columns import (
     _SEARCH_TEXT,
     _SELECT,
     _TYPES,
+    ACTING,
     TaskSelect,
 )
 
@@ -39,6 +40,7 @@ from todo_api.services.statements.columns import (
 _USED_TAGS = Select(func.unnest(col(Task.tags)).label("tag")).where(_OWNED).subquery("used_tags")
 _TAG_COUNTS: TaskSelect = (
     Select(_USED_TAGS.c.tag, func.count().label("tasks"))
+    .where(ACTING)
     .group_by(_USED_TAGS.c.tag)
     .order_by(collate(_USED_TAGS.c.tag, "C"))
 )
@@ -96,7 +98,7 @@ class ListShape:
     after: bool
 
 
-_VERSIONS: TaskSelect = Select(col(Task.id), col(Task.updated_at)).where(_OWNED)
+_VERSIONS: TaskSelect = Select(col(Task.id), col(Task.updated_at)).where(ACTING, _OWNED)
 # What a list's ETag is computed from: the MD5 of each row's id and `updated_at` in their
 # binary forms (8-byte integers: the id, microseconds since 2000-01-01 UTC), in list order.
 # services/conditional.py computes the same from rows it has read (cost: see performance.md).
@@ -163,7 +165,9 @@ def _list(shape: ListShape, versions_only: bool = False) -> TaskSelect:
 @lru_cache(maxsize=512)
 def _list_digest(shape: ListShape) -> TaskSelect:
     """The digest (`_DIGEST`) of the rows the page statement of `shape` returns."""
-    return Select(_DIGEST).select_from(_list(shape, versions_only=True).subquery("page"))
+    return (
+        Select(_DIGEST).select_from(_list(shape, versions_only=True).subquery("page")).where(ACTING)
+    )
 
 
 def _like_pattern(text: str) -> str:

@@ -9,7 +9,7 @@ from sqlalchemy import DateTime, Integer, Text, bindparam, func, select, tuple_,
 from sqlmodel import col
 
 from todo_api.models import Task, TaskReminder, User
-from todo_api.services.statements.columns import _OWNED, _OWNER
+from todo_api.services.statements.columns import _OWNED, _OWNER, ACTING
 
 _BEFORE = bindparam("before", type_=DateTime(timezone=True))
 _AFTER_AT = bindparam("after_at", type_=DateTime(timezone=True))
@@ -25,7 +25,7 @@ _UPCOMING = (
         col(TaskReminder.reminder),
     )
     .join(Task, col(Task.id) == col(TaskReminder.task_id))
-    .where(col(TaskReminder.user_id) == _OWNER, _OWNED, col(TaskReminder.fire_at) < _BEFORE)
+    .where(ACTING, col(TaskReminder.user_id) == _OWNER, _OWNED, col(TaskReminder.fire_at) < _BEFORE)
     .order_by(col(TaskReminder.fire_at), col(TaskReminder.task_id))
     .limit(_LIMIT)
 )
@@ -62,7 +62,7 @@ _ALL_DAY_HELD = (
 )
 SET_TIME_ZONE = (
     update(User)
-    .where(col(User.id) == _OWNER, _ALL_DAY_HELD >= 0)
+    .where(ACTING, col(User.id) == _OWNER, _ALL_DAY_HELD >= 0)
     .values(time_zone=_ZONE)
     .returning(col(User.time_zone))
 )

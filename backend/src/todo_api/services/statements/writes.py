@@ -29,6 +29,7 @@ from todo_api.services.statements.columns import (
     _THIS_TASK,
     _TOUCH,
     _TYPES,
+    ACTING,
     TASK_COLUMNS,
     TaskInsert,
     TaskSelect,
@@ -40,7 +41,7 @@ from todo_api.services.statements.creates import (
 
 _TOGGLE: TaskUpdate = (
     update(Task)
-    .where(_OWNED, _THIS_TASK)
+    .where(ACTING, _OWNED, _THIS_TASK)
     .values(completed=not_(col(Task.completed)), **_TOUCH)
     .returning(*TASK_COLUMNS)
 )
@@ -66,7 +67,7 @@ def _delete(if_match: bool) -> TaskInsert:
     return (
         insert(TaskTombstone)
         .add_cte(gone)
-        .from_select(["task_id", "user_id"], select(gone.c.id, gone.c.user_id))
+        .from_select(["task_id", "user_id"], select(gone.c.id, gone.c.user_id).where(ACTING))
         .returning(col(TaskTombstone.task_id))
     )
 
@@ -86,13 +87,13 @@ _NEXT_OCCURRENCE: TaskInsert = (
             # Moved with the due date (services/recurrence.py `following_reminders`).
             bindparam("next_reminders", type_=JSONB),
             col(Task.id),
-        ).where(_OWNED, _THIS_TASK, _ROOM_FOR_TASK),
+        ).where(ACTING, _OWNED, _THIS_TASK, _ROOM_FOR_TASK),
     )
     .on_conflict_do_nothing(index_elements=["previous_occurrence_id"])
     .returning(col(Task.id))
 )
 _NEXT_OCCURRENCE_ID: TaskSelect = Select(col(Task.id)).where(
-    _OWNED, col(Task.previous_occurrence_id) == _TASK_ID
+    ACTING, _OWNED, col(Task.previous_occurrence_id) == _TASK_ID
 )
 
 
@@ -103,9 +104,9 @@ def _update(columns: tuple[str, ...], unless_recurring: bool, if_match: bool) ->
     assignments: dict[str, Any] = {
         name: bindparam(f"new_{name}", type_=_TYPES[name]) for name in columns
     }
-    statement = (update(Task).where(_OWNED, _THIS_TASK).values(**assignments, **_TOUCH)).returning(
-        *TASK_COLUMNS
-    )
+    statement = (
+        update(Task).where(ACTING, _OWNED, _THIS_TASK).values(**assignments, **_TOUCH)
+    ).returning(*TASK_COLUMNS)
     if unless_recurring:
         statement = statement.where(_NOT_RECURRING)
     return statement.where(_AT_VERSION) if if_match else statement

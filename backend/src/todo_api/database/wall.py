@@ -1,0 +1,119 @@
+"""The second wall: PostgreSQL row-level security on every table of user data (migration 0011).
+
+The policies let a row through only when its `user_id` is the user the current transaction
+acts for: `current_setting('todo.user_id', true)`. Every statement run on behalf of one user
+sets that itself, at the top of its own WHERE, with `ACTING`:
+
+    (SELECT set_config('todo.user_id', :owner, true)) IS NOT NULL
+
+PostgreSQL plans the uncorrelated subquery as an InitPlan in a One-Time Filter above every
+scan, so it runs before any row is read, and `set_config(..., true)` is local to the
+transaction (for an autocommit statement: to the statement), so no user outlives it, also
+behind PgBouncer in transaction mode. No extra round trip. It must come FIRST in the WHERE:
+the One-Time Filter evaluates its conditions in the order written, and a quota count (another
+InitPlan) placed before it would count with no user set, that is nothing. A statement without
+it sees and changes nothing of those tables.
+
+Work that spans users (the relay, the reminder scheduler, housekeeping, the live announcer,
+redeeming a stream ticket, which finds its user by the ticket's hash) runs as the role
+`todo_worker`, whose policies let every row through, with `SET LOCAL ROLE` as the first
+statement of its own transaction (`worker_rows`, `become_worker`). Only those modules import
+this module's worker half, and no other module names the role (tests/unit/test_wall.py).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Executable, Row, Text, bindparam, func, literal_column, select, text, true
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from todo_api.database.runner import Database
+
+logger = logging.getLogger(__name__)
+
+USER_SETTING = "todo.user_id"
+"""The setting the policies read: the user the transaction acts for."""
+WORKER_ROLE = "todo_worker"
+"""The role whose policies let every row through (cross-user work only)."""
+
+OWNER = bindparam("owner", type_=Text)
+ACTING = (
+    select(func.set_config(literal_column(f"'{USER_SETTING}'"), OWNER, true()))
+    .scalar_subquery()
+    .is_not(None)
+)
+"""The gate: sets the acting user to `:owner` before the statement reads a row."""
+
+_BECOME_WORKER = text(f"SET LOCAL ROLE {WORKER_ROLE}")
+WORKER_SESSION = f"SET ROLE {WORKER_ROLE}"
+"""For a direct session of its own that only does cross-user work (the live announcer)."""
+
+
+async def become_worker(connection: AsyncConnection) -> None:
+    """The rest of this transaction runs as `todo_worker` (its first statement, please)."""
+    await connection.execute(_BECOME_WORKER)
+
+
+async def worker_rows(
+    database: Database,
+    statement: Executable,
+    params: Mapping[str, Any] | None = None,
+    *,
+    deadline: float | None = None,
+) -> Sequence[Row[Any]]:
+    """The rows of a statement that spans users, run as `todo_worker` in a transaction of its
+    own (one round trip more than an autocommit statement: only background work pays it)."""
+
+    async def work(connection: AsyncConnection) -> Sequence[Row[Any]]:
+        await become_worker(connection)
+        result = await connection.execute(statement, params)
+        return result.all() if result.returns_rows else ()
+
+    return await database.transaction(work, deadline=deadline)
+
+
+# Why the connected role would not be held by the wall: each is a way around the policies.
+_BYPASS = text(
+    "SELECT r.rolsuper, r.rolbypassrls,"
+    " EXISTS (SELECT FROM pg_class c WHERE c.relowner = r.oid AND c.relrowsecurity),"
+    " coalesce(pg_has_role(r.oid, (SELECT oid FROM pg_roles WHERE rolname = :worker),"
+    " 'USAGE'), false)"
+    " FROM pg_roles r WHERE r.rolname = current_user"
+).bindparams(worker=WORKER_ROLE)
+
+
+async def bypasses(database: Database) -> list[str]:
+    """How the application's own role could pass the wall (empty: it cannot)."""
+    rows = await database.rows(_BYPASS)
+    if not rows:
+        return []
+    row: Any = rows[0]
+    superuser, bypass_rls, owner, worker = row
+    reasons = []
+    if superuser:
+        reasons.append("is a superuser")
+    if bypass_rls:
+        reasons.append("has BYPASSRLS")
+    if owner:
+        reasons.append("owns a table under row-level security")
+    if worker:
+        reasons.append(f"has the privileges of {WORKER_ROLE} without SET ROLE")
+    return reasons
+
+
+async def warn_if_bypassing(database: Database) -> None:
+    """Log one warning when the application's role can pass the wall (startup)."""
+    try:
+        reasons = await bypasses(database)
+    except Exception as error:  # the database is down: the app starts anyway
+        logger.info("could not check the database role: %s", error)
+        return
+    if reasons:
+        logger.warning(
+            "the database role of DATABASE_URL %s: row-level security does not hold it "
+            "(connect as the application login role, see operations.md)",
+            " and ".join(reasons),
+        )
