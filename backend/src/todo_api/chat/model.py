@@ -17,6 +17,7 @@ from agents import (
 )
 from openai import AsyncOpenAI
 
+from todo_api.chat.client import ModelClient
 from todo_api.chat.tools import ChatCall, ChatTools
 from todo_api.config import Settings
 
@@ -40,7 +41,7 @@ def chat_agent(settings: Settings, tools: ChatTools) -> tuple[Agent[ChatCall], A
     assert settings.chat_model_url
     assert settings.chat_model
     key = settings.chat_model_api_key
-    client = AsyncOpenAI(
+    client = ModelClient(
         base_url=settings.chat_model_url,
         api_key=key.get_secret_value() if key is not None else NO_KEY,
         timeout=settings.chat_model_timeout_seconds,
