@@ -59,7 +59,8 @@ SCOPED_STATEMENTS: list[Callable[[UserTasks], Scoped]] = [
     lambda tasks: tasks.delete(1, [datetime.now(UTC)]),
 ]
 CONVERSATION_STATEMENTS: list[Callable[[UserConversations], ChatScoped]] = [
-    lambda chats: chats.new("title", timedelta(minutes=1)),
+    lambda chats: chats.new_turn("title", timedelta(minutes=1), "hi", "key"),
+    lambda chats: chats.user_turn(1, "hi", "key", 10),
     lambda chats: chats.claim(1, timedelta(minutes=1)),
     lambda chats: chats.exists(1),
     lambda chats: chats.release(1),
@@ -67,8 +68,7 @@ CONVERSATION_STATEMENTS: list[Callable[[UserConversations], ChatScoped]] = [
     lambda chats: chats.page(10, None),
     lambda chats: chats.page(10, 5),
     lambda chats: chats.turns_last_minute(),
-    lambda chats: chats.user_message(1, "hi", "key"),
-    lambda chats: chats.answer(1, 2, "hello", []),
+    lambda chats: chats.finish(1, 2, "hello", []),
     lambda chats: chats.keyed("key"),
     lambda chats: chats.answer_to(1),
     lambda chats: chats.history(1, 10),

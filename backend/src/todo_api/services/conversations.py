@@ -2,9 +2,10 @@
 (`UserConversations`, as `UserTasks` is for tasks) and the use cases over them.
 
 Statelessness: a turn keeps nothing in memory between requests. It claims the conversation's
-lease (`turn_until`, one statement), stores the user's message, reads the history back,
-and later stores the answer and gives the lease back; any worker or replica serves any turn,
-and a turn whose worker died frees its conversation when the lease runs out.
+lease (`turn_until`; for a new conversation, with its creation), stores the user's message and
+reads the history back (one statement), and later stores the answer and gives the lease back
+(one statement); any worker or replica serves any turn, and a turn whose worker died frees its
+conversation when the lease runs out.
 """
 
 from __future__ import annotations
@@ -49,8 +50,19 @@ class UserConversations:
     def _scoped(self, statement: Executable, **params: Any) -> ChatScoped:
         return ChatScoped(statement, {"owner": self.user_id, **params})
 
-    def new(self, title: str, lease: timedelta) -> ChatScoped:
-        return self._scoped(statements.NEW_CONVERSATION, title=title, lease=lease)
+    def new_turn(self, title: str, lease: timedelta, content: str, key: str | None) -> ChatScoped:
+        return self._scoped(statements.NEW_TURN, title=title, lease=lease, content=content, key=key)
+
+    def user_turn(
+        self, conversation_id: int, content: str, key: str | None, limit: int
+    ) -> ChatScoped:
+        return self._scoped(
+            statements.USER_TURN,
+            conversation_id=conversation_id,
+            content=content,
+            key=key,
+            limit=limit,
+        )
 
     def claim(self, conversation_id: int, lease: timedelta) -> ChatScoped:
         return self._scoped(statements.CLAIM, conversation_id=conversation_id, lease=lease)
@@ -72,16 +84,11 @@ class UserConversations:
     def turns_last_minute(self) -> ChatScoped:
         return self._scoped(statements.TURNS_LAST_MINUTE)
 
-    def user_message(self, conversation_id: int, content: str, key: str | None) -> ChatScoped:
-        return self._scoped(
-            statements.USER_MESSAGE, conversation_id=conversation_id, content=content, key=key
-        )
-
-    def answer(
+    def finish(
         self, conversation_id: int, reply_to: int, content: str, tool_calls: list[dict[str, Any]]
     ) -> ChatScoped:
         return self._scoped(
-            statements.ANSWER,
+            statements.FINISH,
             conversation_id=conversation_id,
             reply_to=reply_to,
             content=content,
@@ -179,18 +186,36 @@ class Conversations:
             found = keyed[0]
             if found.content != message or conversation_id not in (None, found.conversation_id):
                 raise IdempotencyKeyReusedError
-            conversation_id = found.conversation_id
+            await self._claim(found.conversation_id, lease, patience, admitted)
+            return await self._retried(found, history, admitted)
         if conversation_id is None:
             title = " ".join(message.split())[:TITLE_MAX]
-            new = self._scope.new(title, lease)
-            ((conversation_id,),) = await admitted(lambda: self._rows(new))
+            new = self._scope.new_turn(title, lease, message, key)
+            rows = await admitted(lambda: self._rows(new))
+            conversation_id = rows[0].conversation_id
+            said = [row for row in rows if row.id is not None]
         else:
             await self._claim(conversation_id, lease, patience, admitted)
-        claimed = conversation_id
+            claimed = conversation_id
+            scoped = self._scope.user_turn(claimed, message, key, history)
+            try:
+                rows = await admitted(lambda: self._rows(scoped))
+            except BaseException:
+                await self.release(claimed)
+                raise
+            said = [row for row in rows if row.fresh]
+        if not said:  # the same key, sent at once by another request: it runs the turn
+            await self.release(conversation_id)
+            raise IdempotencyKeyBusyError
+        return Turn(conversation_id, said[0].id, None, rows)
+
+    async def _retried(self, found: Row[Any], history: int, admitted: Admitted) -> Turn:
+        """The turn of a message stored before under the same key (the conversation claimed):
+        its answer when it has one, else the history to run it again."""
         try:
-            turn: Turn = await admitted(lambda: self._start(claimed, message, key, keyed, history))
+            turn: Turn = await admitted(lambda: self._start_again(found, history))
         except BaseException:
-            await self.release(claimed)
+            await self.release(found.conversation_id)
             raise
         return turn
 
@@ -207,35 +232,23 @@ class Conversations:
                 raise ConversationBusyError
             await asyncio.sleep(CLAIM_POLL_SECONDS)
 
-    async def _start(
-        self,
-        conversation_id: int,
-        message: str,
-        key: str | None,
-        keyed: Sequence[Row[Any]],
-        history: int,
-    ) -> Turn:
-        answered = None
-        if keyed:
-            message_id = keyed[0].id
-            rows = await self._rows(self._scope.answer_to(message_id))
-            if rows:
-                answered = Answer(rows[0].id, rows[0].content, rows[0].tool_calls)
-        else:
-            rows = await self._rows(self._scope.user_message(conversation_id, message, key))
-            if not rows:  # the same key, sent at once by another request for a new conversation
-                raise IdempotencyKeyBusyError
-            message_id = rows[0].id
-        past = () if answered else await self._rows(self._scope.history(conversation_id, history))
-        return Turn(conversation_id, message_id, answered, past)
+    async def _start_again(self, found: Row[Any], history: int) -> Turn:
+        rows = await self._rows(self._scope.answer_to(found.id))
+        if rows:
+            answered = Answer(rows[0].id, rows[0].content, rows[0].tool_calls)
+            return Turn(found.conversation_id, found.id, answered, ())
+        past = await self._rows(self._scope.history(found.conversation_id, history))
+        return Turn(found.conversation_id, found.id, None, past)
 
     async def finish(self, turn: Turn, content: str, tool_calls: list[dict[str, Any]]) -> Answer:
-        """Store the answer of `turn` and give the conversation's lease back."""
-        scoped = self._scope.answer(turn.conversation_id, turn.message_id, content, tool_calls)
+        """Store the answer of `turn` and give the conversation's lease back (one statement;
+        when it fails, the lease is given back on its own)."""
+        scoped = self._scope.finish(turn.conversation_id, turn.message_id, content, tool_calls)
         try:
             ((message_id,),) = await self._rows(scoped)
-        finally:
+        except BaseException:
             await self.release(turn.conversation_id)
+            raise
         return Answer(message_id, content, tool_calls)
 
     async def release(self, conversation_id: int) -> None:

@@ -3,12 +3,19 @@
 Built once, with bind parameters; `services/conversations.py` (`UserConversations`) binds
 them to a user and is the only way in. A turn's lease (`turn_until`) is taken and given back
 by one statement each: no lock outlives its statement. Each statement's WHERE begins with the
-gate of row-level security (`ACTING`, database/wall.py), so the inserts are INSERT ... SELECT.
+gate of row-level security (`ACTING`, database/wall.py), so the inserts are INSERT ... SELECT;
+in a statement with data-modifying CTEs, each CTE's WHERE begins with it too.
+
+A turn's steps are folded where one statement can do two (each round trip costs the turn
+CPU on both sides): a new conversation and its first message (`NEW_TURN`), the user's
+message and the history it ends (`USER_TURN`), the answer and the lease given back
+(`FINISH`).
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -17,13 +24,17 @@ from sqlalchemy import (
     Text,
     bindparam,
     delete,
+    false,
     func,
     literal,
     or_,
     select,
+    true,
+    union_all,
     update,
 )
 from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col
 
 from todo_api.database.wall import ACTING, OWNER
@@ -92,26 +103,6 @@ TURNS_LAST_MINUTE = select(func.count()).where(
     col(ChatMessage.role) == "user",
     col(ChatMessage.created_at) > func.now() - literal(timedelta(minutes=1), Interval),
 )
-# The user's message; none when the user has a message with this key already (a race of
-# two requests with the same key: the other one runs the turn).
-USER_MESSAGE = (
-    insert(ChatMessage)
-    .from_select(
-        ["user_id", "conversation_id", "role", "content", "idempotency_key"],
-        select(
-            _OWNER,
-            _CONVERSATION,
-            literal("user", Text),
-            bindparam("content", type_=Text),
-            bindparam("key", type_=Text),
-        ).where(ACTING),
-    )
-    .on_conflict_do_nothing(
-        index_elements=[col(ChatMessage.user_id), col(ChatMessage.idempotency_key)],
-        index_where=col(ChatMessage.idempotency_key).is_not(None),
-    )
-    .returning(col(ChatMessage.id))
-)
 ANSWER = (
     insert(ChatMessage)
     .from_select(
@@ -160,3 +151,57 @@ MESSAGES = (
     .limit(_LIMIT)
 )
 MESSAGES_AFTER = MESSAGES.where(col(ChatMessage.id) > bindparam("after", type_=BigInteger))
+
+_TURN_COLUMNS = ("id", "role", "content", "tool_calls", "created_at")
+_STARTED = NEW_CONVERSATION.cte("started")
+
+
+def _said(conversation_id: ColumnElement[int]) -> Any:
+    """The user's message, in `conversation_id`; no row when the user has a message with this
+    key already (a race of two requests with the same key: the other one runs the turn)."""
+    return (
+        insert(ChatMessage)
+        .from_select(
+            ["user_id", "conversation_id", "role", "content", "idempotency_key"],
+            select(
+                _OWNER,
+                conversation_id,
+                literal("user", Text),
+                bindparam("content", type_=Text),
+                bindparam("key", type_=Text),
+            ).where(ACTING),
+        )
+        .on_conflict_do_nothing(
+            index_elements=[col(ChatMessage.user_id), col(ChatMessage.idempotency_key)],
+            index_where=col(ChatMessage.idempotency_key).is_not(None),
+        )
+        .returning(*_MESSAGE_COLUMNS)
+    )
+
+
+_FIRST = _said(_STARTED.c.id).cte("said")
+# A new conversation, leased to this turn, and its first message: (conversation_id, and the
+# message's columns, all NULL when the key was taken meanwhile). That message is the history.
+NEW_TURN = (
+    select(_STARTED.c.id.label("conversation_id"), *(_FIRST.c[name] for name in _TURN_COLUMNS))
+    .select_from(_STARTED.outerjoin(_FIRST, true()))
+    .where(ACTING)
+)
+_NEXT = _said(_CONVERSATION).cte("said")
+_BEFORE = (
+    select(*_MESSAGE_COLUMNS, false().label("fresh"))
+    .where(_OWN_MESSAGE, col(ChatMessage.conversation_id) == _CONVERSATION)
+    .order_by(col(ChatMessage.id).desc())
+    .limit(_LIMIT - 1)
+    .subquery()
+)
+_TURN_HISTORY = union_all(
+    select(_BEFORE),
+    select(*(_NEXT.c[name] for name in _TURN_COLUMNS), true().label("fresh")),
+).subquery()
+# The user's message in a conversation this turn holds, and the last `limit` messages it
+# ends, oldest first; `fresh` marks the message stored now (none: the key was taken).
+USER_TURN = select(_TURN_HISTORY).where(ACTING).order_by(_TURN_HISTORY.c.id)
+_GIVEN_BACK = RELEASE.returning(col(Conversation.id)).cte("given_back")
+# The answer stored and the conversation's lease given back, in one statement.
+FINISH = ANSWER.add_cte(_GIVEN_BACK)
