@@ -6,8 +6,10 @@ The production server command with `CHAT_MODEL_URL` pointing at the scripted sta
 tests (tests/chat_model.py, served from this process on a local port), which answers at once:
 each turn is "add a task, list the tasks, then say so", so three model calls and two tool
 calls, in a conversation of its own. Turns are sent one at a time. Reported: the turn's time
-from request to answer (p50/p99: our own time plus three round trips to a model that takes no
-time), and the server's CPU per turn (ours alone: the stand-in runs in this process). Target:
+from request to answer (p50/p99), our own time (the turn's time less the time the stand-in held
+its three requests, from the start of each to the end of its answer: what is left is the
+service's own work and its waits on PostgreSQL and on the network), and CPU per turn, of the
+server alone (the stand-in runs in this process) and with PostgreSQL's. Target: our own time
 p50 < 20 ms.
 """
 
@@ -22,6 +24,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psutil
@@ -41,13 +44,29 @@ from tests.chat_model import StandInModel, call, plan, say
 TARGET_P50_MS = 20.0
 
 
-def _stand_in() -> str:
-    """The stand-in model on a free port, in a daemon thread: its base URL."""
+class _Held:
+    """An ASGI app timed: the seconds its requests were held, from call to last byte sent."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.seconds = 0.0
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        started = time.perf_counter()
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.seconds += time.perf_counter() - started
+
+
+def _stand_in() -> tuple[str, _Held]:
+    """The stand-in model on a free port, in a daemon thread: its base URL and its timer."""
     model = StandInModel(
         plan(call("add_task", title="Pay rent"), call("list_tasks"), say("Added; 1 task left."))
     )
+    held = _Held(model.app)
     port = free_port()
-    config = uvicorn.Config(model.app, host="127.0.0.1", port=port, log_level="warning")
+    config = uvicorn.Config(held, host="127.0.0.1", port=port, log_level="warning")
     stand_in = uvicorn.Server(config)
     threading.Thread(target=lambda: asyncio.run(stand_in.serve()), daemon=True).start()
     deadline = time.monotonic() + 10
@@ -55,7 +74,7 @@ def _stand_in() -> str:
         if time.monotonic() > deadline:
             raise RuntimeError("the stand-in model did not start")
         time.sleep(0.05)
-    return f"http://127.0.0.1:{port}/v1"
+    return f"http://127.0.0.1:{port}/v1", held
 
 
 def _own_cpu(process: psutil.Process) -> float:
@@ -83,7 +102,7 @@ def main() -> int:
     settings = Settings(
         _env_file=None, database_url="postgresql://unused/x", better_auth_secret=secret
     )
-    model_url = _stand_in()
+    model_url, held = _stand_in()
     env = {
         "CHAT_MODEL_URL": model_url,
         "CHAT_MODEL": "stand-in",
@@ -97,12 +116,14 @@ def main() -> int:
             httpx.Client(base_url=base, timeout=30) as http,
         ):
             seconds: list[float] = []
+            own: list[float] = []
             before = (0.0, 0.0)
             for turn in range(warm_up + turns):
                 if turn == warm_up:
                     before = (_own_cpu(process), cpu_seconds(process))
                 user = f"chat-{turn % 50}"  # 50 users: the per-user turn limit stays out of it
                 token = issue_token(settings, user, ttl_seconds=3600)
+                held_before = held.seconds
                 started = time.perf_counter()
                 answer = http.post(
                     f"/api/{user}/chat",
@@ -114,16 +135,19 @@ def main() -> int:
                     raise RuntimeError(f"turn {turn}: {answer.status_code} {answer.text[:300]}")
                 if turn >= warm_up:
                     seconds.append(elapsed)
+                    own.append(elapsed - (held.seconds - held_before))
             own_ms = 1000 * (_own_cpu(process) - before[0]) / turns
             all_ms = 1000 * (cpu_seconds(process) - before[1]) / turns
     p50, p99 = (1000 * _percentile(seconds, share) for share in (0.5, 0.99))
+    own_p50, own_p99 = (1000 * _percentile(own, share) for share in (0.5, 0.99))
     print(
         f"chat: {turns} turns (two tool calls each), one at a time: p50 {p50:.1f} ms, "
-        f"p99 {p99:.1f} ms, mean {1000 * statistics.mean(seconds):.1f} ms; "
+        f"p99 {p99:.1f} ms, mean {1000 * statistics.mean(seconds):.1f} ms; our own time "
+        f"p50 {own_p50:.1f} ms, p99 {own_p99:.1f} ms; "
         f"CPU a turn: server {own_ms:.1f} ms, with PostgreSQL {all_ms:.1f} ms"
     )
-    met = p50 < TARGET_P50_MS
-    print(f"target: p50 < {TARGET_P50_MS:.0f} ms: {'met' if met else 'NOT met'}")
+    met = own_p50 < TARGET_P50_MS
+    print(f"target: our own time p50 < {TARGET_P50_MS:.0f} ms: {'met' if met else 'NOT met'}")
     return 0
 
 
