@@ -58,7 +58,8 @@ async def test_the_body_is_what_the_stock_transform_sends() -> None:
     ours = request_body(params)
 
     assert orjson.loads(orjson.dumps(ours)) == stock
-    assert "temperature" not in ours and "store" not in ours
+    assert "temperature" not in ours
+    assert "store" not in ours
     assert len(ours["tools"]) == 6
 
 

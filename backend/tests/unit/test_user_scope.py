@@ -59,15 +59,14 @@ SCOPED_STATEMENTS: list[Callable[[UserTasks], Scoped]] = [
     lambda tasks: tasks.delete(1, [datetime.now(UTC)]),
 ]
 CONVERSATION_STATEMENTS: list[Callable[[UserConversations], ChatScoped]] = [
-    lambda chats: chats.new_turn("title", timedelta(minutes=1), "hi", "key"),
-    lambda chats: chats.user_turn(1, "hi", "key", 10),
+    lambda chats: chats.new_turn("title", timedelta(minutes=1), "hi", "key", 20),
+    lambda chats: chats.user_turn(1, "hi", "key", 10, 20),
     lambda chats: chats.claim(1, timedelta(minutes=1)),
     lambda chats: chats.exists(1),
     lambda chats: chats.release(1),
     lambda chats: chats.delete(1),
     lambda chats: chats.page(10, None),
     lambda chats: chats.page(10, 5),
-    lambda chats: chats.turns_last_minute(),
     lambda chats: chats.finish(1, 2, "hello", []),
     lambda chats: chats.keyed("key"),
     lambda chats: chats.answer_to(1),
@@ -116,7 +115,8 @@ def test_every_statement_is_bound_to_its_user(build: Callable[[], Scoped | ChatS
     assert reads or "INSERT INTO" in sql, sql
     for read, following in zip(reads, [*reads[1:], None][: len(reads)], strict=True):
         segment = sql[read.end() : following.start() if following else None]
-        assert f"{read[2] or read[1]}.user_id = %(owner)s" in segment, sql
+        owner_column = "id" if read[1] == "users" else "user_id"
+        assert f"{read[2] or read[1]}.{owner_column} = %(owner)s" in segment, sql
     # Every insert into a user table writes the owner (or the owner of a row read so).
     for insert in re.finditer(rf"INSERT INTO ({'|'.join(USER_TABLES)}) \((\w+)[^)]*\) ", sql):
         column = "id" if insert[1] == "users" else "user_id"

@@ -156,7 +156,6 @@ async def chat(
     if body.conversation_id is not None and body.conversation_id > BIGINT_MAX:
         raise ConversationNotFoundError(body.conversation_id)
     conversations = Conversations(state.database, principal.user_id)
-    await conversations.check_rate(settings.chat_turns_per_minute)
     end_turn(request.scope)
     turn = await conversations.begin(
         body.conversation_id,
@@ -165,6 +164,7 @@ async def chat(
         lease=timedelta(seconds=settings.chat_turn_seconds + LEASE_MARGIN_SECONDS),
         patience=settings.chat_turn_seconds,
         history=settings.chat_history_messages,
+        per_minute=settings.chat_turns_per_minute,
         admitted=lambda step: _in_turn(state, step),
     )
     call = ChatCall(request, settings.chat_max_tool_calls)

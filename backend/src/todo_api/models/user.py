@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import BigInteger, CheckConstraint, Column, DateTime, Text, func, text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import Field, SQLModel
 
 from todo_api.models import metadata as _metadata  # noqa: F401  (naming conventions first)
@@ -35,4 +36,12 @@ class User(SQLModel, table=True):
     # An IANA zone name: relative reminders of all-day due dates count back from 09:00 in it.
     time_zone: str = Field(
         default="UTC", sa_column=Column(Text, nullable=False, server_default=text("'UTC'"))
+    )
+    # When the user's chat turns of the last minute started (CHAT_TURNS_PER_MINUTE; migration
+    # 0012): the statement that starts a turn prunes, checks and appends in one update.
+    chat_turns: list[datetime] = Field(
+        default_factory=list,
+        sa_column=Column(
+            ARRAY(DateTime(timezone=True)), nullable=False, server_default=text("'{}'")
+        ),
     )

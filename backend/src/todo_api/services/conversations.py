@@ -50,11 +50,20 @@ class UserConversations:
     def _scoped(self, statement: Executable, **params: Any) -> ChatScoped:
         return ChatScoped(statement, {"owner": self.user_id, **params})
 
-    def new_turn(self, title: str, lease: timedelta, content: str, key: str | None) -> ChatScoped:
-        return self._scoped(statements.NEW_TURN, title=title, lease=lease, content=content, key=key)
+    def new_turn(
+        self, title: str, lease: timedelta, content: str, key: str | None, per_minute: int
+    ) -> ChatScoped:
+        return self._scoped(
+            statements.NEW_TURN,
+            title=title,
+            lease=lease,
+            content=content,
+            key=key,
+            per_minute=per_minute,
+        )
 
     def user_turn(
-        self, conversation_id: int, content: str, key: str | None, limit: int
+        self, conversation_id: int, content: str, key: str | None, limit: int, per_minute: int
     ) -> ChatScoped:
         return self._scoped(
             statements.USER_TURN,
@@ -62,6 +71,7 @@ class UserConversations:
             content=content,
             key=key,
             limit=limit,
+            per_minute=per_minute,
         )
 
     def claim(self, conversation_id: int, lease: timedelta) -> ChatScoped:
@@ -80,9 +90,6 @@ class UserConversations:
         if before is None:
             return self._scoped(statements.CONVERSATIONS, limit=limit)
         return self._scoped(statements.CONVERSATIONS_BEFORE, limit=limit, before=before)
-
-    def turns_last_minute(self) -> ChatScoped:
-        return self._scoped(statements.TURNS_LAST_MINUTE)
 
     def finish(
         self, conversation_id: int, reply_to: int, content: str, tool_calls: list[dict[str, Any]]
@@ -161,12 +168,6 @@ class Conversations:
         if not await self._rows(self._scope.delete(conversation_id)):
             raise ConversationNotFoundError(conversation_id)
 
-    async def check_rate(self, per_minute: int) -> None:
-        """ChatRateLimitError when the user sent `per_minute` messages in the last minute."""
-        ((count,),) = await self._rows(self._scope.turns_last_minute())
-        if count >= per_minute:
-            raise ChatRateLimitError(per_minute)
-
     async def begin(
         self,
         conversation_id: int | None,
@@ -176,11 +177,14 @@ class Conversations:
         lease: timedelta,
         patience: float,
         history: int,
+        per_minute: int,
         admitted: Admitted,
     ) -> Turn:
         """Claim the conversation (a new one when `conversation_id` is None), waiting up to
-        `patience` seconds for a turn running on it; store the message (once per `key`) and
-        read the last `history` messages. Each step runs within `admitted`."""
+        `patience` seconds for a turn running on it; count the turn (ChatRateLimitError past
+        `per_minute` in the last minute), store the message (once per `key`) and read the
+        last `history` messages. A retry of a stored message is not counted again. Each step
+        runs within `admitted`."""
         keyed = await admitted(lambda: self._rows(self._scope.keyed(key))) if key else ()
         if keyed:
             found = keyed[0]
@@ -188,25 +192,30 @@ class Conversations:
                 raise IdempotencyKeyReusedError
             await self._claim(found.conversation_id, lease, patience, admitted)
             return await self._retried(found, history, admitted)
+        created = conversation_id is None
         if conversation_id is None:
             title = " ".join(message.split())[:TITLE_MAX]
-            new = self._scope.new_turn(title, lease, message, key)
+            new = self._scope.new_turn(title, lease, message, key, per_minute)
             rows = await admitted(lambda: self._rows(new))
+            if not rows:
+                raise ChatRateLimitError(per_minute)
             conversation_id = rows[0].conversation_id
             said = [row for row in rows if row.id is not None]
         else:
             await self._claim(conversation_id, lease, patience, admitted)
             claimed = conversation_id
-            scoped = self._scope.user_turn(claimed, message, key, history)
+            scoped = self._scope.user_turn(claimed, message, key, history, per_minute)
             try:
                 rows = await admitted(lambda: self._rows(scoped))
             except BaseException:
                 await self.release(claimed)
                 raise
             said = [row for row in rows if row.fresh]
-        if not said:  # the same key, sent at once by another request: it runs the turn
+        if not said:  # refused, or the same key sent at once by another request (it runs it)
             await self.release(conversation_id)
-            raise IdempotencyKeyBusyError
+            if created or (key and await admitted(lambda: self._rows(self._scope.keyed(key)))):
+                raise IdempotencyKeyBusyError
+            raise ChatRateLimitError(per_minute)
         return Turn(conversation_id, said[0].id, None, rows)
 
     async def _retried(self, found: Row[Any], history: int, admitted: Admitted) -> Turn:

@@ -6,15 +6,15 @@ by one statement each: no lock outlives its statement. Each statement's WHERE be
 gate of row-level security (`ACTING`, database/wall.py), so the inserts are INSERT ... SELECT;
 in a statement with data-modifying CTEs, each CTE's WHERE begins with it too.
 
-A turn's steps are folded where one statement can do two (each round trip costs the turn
-CPU on both sides): a new conversation and its first message (`NEW_TURN`), the user's
-message and the history it ends (`USER_TURN`), the answer and the lease given back
-(`FINISH`).
+A turn's steps are folded where one statement can do several (each round trip costs the
+turn CPU on both sides): the turn counted against CHAT_TURNS_PER_MINUTE, a new conversation
+and its first message (`NEW_TURN`); the turn counted, the user's message and the history it
+ends (`USER_TURN`); the answer and the lease given back (`FINISH`).
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -27,6 +27,7 @@ from sqlalchemy import (
     false,
     func,
     literal,
+    literal_column,
     or_,
     select,
     true,
@@ -35,10 +36,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.selectable import CTE
 from sqlmodel import col
 
 from todo_api.database.wall import ACTING, OWNER
-from todo_api.models import ChatMessage, Conversation
+from todo_api.models import ChatMessage, Conversation, User
 
 _OWNER = OWNER
 _CONVERSATION = bindparam("conversation_id", type_=BigInteger)
@@ -47,14 +49,6 @@ _LIMIT = bindparam("limit", type_=Integer)
 _OWN_CONVERSATION = col(Conversation.user_id) == _OWNER
 _OWN_MESSAGE = col(ChatMessage.user_id) == _OWNER
 
-NEW_CONVERSATION = (
-    insert(Conversation)
-    .from_select(
-        ["user_id", "title", "turn_until"],
-        select(_OWNER, bindparam("title", type_=Text), func.now() + _LEASE).where(ACTING),
-    )
-    .returning(col(Conversation.id))
-)
 # The turn's lease, when no other turn holds it (or the one holding it outlived its lease).
 CLAIM = (
     update(Conversation)
@@ -97,12 +91,6 @@ CONVERSATIONS_BEFORE = CONVERSATIONS.where(
     col(Conversation.id) < bindparam("before", type_=BigInteger)
 )
 
-TURNS_LAST_MINUTE = select(func.count()).where(
-    ACTING,
-    _OWN_MESSAGE,
-    col(ChatMessage.role) == "user",
-    col(ChatMessage.created_at) > func.now() - literal(timedelta(minutes=1), Interval),
-)
 ANSWER = (
     insert(ChatMessage)
     .from_select(
@@ -153,12 +141,41 @@ MESSAGES = (
 MESSAGES_AFTER = MESSAGES.where(col(ChatMessage.id) > bindparam("after", type_=BigInteger))
 
 _TURN_COLUMNS = ("id", "role", "content", "tool_calls", "created_at")
-_STARTED = NEW_CONVERSATION.cte("started")
+_RECENT_TURNS: ColumnElement[list[datetime]] = literal_column(
+    "ARRAY(SELECT t FROM unnest(users.chat_turns) AS t WHERE t > now() - interval '1 minute')"
+)
+# The turn counted in the user's row (the start times of the last minute's turns), only while
+# fewer than `per_minute` are there: concurrent turns of a user queue on the row's lock, and
+# PostgreSQL checks the condition again on the row as the turn before left it, so exactly
+# `per_minute` pass in any minute. No row: refused (429).
+_COUNTED = (
+    update(User)
+    .where(
+        ACTING,
+        col(User.id) == _OWNER,
+        func.cardinality(_RECENT_TURNS) < bindparam("per_minute", type_=Integer),
+    )
+    .values(chat_turns=func.array_append(_RECENT_TURNS, func.now()))
+    .returning(col(User.id))
+    .cte("counted")
+)
+_STARTED = (
+    insert(Conversation)
+    .from_select(
+        ["user_id", "title", "turn_until"],
+        select(_OWNER, bindparam("title", type_=Text), func.now() + _LEASE)
+        .select_from(_COUNTED)
+        .where(ACTING),
+    )
+    .returning(col(Conversation.id))
+    .cte("started")
+)
 
 
-def _said(conversation_id: ColumnElement[int]) -> Any:
-    """The user's message, in `conversation_id`; no row when the user has a message with this
-    key already (a race of two requests with the same key: the other one runs the turn)."""
+def _said(conversation_id: ColumnElement[int], after: CTE) -> Any:
+    """The user's message, in `conversation_id`, if `after` has a row; none either when the
+    user has a message with this key already (a race of two requests with the same key: the
+    other one runs the turn)."""
     return (
         insert(ChatMessage)
         .from_select(
@@ -169,7 +186,9 @@ def _said(conversation_id: ColumnElement[int]) -> Any:
                 literal("user", Text),
                 bindparam("content", type_=Text),
                 bindparam("key", type_=Text),
-            ).where(ACTING),
+            )
+            .select_from(after)
+            .where(ACTING),
         )
         .on_conflict_do_nothing(
             index_elements=[col(ChatMessage.user_id), col(ChatMessage.idempotency_key)],
@@ -179,15 +198,16 @@ def _said(conversation_id: ColumnElement[int]) -> Any:
     )
 
 
-_FIRST = _said(_STARTED.c.id).cte("said")
-# A new conversation, leased to this turn, and its first message: (conversation_id, and the
-# message's columns, all NULL when the key was taken meanwhile). That message is the history.
+_FIRST = _said(_STARTED.c.id, _STARTED).cte("said")
+# A turn counted, a new conversation leased to it and its first message: (conversation_id,
+# and the message's columns, all NULL when the key was taken meanwhile); no row when the
+# turn was refused. The message is the whole history.
 NEW_TURN = (
     select(_STARTED.c.id.label("conversation_id"), *(_FIRST.c[name] for name in _TURN_COLUMNS))
     .select_from(_STARTED.outerjoin(_FIRST, true()))
     .where(ACTING)
 )
-_NEXT = _said(_CONVERSATION).cte("said")
+_NEXT = _said(_CONVERSATION, _COUNTED).cte("said")
 _BEFORE = (
     select(*_MESSAGE_COLUMNS, false().label("fresh"))
     .where(_OWN_MESSAGE, col(ChatMessage.conversation_id) == _CONVERSATION)
@@ -199,8 +219,9 @@ _TURN_HISTORY = union_all(
     select(_BEFORE),
     select(*(_NEXT.c[name] for name in _TURN_COLUMNS), true().label("fresh")),
 ).subquery()
-# The user's message in a conversation this turn holds, and the last `limit` messages it
-# ends, oldest first; `fresh` marks the message stored now (none: the key was taken).
+# The turn counted, the user's message in a conversation this turn holds, and the last
+# `limit` messages it ends, oldest first; `fresh` marks the message stored now (none: the turn
+# was refused or the key taken).
 USER_TURN = select(_TURN_HISTORY).where(ACTING).order_by(_TURN_HISTORY.c.id)
 _GIVEN_BACK = RELEASE.returning(col(Conversation.id)).cte("given_back")
 # The answer stored and the conversation's lease given back, in one statement.
