@@ -67,7 +67,7 @@ CONVERSATION_STATEMENTS: list[Callable[[UserConversations], ChatScoped]] = [
     lambda chats: chats.page(10, None),
     lambda chats: chats.page(10, 5),
     lambda chats: chats.turns_last_minute(),
-    lambda chats: chats.user_message(1, "hi", "key"),
+    lambda chats: chats.user_message(1, "hi", "key", 20),
     lambda chats: chats.answer(1, 2, "hello", []),
     lambda chats: chats.keyed("key"),
     lambda chats: chats.answer_to(1),

@@ -24,9 +24,10 @@ from todo_api.database.wall import ACTING
 from todo_api.live import reads, tickets
 from todo_api.services.conversations import ChatScoped, UserConversations
 from todo_api.services.scope import Scoped, UserTasks
-from todo_api.services.statements import reminders
+from todo_api.services.statements import conversations, reminders
 
-# Statements of one user outside `UserTasks`: reminders, the live stream's reads, tickets.
+# Statements of one user outside `UserTasks`: reminders, the live stream's reads, tickets,
+# the lock of a user's chat turns.
 OTHER_SCOPED: dict[str, Any] = {
     "upcoming reminders": reminders.upcoming(after=False),
     "upcoming reminders, next page": reminders.upcoming(after=True),
@@ -34,6 +35,7 @@ OTHER_SCOPED: dict[str, Any] = {
     "live events after": reads.AFTER,
     "live position": reads.POSITION,
     "mint a stream ticket": tickets._MINT,
+    "lock a user's chat turns (reads no rows)": conversations.LOCK_TURNS,
 }
 
 

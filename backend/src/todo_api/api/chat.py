@@ -165,6 +165,7 @@ async def chat(
         lease=timedelta(seconds=settings.chat_turn_seconds + LEASE_MARGIN_SECONDS),
         patience=settings.chat_turn_seconds,
         history=settings.chat_history_messages,
+        per_minute=settings.chat_turns_per_minute,
         admitted=lambda step: _in_turn(state, step),
     )
     call = ChatCall(request, settings.chat_max_tool_calls)

@@ -17,6 +17,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Executable, Row
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from todo_api.database.runner import Database
 from todo_api.errors import (
@@ -72,9 +73,18 @@ class UserConversations:
     def turns_last_minute(self) -> ChatScoped:
         return self._scoped(statements.TURNS_LAST_MINUTE)
 
-    def user_message(self, conversation_id: int, content: str, key: str | None) -> ChatScoped:
+    def lock_turns(self) -> ChatScoped:
+        return self._scoped(statements.LOCK_TURNS)
+
+    def user_message(
+        self, conversation_id: int, content: str, key: str | None, per_minute: int
+    ) -> ChatScoped:
         return self._scoped(
-            statements.USER_MESSAGE, conversation_id=conversation_id, content=content, key=key
+            statements.USER_MESSAGE,
+            conversation_id=conversation_id,
+            content=content,
+            key=key,
+            per_minute=per_minute,
         )
 
     def answer(
@@ -155,7 +165,10 @@ class Conversations:
             raise ConversationNotFoundError(conversation_id)
 
     async def check_rate(self, per_minute: int) -> None:
-        """ChatRateLimitError when the user sent `per_minute` messages in the last minute."""
+        """ChatRateLimitError when the user sent `per_minute` messages in the last minute.
+
+        The early answer, before a conversation is claimed or made; concurrent turns can all
+        pass it. Storing the message counts again, exactly (`_store_message`)."""
         ((count,),) = await self._rows(self._scope.turns_last_minute())
         if count >= per_minute:
             raise ChatRateLimitError(per_minute)
@@ -169,17 +182,20 @@ class Conversations:
         lease: timedelta,
         patience: float,
         history: int,
+        per_minute: int,
         admitted: Admitted,
     ) -> Turn:
         """Claim the conversation (a new one when `conversation_id` is None), waiting up to
-        `patience` seconds for a turn running on it; store the message (once per `key`) and
-        read the last `history` messages. Each step runs within `admitted`."""
+        `patience` seconds for a turn running on it; store the message (once per `key`, and
+        only while the user sent fewer than `per_minute` in the last minute) and read the
+        last `history` messages. Each step runs within `admitted`."""
         keyed = await admitted(lambda: self._rows(self._scope.keyed(key))) if key else ()
         if keyed:
             found = keyed[0]
             if found.content != message or conversation_id not in (None, found.conversation_id):
                 raise IdempotencyKeyReusedError
             conversation_id = found.conversation_id
+        created = conversation_id is None
         if conversation_id is None:
             title = " ".join(message.split())[:TITLE_MAX]
             new = self._scope.new(title, lease)
@@ -188,7 +204,15 @@ class Conversations:
             await self._claim(conversation_id, lease, patience, admitted)
         claimed = conversation_id
         try:
-            turn: Turn = await admitted(lambda: self._start(claimed, message, key, keyed, history))
+            turn: Turn = await admitted(
+                lambda: self._start(claimed, message, key, keyed, history, per_minute)
+            )
+        except ChatRateLimitError:
+            if created:  # nothing else is in it: a refused turn leaves no empty conversation
+                await self._rows(self._scope.delete(claimed))
+            else:
+                await self.release(claimed)
+            raise
         except BaseException:
             await self.release(claimed)
             raise
@@ -214,6 +238,7 @@ class Conversations:
         key: str | None,
         keyed: Sequence[Row[Any]],
         history: int,
+        per_minute: int,
     ) -> Turn:
         answered = None
         if keyed:
@@ -222,12 +247,32 @@ class Conversations:
             if rows:
                 answered = Answer(rows[0].id, rows[0].content, rows[0].tool_calls)
         else:
-            rows = await self._rows(self._scope.user_message(conversation_id, message, key))
-            if not rows:  # the same key, sent at once by another request for a new conversation
-                raise IdempotencyKeyBusyError
-            message_id = rows[0].id
+            message_id = await self._store_message(conversation_id, message, key, per_minute)
         past = () if answered else await self._rows(self._scope.history(conversation_id, history))
         return Turn(conversation_id, message_id, answered, past)
+
+    async def _store_message(
+        self, conversation_id: int, message: str, key: str | None, per_minute: int
+    ) -> int:
+        """The id of the user's message, stored unless the user sent `per_minute` messages in
+        the last minute (ChatRateLimitError): exact however many turns run at once, as the
+        count and the insert run under the user's lock (`LOCK_TURNS`), one turn at a time."""
+        lock = self._scope.lock_turns()
+        store = self._scope.user_message(conversation_id, message, key, per_minute)
+        count = self._scope.turns_last_minute()
+
+        async def work(connection: AsyncConnection) -> int:
+            await connection.execute(lock.statement, lock.params)
+            stored = (await connection.execute(store.statement, store.params)).all()
+            if stored:
+                return int(stored[0].id)
+            ((sent,),) = (await connection.execute(count.statement, count.params)).all()
+            if sent >= per_minute:
+                raise ChatRateLimitError(per_minute)
+            # the same key, sent at once by another request for a new conversation
+            raise IdempotencyKeyBusyError
+
+        return await self._database.transaction(work)
 
     async def finish(self, turn: Turn, content: str, tool_calls: list[dict[str, Any]]) -> Answer:
         """Store the answer of `turn` and give the conversation's lease back."""

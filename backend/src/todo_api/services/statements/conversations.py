@@ -2,8 +2,10 @@
 
 Built once, with bind parameters; `services/conversations.py` (`UserConversations`) binds
 them to a user and is the only way in. A turn's lease (`turn_until`) is taken and given back
-by one statement each: no lock outlives its statement. Each statement's WHERE begins with the
-gate of row-level security (`ACTING`, database/wall.py), so the inserts are INSERT ... SELECT.
+by one statement each: no lock outlives its statement, but for the per-user lock that
+makes the turns-per-minute count exact (LOCK_TURNS), which lasts the two-statement transaction
+storing the user's message. Each statement's WHERE begins with the gate of row-level security
+(`ACTING`, database/wall.py), so the inserts are INSERT ... SELECT.
 """
 
 from __future__ import annotations
@@ -86,14 +88,27 @@ CONVERSATIONS_BEFORE = CONVERSATIONS.where(
     col(Conversation.id) < bindparam("before", type_=BigInteger)
 )
 
-TURNS_LAST_MINUTE = select(func.count()).where(
-    ACTING,
+_LAST_MINUTE = (
     _OWN_MESSAGE,
     col(ChatMessage.role) == "user",
     col(ChatMessage.created_at) > func.now() - literal(timedelta(minutes=1), Interval),
 )
-# The user's message; none when the user has a message with this key already (a race of
-# two requests with the same key: the other one runs the turn).
+TURNS_LAST_MINUTE = select(func.count()).where(ACTING, *_LAST_MINUTE)
+# The turns of one user are counted and stored one at a time: this transaction-scoped advisory
+# lock (given back at commit, so any pooler is fine) is the first statement of the transaction
+# that stores the user's message. It must be a statement of its own: READ COMMITTED takes a
+# statement's snapshot when it starts, so a count in the statement that waited for the lock
+# would miss the message of the turn it waited for. The two-key form: a key space apart from
+# the one-key locks of the relay and the announcer (a collision of two users' hashes only
+# makes their turns wait for each other for a statement).
+TURNS_LOCK_CLASS = 28
+LOCK_TURNS = select(
+    func.pg_advisory_xact_lock(literal(TURNS_LOCK_CLASS, Integer), func.hashtext(_OWNER))
+).where(ACTING)
+# The user's message, when the user sent fewer than `per_minute` in the last minute (after
+# LOCK_TURNS, in its transaction: exact under concurrent turns); none otherwise, or when the
+# user has a message with this key already (a race of two requests with the same key: the
+# other one runs the turn).
 USER_MESSAGE = (
     insert(ChatMessage)
     .from_select(
@@ -104,7 +119,11 @@ USER_MESSAGE = (
             literal("user", Text),
             bindparam("content", type_=Text),
             bindparam("key", type_=Text),
-        ).where(ACTING),
+        ).where(
+            ACTING,
+            select(func.count()).where(*_LAST_MINUTE).scalar_subquery()
+            < bindparam("per_minute", type_=Integer),
+        ),
     )
     .on_conflict_do_nothing(
         index_elements=[col(ChatMessage.user_id), col(ChatMessage.idempotency_key)],
