@@ -8,9 +8,10 @@ the request is checked, and each later step (and each tool call) takes one of it
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Annotated, Any, TypeVar
+from urllib.parse import quote
 
 import orjson
 from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response, status
@@ -21,6 +22,7 @@ from starlette.datastructures import State
 from todo_api.api.admission import end_turn
 from todo_api.api.deps import admitted
 from todo_api.api.headers import IDEMPOTENCY_KEY, idempotency_key
+from todo_api.api.links import link
 from todo_api.api.live import STREAM_HEADERS
 from todo_api.api.media_type import json_body
 from todo_api.api.paths import UserIdPath
@@ -254,12 +256,8 @@ async def list_conversations(
 ) -> Response:
     principal = await admitted(request, user_id)
     conversations = Conversations(request.app.state.database, principal.user_id)
-    rows = await conversations.page(limit, before)
-    items = [dict(row._mapping) for row in rows]
-    headers = {}
-    if len(rows) == limit:
-        headers["Link"] = f'<{request.url.path}?limit={limit}&before={rows[-1].id}>; rel="next"'
-    return json_response(items, headers=headers)
+    rows = await conversations.page(limit + 1, before)  # one more: whether a next page exists
+    return _page(request, rows, limit, "before")
 
 
 @router.get(
@@ -290,11 +288,17 @@ async def list_messages(
 ) -> Response:
     principal = await admitted(request, user_id)
     conversations = Conversations(request.app.state.database, principal.user_id)
-    rows = await conversations.messages(conversation_id, limit, after)
-    items = [dict(row._mapping) for row in rows]
+    rows = await conversations.messages(conversation_id, limit + 1, after)
+    return _page(request, rows, limit, "after")
+
+
+def _page(request: Request, rows: Sequence[Any], limit: int, cursor: str) -> Response:
+    """The first `limit` rows, with a `Link` to the page after them when more were read."""
+    items = [dict(row._mapping) for row in rows[:limit]]
     headers = {}
-    if len(rows) == limit:
-        headers["Link"] = f'<{request.url.path}?limit={limit}&after={rows[-1].id}>; rel="next"'
+    if len(rows) > limit:
+        target = f"{quote(request.url.path)}?limit={limit}&{cursor}={items[-1]['id']}"
+        headers["Link"] = link(target, "next")
     return json_response(items, headers=headers)
 
 
