@@ -356,3 +356,32 @@ async def test_concurrent_turns_admit_exactly_the_turns_per_minute(
     # A refused turn leaves nothing behind: no message, no empty conversation.
     assert stored == (limit,)
     assert conversations == (limit,)
+
+
+async def test_a_refused_turn_in_a_conversation_stores_nothing_and_frees_it(
+    chat_settings: Any, clean_database: psycopg.Connection
+) -> None:
+    keyed = {"Idempotency-Key": "k-two"}
+    async with (
+        stand_in_model(_echo) as (_model, base),
+        owner_client(create_app(chat_settings(base, chat_turns_per_minute=2))) as http,
+    ):
+        first = await http.post("/api/alice/chat", json={"message": "one"})
+        ident = first.json()["conversation_id"]
+        two = {"message": "two", "conversation_id": ident}
+        second = await http.post("/api/alice/chat", json=two, headers=keyed)
+        third = await http.post("/api/alice/chat", json={**two, "message": "three"})
+        replayed = await http.post("/api/alice/chat", json=two, headers=keyed)
+        stored = await _stored(http, ident)
+
+    assert [first.status_code, second.status_code, third.status_code] == [200, 200, 429]
+    assert stored == ["one", "re: one", "two", "re: two"]
+    # the refused turn gave the conversation's lease back at once
+    lease = clean_database.execute(
+        "SELECT turn_until FROM conversations WHERE id = %s", (ident,)
+    ).fetchone()
+    assert lease == (None,)
+    # a retry of a turn already run is its answer again, not a new turn: not refused
+    assert replayed.status_code == 200
+    assert replayed.headers["Idempotent-Replayed"] == "true"
+    assert replayed.json()["response"] == "re: two"

@@ -219,13 +219,16 @@ class Conversations:
         return Turn(conversation_id, said[0].id, None, rows)
 
     async def _retried(self, found: Row[Any], history: int, admitted: Admitted) -> Turn:
-        """The turn of a message stored before under the same key (the conversation claimed):
-        its answer when it has one, else the history to run it again."""
+        """The turn of a message stored before under the same key (the conversation claimed,
+        so a turn still answering it is waited for): its answer when it has one (and the
+        conversation is free again at once), else the history to run it again."""
         try:
             turn: Turn = await admitted(lambda: self._start_again(found, history))
         except BaseException:
             await self.release(found.conversation_id)
             raise
+        if turn.answered is not None:
+            await admitted(lambda: self.release(found.conversation_id))
         return turn
 
     async def _claim(
