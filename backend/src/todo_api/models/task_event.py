@@ -66,6 +66,21 @@ class TaskEvent(SQLModel, table=True):
     )
 
 
+class EventSequence(SQLModel, table=True):
+    """The last per-user event sequence number handed out (migration 0013; it was
+    `users.event_seq`). The recording trigger increments it: its row lock orders one user's
+    events by commit. A row per user, created with the user (a trigger on `users`)."""
+
+    __tablename__ = "event_sequences"
+
+    user_id: str = Field(
+        sa_column=Column(Text, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    )
+    last_seq: int = Field(
+        default=0, sa_column=Column(BigInteger, nullable=False, server_default=text("0"))
+    )
+
+
 class EventRelay(SQLModel, table=True):
     """A relay's heartbeat: undelivered events are kept while one has run recently."""
 
