@@ -1,7 +1,8 @@
 """The `task_events` table: the outbox of task events (see events/ for the whole feature).
 
-Rows are written only by the database trigger of migration 0005, in the transaction of the
-change they describe; the relay reads them in `id` order and sets `delivered_at`.
+Rows are written only by the database trigger of migration 0005 (its numbering since 0013:
+`event_sequences`), in the transaction of the change they describe; the relay reads them in
+`id` order and sets `delivered_at`.
 """
 
 from __future__ import annotations
