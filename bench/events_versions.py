@@ -25,8 +25,12 @@ import secrets
 import statistics
 import sys
 import tempfile
+import time
 from pathlib import Path
 from types import ModuleType
+
+import psycopg
+from sqlalchemy.engine import URL
 
 import events
 from dataset import DEFAULT, SMOKE, lua_data, prime, seed_profile
@@ -101,6 +105,20 @@ def _sides() -> dict[str, str]:
     return {name: ";\n".join(statements) for name, statements in sides.items()}
 
 
+def _switch(url: URL, sql: str) -> None:
+    """Set a side up. A request still finishing when wrk stops can hold `users` (a create's
+    CTE) and wait for `tasks` while the switch holds `tasks` and waits for `users`: PostgreSQL
+    cancels one of the two; the switch is one transaction, so it is simply run again."""
+    for attempt in range(5):
+        try:
+            events._sql(url, sql)
+            return
+        except psycopg.errors.DeadlockDetected:
+            if attempt == 4:
+                raise
+            time.sleep(0.5)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--smoke", action="store_true", help="tiny dataset")
@@ -129,7 +147,7 @@ def main() -> int:
                 for round_ in range(args.rounds):
                     for _, op in events.COST_OPS:
                         for side in names if round_ % 2 == 0 else names[::-1]:
-                            events._sql(url, sides[side])
+                            _switch(url, sides[side])
                             stats = events._measured(base, process, data, op, profile)
                             if stats["errors"]["status"]:
                                 raise RuntimeError(f"{op}, {side}: non-2xx answers")
