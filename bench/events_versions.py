@@ -1,20 +1,19 @@
-"""What recording task events costs while live streams are open: migration 0008's writers
-(a NOTIFY per write while a hub listens) against 0009's (no NOTIFY; the announcer tells the
-hubs), in one run.
+"""What recording task events costs: migration 0011's writers (the sequence in `users`, the
+outbox's foreign key) against 0013's (the sequence in `event_sequences`, no foreign key), in
+one run, with one live stream open.
 
 Usage: python bench/events_versions.py [--smoke] [--rounds N] [--seconds S]
 
-performance.md's run 9 (runs 7 and 8 came from this script's first form, which compared 0007
-and 0008: see its history). A before/after of two trees needs one run on this machine (its
-speed moves a lot between runs), and the events section of `make bench` compares only the
-trigger on and off. This seeds the default dataset, starts one production server with one
-live stream open for the whole run (a user nobody writes for: its worker's hub listens and
+performance.md's run 12 (runs 7-10 came from this script's earlier forms, which compared
+0007/0008 and 0008/0009: see its history). A before/after of two trees needs one run on this
+machine (its speed moves a lot between runs), and the events section of `make bench` compares
+only the trigger on and off. This seeds the default dataset, starts one production server with
+one live stream open for the whole run (a user nobody writes for: its worker's hub listens and
 holds the announcer's turn), and for create, update (PUT) and toggle (PATCH) alternates three
-sides, switching the database functions by SQL between runs (no traffic then): 0008 with its
-hub registered in `live_listeners` (a NOTIFY per write; the announcer still looks too), 0009
-as landed, and the trigger off. Each run is bench/events.py's measurement (wrk after a 1 s
-warm-up; the server's and PostgreSQL's CPU per request). It prints each side's median req/s
-and its cost against off.
+sides, switching the database functions (and 0011's column and foreign key) by SQL between
+runs (no traffic then): 0011, 0013 as landed, and the trigger off. Each run is
+bench/events.py's measurement (wrk after a 1 s warm-up; the server's and PostgreSQL's CPU per
+request). It prints each side's median req/s and its cost against off.
 """
 
 from __future__ import annotations
@@ -26,8 +25,12 @@ import secrets
 import statistics
 import sys
 import tempfile
+import time
 from pathlib import Path
 from types import ModuleType
+
+import psycopg
+from sqlalchemy.engine import URL
 
 import events
 from dataset import DEFAULT, SMOKE, lua_data, prime, seed_profile
@@ -53,30 +56,67 @@ def _migration(file_name: str) -> ModuleType:
 
 
 def _sides() -> dict[str, str]:
-    """Each side as the SQL that sets it up, taking the writers' lock order (tasks first)."""
-    m8, m9 = (
-        _migration(name) for name in ("0008_cheaper_event_recording.py", "0009_announced_events.py")
+    """Each side as the SQL that sets it up, taking the writers' lock order (tasks first).
+
+    The tree is at 0013; the "0011" side puts back what 0013 took away from the writers'
+    path: `users.event_seq` (filled from `event_sequences`, and copied back when leaving the
+    side, so the numbers carry on), the outbox's foreign key (NOT VALID: only new rows are
+    checked, as they were) and 0011's function."""
+    m8, m9, m13 = (
+        _migration(name)
+        for name in (
+            "0008_cheaper_event_recording.py",
+            "0009_announced_events.py",
+            "0013_cheaper_outbox_rows.py",
+        )
     )
-    lock = "LOCK TABLE tasks IN SHARE ROW EXCLUSIVE MODE"
+    lock = "LOCK TABLE tasks, users, event_sequences IN SHARE ROW EXCLUSIVE MODE"
     enable = "ALTER TABLE tasks ENABLE TRIGGER tasks_record_event"
-    version_0009 = [
+    record_0011 = m9._without(m8.RECORD_TASK_EVENT, m9._TASK_NOTIFY)
+    record_0013 = m13._replaced(record_0011, m13._USERS_SEQ, m13._SEQUENCES_SEQ)
+    leave_0011 = (
+        "DO $$ BEGIN IF EXISTS (SELECT FROM pg_attribute WHERE attrelid = 'users'::regclass"
+        " AND attname = 'event_seq' AND NOT attisdropped) THEN"
+        " UPDATE event_sequences AS s SET last_seq = u.event_seq FROM users AS u"
+        " WHERE u.id = s.user_id AND u.event_seq > s.last_seq;"
+        " ALTER TABLE users DROP COLUMN event_seq; END IF; END $$"
+    )
+    fk = "fk_task_events_user_id_users"
+    version_0013 = [
         lock,
-        m9._without(m8.RECORD_TASK_EVENT, m9._TASK_NOTIFY),
-        "DROP TABLE IF EXISTS live_listeners",
+        leave_0011,
+        f"ALTER TABLE task_events DROP CONSTRAINT IF EXISTS {fk}",
+        record_0013,
     ]
     sides = {
-        # A row as a hub registered it (its pid does not matter to the writers).
-        "0008+hub": [
-            lock,
-            "CREATE TABLE IF NOT EXISTS live_listeners (pid integer PRIMARY KEY)",
-            "INSERT INTO live_listeners (pid) VALUES (-1) ON CONFLICT DO NOTHING",
-            m8.RECORD_TASK_EVENT,
+        "0011": [
+            *version_0013,
+            "ALTER TABLE users ADD COLUMN event_seq bigint NOT NULL DEFAULT 0",
+            "UPDATE users SET event_seq = s.last_seq FROM event_sequences AS s"
+            " WHERE s.user_id = users.id AND s.last_seq <> 0",
+            f"ALTER TABLE task_events ADD CONSTRAINT {fk} FOREIGN KEY (user_id)"
+            " REFERENCES users (id) ON DELETE CASCADE NOT VALID",
+            record_0011,
             enable,
         ],
-        "0009": [*version_0009, enable],
-        "off": [*version_0009, "ALTER TABLE tasks DISABLE TRIGGER tasks_record_event"],
+        "0013": [*version_0013, enable],
+        "off": [*version_0013, "ALTER TABLE tasks DISABLE TRIGGER tasks_record_event"],
     }
     return {name: ";\n".join(statements) for name, statements in sides.items()}
+
+
+def _switch(url: URL, sql: str) -> None:
+    """Set a side up. A request still finishing when wrk stops can hold `users` (a create's
+    CTE) and wait for `tasks` while the switch holds `tasks` and waits for `users`: PostgreSQL
+    cancels one of the two; the switch is one transaction, so it is simply run again."""
+    for attempt in range(5):
+        try:
+            events._sql(url, sql)
+            return
+        except psycopg.errors.DeadlockDetected:
+            if attempt == 4:
+                raise
+            time.sleep(0.5)
 
 
 def main() -> int:
@@ -107,7 +147,7 @@ def main() -> int:
                 for round_ in range(args.rounds):
                     for _, op in events.COST_OPS:
                         for side in names if round_ % 2 == 0 else names[::-1]:
-                            events._sql(url, sides[side])
+                            _switch(url, sides[side])
                             stats = events._measured(base, process, data, op, profile)
                             if stats["errors"]["status"]:
                                 raise RuntimeError(f"{op}, {side}: non-2xx answers")
@@ -118,7 +158,7 @@ def main() -> int:
                                 flush=True,
                             )
         finally:
-            events._sql(url, sides["0009"])
+            events._sql(url, sides["0013"])
     for name, op in events.COST_OPS:
         off = runs[(op, "off")]
         off_rps = statistics.median(r for r, _ in off)

@@ -31,7 +31,8 @@ def test_upgrade_downgrade_upgrade_and_models_match(
 ) -> None:
     config = alembic_config(owner_database)
     admin_connection.execute(
-        "TRUNCATE users, tasks, task_tombstones, idempotency_keys RESTART IDENTITY CASCADE"
+        "TRUNCATE users, tasks, task_tombstones, idempotency_keys, task_events"
+        " RESTART IDENTITY CASCADE"
     )
 
     command.downgrade(config, "base")
@@ -57,11 +58,42 @@ def test_check_detects_a_schema_that_drifted(
     command.check(config)
 
 
+def test_event_sequences_carry_on_across_0013_both_ways(
+    owner_database: URL, admin_connection: psycopg.Connection
+) -> None:
+    """0013 moves each user's last event number from `users.event_seq` to `event_sequences`
+    and back on downgrade: numbering carries on with no gap and no repeat either way."""
+    config = alembic_config(owner_database)
+    admin_connection.execute(
+        "TRUNCATE users, tasks, task_tombstones, idempotency_keys, task_events"
+        " RESTART IDENTITY CASCADE"
+    )
+    insert = "INSERT INTO tasks (user_id, title) VALUES ('alice', 'x')"
+    last = "SELECT max(seq) FROM task_events WHERE user_id = 'alice'"
+    try:
+        command.downgrade(config, "0012")
+        admin_connection.execute("INSERT INTO users (id, event_seq) VALUES ('alice', 41)")
+        command.upgrade(config, "head")
+        admin_connection.execute(insert)
+        assert admin_connection.execute(last).fetchone() == (42,)
+        command.downgrade(config, "0012")
+        assert admin_connection.execute(
+            "SELECT event_seq FROM users WHERE id = 'alice'"
+        ).fetchone() == (42,)
+        admin_connection.execute(insert)
+        assert admin_connection.execute(last).fetchone() == (43,)
+    finally:
+        command.upgrade(config, "head")
+    admin_connection.execute(insert)
+    assert admin_connection.execute(last).fetchone() == (44,)
+
+
 def test_database_enforces_the_limits_too(
     owner_database: URL, admin_connection: psycopg.Connection
 ) -> None:
     admin_connection.execute(
-        "TRUNCATE users, tasks, task_tombstones, idempotency_keys RESTART IDENTITY CASCADE"
+        "TRUNCATE users, tasks, task_tombstones, idempotency_keys, task_events"
+        " RESTART IDENTITY CASCADE"
     )
     admin_connection.execute("INSERT INTO users (id) VALUES ('alice')")
     for title, description in [("", None), ("   ", None), ("x" * 201, None), ("ok", "d" * 1001)]:
@@ -168,7 +200,8 @@ def test_organizing_fields_are_added_without_rewriting_or_blocking_a_large_table
     read the defaults, and a writer inserting all along is never held up for long."""
     config = alembic_config(owner_database)
     admin_connection.execute(
-        "TRUNCATE users, tasks, task_tombstones, idempotency_keys RESTART IDENTITY CASCADE"
+        "TRUNCATE users, tasks, task_tombstones, idempotency_keys, task_events"
+        " RESTART IDENTITY CASCADE"
     )
     command.downgrade(config, "0001")
     try:
@@ -231,6 +264,7 @@ def test_organizing_fields_are_added_without_rewriting_or_blocking_a_large_table
         command.check(config)
     finally:
         admin_connection.execute(
-            "TRUNCATE users, tasks, task_tombstones, idempotency_keys RESTART IDENTITY CASCADE"
+            "TRUNCATE users, tasks, task_tombstones, idempotency_keys, task_events"
+            " RESTART IDENTITY CASCADE"
         )
         command.upgrade(config, "head")

@@ -138,6 +138,37 @@ async def test_sequence_numbers_count_per_user(
     assert by_user == {"alice": [1, 2, 3], "bob": [1, 2], "carol": [1]}
 
 
+async def test_a_deleted_user_takes_its_events_and_sequence_along_and_its_id_starts_afresh(
+    client: httpx.AsyncClient, clean_database: psycopg.Connection
+) -> None:
+    # A completed recurring task: deleting the user deletes the first occurrence, whose
+    # follower's `previous_occurrence_id` is set to null on the way (an update of a task of
+    # a user being deleted), and both tasks. None of that may record an event (the outbox's
+    # foreign key would refuse it and the deletion would fail): the user's sequence row goes
+    # first (migration 0013's trigger on `users`).
+    task = (
+        await client.post(
+            "/api/alice/tasks",
+            json={"title": "Water plants", "due_date": "2026-12-01", "recurrence": "weekly"},
+        )
+    ).json()
+    await client.patch(f"/api/alice/tasks/{task['id']}/complete")
+    await client.post("/api/bob/tasks", json={"title": "stays"})
+    assert [e["userseq"] for e in outbox_events(clean_database)] == [1, 2, 3, 1]
+
+    clean_database.execute("DELETE FROM users WHERE id = 'alice'")
+
+    assert [(e["userid"], e["userseq"]) for e in outbox_events(clean_database)] == [("bob", 1)]
+    sequences = clean_database.execute(
+        "SELECT user_id, last_seq FROM event_sequences ORDER BY 1"
+    ).fetchall()
+    assert sequences == [("bob", 1)]
+    await client.post("/api/alice/tasks", json={"title": "again"})
+    await client.post("/api/bob/tasks", json={"title": "on"})
+    by_user = [(e["userid"], e["userseq"]) for e in outbox_events(clean_database)]
+    assert by_user == [("bob", 1), ("alice", 1), ("bob", 2)]
+
+
 async def test_writers_send_no_notify_whoever_listens(
     client: httpx.AsyncClient, clean_database: psycopg.Connection, server_url: URL
 ) -> None:

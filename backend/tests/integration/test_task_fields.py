@@ -163,7 +163,8 @@ async def test_the_longest_rules_are_stored_in_a_spelling_that_fits_the_column(
 
 def test_the_database_refuses_what_the_api_refuses(admin_connection: psycopg.Connection) -> None:
     admin_connection.execute(
-        "TRUNCATE users, tasks, task_tombstones, idempotency_keys RESTART IDENTITY CASCADE"
+        "TRUNCATE users, tasks, task_tombstones, idempotency_keys, task_events"
+        " RESTART IDENTITY CASCADE"
     )
     admin_connection.execute("INSERT INTO users (id) VALUES ('alice')")
     insert = "INSERT INTO tasks (user_id, title, {}) VALUES ('alice', 'x', %s)"

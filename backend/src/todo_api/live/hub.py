@@ -22,14 +22,14 @@ from todo_api.database.runner import Database
 from todo_api.database.url import normalize_database_url
 from todo_api.errors import StreamLimitError
 from todo_api.live.announcer import CHANNEL, Announcer, announced_users, take_turn
-from todo_api.models import User
+from todo_api.models import EventSequence
 
 logger = logging.getLogger(__name__)
 
 # The hubs of this process, for `close_all` (the server's shutdown, api/http_protocol.py).
 _HUBS: set[LiveHub] = set()
-_SEQUENCES = select(col(User.id), col(User.event_seq)).where(
-    col(User.id) == bindparam("users", type_=ARRAY(Text)).any_()
+_SEQUENCES = select(col(EventSequence.user_id), col(EventSequence.last_seq)).where(
+    col(EventSequence.user_id) == bindparam("users", type_=ARRAY(Text)).any_()
 )
 _RECONNECT_SECONDS = 2.0
 _TURN_SECONDS = 1.0  # how often a hub without the announcer's turn tries for it
@@ -209,7 +209,7 @@ class LiveHub:
                 continue
             moved = []
             for row in rows:
-                user_id, seq = row.id, row.event_seq
+                user_id, seq = row.user_id, row.last_seq
                 if self._seen.get(user_id) != seq:  # moved, or first seen: read to be sure
                     moved.append(user_id)
                     self._seen[user_id] = seq

@@ -8,7 +8,7 @@ from sqlmodel import col
 
 from todo_api.database.wall import ACTING, OWNER
 from todo_api.events.outbox import OUTBOX_COLUMNS
-from todo_api.models import TaskEvent, User
+from todo_api.models import EventSequence, TaskEvent
 
 _OWNER = OWNER
 AFTER = (
@@ -23,7 +23,9 @@ AFTER = (
 )
 """The user's events after `:after`, in order."""
 POSITION = select(
-    select(col(User.event_seq)).where(col(User.id) == _OWNER).scalar_subquery(),
+    select(col(EventSequence.last_seq))
+    .where(col(EventSequence.user_id) == _OWNER)
+    .scalar_subquery(),
     select(func.min(col(TaskEvent.seq))).where(col(TaskEvent.user_id) == _OWNER).scalar_subquery(),
 ).where(ACTING)
 """The user's last sequence number handed out, and the oldest the outbox still holds."""

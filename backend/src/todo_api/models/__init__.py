@@ -8,7 +8,7 @@ from todo_api.models.idempotency import IdempotencyKey
 from todo_api.models.server_key import ServerKey
 from todo_api.models.stream_ticket import StreamTicket
 from todo_api.models.task import Task, TaskCompletion, TaskCreate, TaskRead, TaskUpdate
-from todo_api.models.task_event import EventRelay, TaskEvent
+from todo_api.models.task_event import EventRelay, EventSequence, TaskEvent
 from todo_api.models.task_reminder import TaskReminder
 from todo_api.models.tombstone import TaskTombstone
 from todo_api.models.user import User
@@ -17,6 +17,7 @@ __all__ = [
     "ChatMessage",
     "Conversation",
     "EventRelay",
+    "EventSequence",
     "IdempotencyKey",
     "ServerKey",
     "StreamTicket",

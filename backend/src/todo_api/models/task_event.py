@@ -1,7 +1,8 @@
 """The `task_events` table: the outbox of task events (see events/ for the whole feature).
 
-Rows are written only by the database trigger of migration 0005, in the transaction of the
-change they describe; the relay reads them in `id` order and sets `delivered_at`.
+Rows are written only by the database trigger of migration 0005 (its numbering since 0013:
+`event_sequences`), in the transaction of the change they describe; the relay reads them in
+`id` order and sets `delivered_at`.
 """
 
 from __future__ import annotations
@@ -45,10 +46,9 @@ class TaskEvent(SQLModel, table=True):
         default=None,
         sa_column=Column(Uuid, nullable=False, server_default=text("gen_random_uuid()")),
     )
-    # A user's events go with the user: a user id used again starts its sequence afresh.
-    user_id: str = Field(
-        sa_column=Column(Text, ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
-    )
+    # A user's events go with the user (a trigger on `users` since migration 0013, no
+    # foreign key: its check cost a query per event): a user id used again starts afresh.
+    user_id: str = Field(sa_column=Column(Text, nullable=False))
     seq: int = Field(sa_column=Column(BigInteger, nullable=False))
     type: str = Field(sa_column=Column(Text, nullable=False))
     task_id: int = Field(sa_column=Column(BigInteger, nullable=False))
@@ -63,6 +63,21 @@ class TaskEvent(SQLModel, table=True):
     )
     delivered_at: datetime | None = Field(
         default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )
+
+
+class EventSequence(SQLModel, table=True):
+    """The last per-user event sequence number handed out (migration 0013; it was
+    `users.event_seq`). The recording trigger increments it: its row lock orders one user's
+    events by commit. A row per user, created with the user (a trigger on `users`)."""
+
+    __tablename__ = "event_sequences"
+
+    user_id: str = Field(
+        sa_column=Column(Text, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    )
+    last_seq: int = Field(
+        default=0, sa_column=Column(BigInteger, nullable=False, server_default=text("0"))
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, Column, DateTime, Text, func, text
+from sqlalchemy import CheckConstraint, Column, DateTime, Text, func, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import Field, SQLModel
 
@@ -27,11 +27,6 @@ class User(SQLModel, table=True):
     created_at: datetime | None = Field(
         default=None,
         sa_column=Column(DateTime(timezone=True), nullable=False, server_default=func.now()),
-    )
-    # The last per-user event sequence number handed out (the trigger of migration 0005).
-    event_seq: int = Field(
-        default=0,
-        sa_column=Column(BigInteger, nullable=False, server_default=text("0")),
     )
     # An IANA zone name: relative reminders of all-day due dates count back from 09:00 in it.
     time_zone: str = Field(
