@@ -205,7 +205,8 @@ def test_the_scheduler_skips_a_user_a_writer_holds_and_fires_next_round(
     task = _task(clean_database, [{"before": "PT15M"}], FUTURE)
     _make_due(clean_database, task, timedelta(seconds=1))
     with psycopg.connect(libpq_url(owner_database), prepare_threshold=None) as writer:
-        writer.execute("UPDATE users SET email = NULL WHERE id = 'alice'")  # holds the row
+        # a task write in flight holds the user's event sequence until it commits
+        writer.execute("UPDATE tasks SET title = 'being written' WHERE id = %s", [task])
         assert clean_database.execute(FIRE).fetchall() == []  # no wait, no deadlock
         writer.commit()
     assert len(clean_database.execute(FIRE).fetchall()) == 1

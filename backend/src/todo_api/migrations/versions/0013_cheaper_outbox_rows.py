@@ -88,6 +88,19 @@ BEGIN
 END
 $$
 """
+# A time zone change replans the user's all-day reminders (0006), and a task write plans its
+# own with the zone it reads: the two must not overlap, or a write racing a change plans in
+# the old zone. Before 0013 both held the user's row (the write through its sequence UPDATE);
+# now the write holds the user's event_sequences row, so the change takes that row too, before
+# its replanning: whichever comes second waits, then reads what the first committed.
+HOLD_SEQUENCE = """
+CREATE FUNCTION hold_event_sequence() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM FROM event_sequences WHERE user_id = NEW.id FOR NO KEY UPDATE;
+    RETURN NEW;
+END
+$$
+"""
 
 
 def upgrade() -> None:
@@ -120,6 +133,12 @@ def upgrade() -> None:
         "CREATE TRIGGER users_forget_events BEFORE DELETE ON users "
         "FOR EACH ROW EXECUTE FUNCTION forget_user_events()"
     )
+    op.execute(HOLD_SEQUENCE)
+    op.execute(
+        "CREATE TRIGGER users_hold_event_sequence BEFORE UPDATE OF time_zone ON users "
+        "FOR EACH ROW WHEN (OLD.time_zone IS DISTINCT FROM NEW.time_zone) "
+        "EXECUTE FUNCTION hold_event_sequence()"
+    )
     op.execute(_replaced(record, _USERS_SEQ, _SEQUENCES_SEQ))
     op.execute(
         _replaced(
@@ -148,6 +167,8 @@ def downgrade() -> None:
     op.execute(previous._without(m8.RECORD_TASK_EVENT, previous._TASK_NOTIFY))
     op.execute(previous._without(m8.FIRE_DUE_REMINDERS, previous._REMINDER_NOTIFY))
     op.execute("DROP TRIGGER users_forget_events ON users")
+    op.execute("DROP TRIGGER users_hold_event_sequence ON users")
+    op.execute("DROP FUNCTION hold_event_sequence()")
     op.execute("DROP TRIGGER users_start_event_sequence ON users")
     op.execute("DROP FUNCTION forget_user_events()")
     # A TRUNCATE of `users` reached the outbox through the foreign key; since 0013 it does
