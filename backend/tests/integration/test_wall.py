@@ -19,7 +19,7 @@ from tests.support import libpq_url, make_settings
 from todo_api.database.engine import create_engine
 from todo_api.database.errors import DRIVER_ERRORS
 from todo_api.database.runner import Database
-from todo_api.database.wall import ACTING, bypasses, worker_rows
+from todo_api.database.wall import ACTING, OWNER, bypasses, worker_rows
 from todo_api.models import IdempotencyKey, Task, TaskEvent
 
 pytestmark = pytest.mark.anyio
@@ -129,6 +129,22 @@ async def test_the_acting_user_ends_with_the_statement(
         assert len(gated.all()) == 2
         after = await connection.execute(select(col(Task.id)))
         assert after.all() == []
+
+
+async def test_the_gate_runs_before_a_count_that_follows_it_and_not_after_one_before_it(
+    database: Database, two_users: psycopg.Connection
+) -> None:
+    """The gate and a quota-like count (an InitPlan) share the One-Time Filter above the scan,
+    evaluated in the order written: after the gate, the count sees the user's two tasks; put
+    first, it runs with no user set and counts none (why the gate must come first)."""
+    counted = select(func.count()).select_from(Task).scalar_subquery()
+    owned = col(Task.user_id) == OWNER
+    after = select(col(Task.title)).where(ACTING, counted == 2, owned).order_by(col(Task.id))
+    rows = await database.rows(after, {"owner": "alice"})
+    assert [row[0] for row in rows] == ["a1", "a2"]
+    before = select(col(Task.title)).where(counted == 0, ACTING, owned)
+    rows = await database.rows(before, {"owner": "alice"})
+    assert [row[0] for row in rows] == ["a1", "a2"]
 
 
 async def test_the_worker_role_spans_users_only_when_taken(
