@@ -221,3 +221,15 @@ def test_every_table_of_user_rows_is_behind_the_wall(admin_connection: psycopg.C
     assert {row[0] for row in rows} >= {"tasks", "conversations", "chat_messages"}
     for table, enabled, forced, policies in rows:
         assert (table, enabled, forced, policies) == (table, True, True, ["acting_user", "worker"])
+
+
+def test_the_gate_function_is_stable_parallel_unsafe_and_runs_as_its_caller(
+    admin_connection: psycopg.Connection,
+) -> None:
+    """STABLE: evaluated once before any row (VOLATILE: a per-row filter after the policy's
+    condition, so nothing would pass); PARALLEL UNSAFE like set_config; SECURITY INVOKER."""
+    row = admin_connection.execute(
+        "SELECT provolatile, proparallel, prosecdef FROM pg_proc"
+        " WHERE oid = 'set_acting_user(text)'::regprocedure"
+    ).fetchone()
+    assert row == ("s", "u", False)
