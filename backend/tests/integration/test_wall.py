@@ -19,7 +19,7 @@ from tests.support import libpq_url, make_settings
 from todo_api.database.engine import create_engine
 from todo_api.database.errors import DRIVER_ERRORS
 from todo_api.database.runner import Database
-from todo_api.database.wall import ACTING, bypasses, worker_rows
+from todo_api.database.wall import ACTING, OWNER, bypasses, worker_rows
 from todo_api.models import IdempotencyKey, Task, TaskEvent
 
 pytestmark = pytest.mark.anyio
@@ -131,6 +131,22 @@ async def test_the_acting_user_ends_with_the_statement(
         assert after.all() == []
 
 
+async def test_the_gate_runs_before_a_count_that_follows_it_and_not_after_one_before_it(
+    database: Database, two_users: psycopg.Connection
+) -> None:
+    """The gate and a quota-like count (an InitPlan) share the One-Time Filter above the scan,
+    evaluated in the order written: after the gate, the count sees the user's two tasks; put
+    first, it runs with no user set and counts none (why the gate must come first)."""
+    counted = select(func.count()).select_from(Task).scalar_subquery()
+    owned = col(Task.user_id) == OWNER
+    after = select(col(Task.title)).where(ACTING, counted == 2, owned).order_by(col(Task.id))
+    rows = await database.rows(after, {"owner": "alice"})
+    assert [row[0] for row in rows] == ["a1", "a2"]
+    before = select(col(Task.title)).where(counted == 0, ACTING, owned)
+    rows = await database.rows(before, {"owner": "alice"})
+    assert [row[0] for row in rows] == ["a1", "a2"]
+
+
 async def test_the_worker_role_spans_users_only_when_taken(
     database: Database, two_users: psycopg.Connection
 ) -> None:
@@ -208,3 +224,15 @@ def test_every_table_of_user_rows_is_behind_the_wall(admin_connection: psycopg.C
     assert {row[0] for row in rows} >= {"tasks", "conversations", "chat_messages"}
     for table, enabled, forced, policies in rows:
         assert (table, enabled, forced, policies) == (table, True, True, ["acting_user", "worker"])
+
+
+def test_the_gate_function_is_stable_parallel_unsafe_and_runs_as_its_caller(
+    admin_connection: psycopg.Connection,
+) -> None:
+    """STABLE: evaluated once before any row (VOLATILE: a per-row filter after the policy's
+    condition, so nothing would pass); PARALLEL UNSAFE like set_config; SECURITY INVOKER."""
+    row = admin_connection.execute(
+        "SELECT provolatile, proparallel, prosecdef FROM pg_proc"
+        " WHERE oid = 'set_acting_user(text)'::regprocedure"
+    ).fetchone()
+    assert row == ("s", "u", False)

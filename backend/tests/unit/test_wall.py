@@ -1,10 +1,11 @@
 """The second wall's gate: every statement run for one user sets the acting user first.
 
 Row-level security (migration 0011) lets a row through only to the user the transaction
-acts for; the gate `ACTING` (database/wall.py) sets that user in the statement itself. It
-must be the first condition of the statement's top-level WHERE: PostgreSQL runs it there
-as an InitPlan of a One-Time Filter above every scan, and evaluates the filter's conditions
-in the order written, so an earlier one (a quota count) would run with no user set.
+acts for; the gate `ACTING` (database/wall.py: `set_acting_user(:owner)`, migration 0014)
+sets that user in the statement itself. It must be the first condition of the statement's
+top-level WHERE: PostgreSQL evaluates it there once, in a One-Time Filter above every scan,
+and evaluates the filter's conditions in the order written, so an earlier one (a quota count)
+would run with no user set (tests/integration/test_wall.py shows both orders).
 """
 
 from __future__ import annotations
@@ -72,10 +73,19 @@ def test_the_other_statements_of_one_user_set_it_first_too(name: str) -> None:
     _gate_comes_first(OTHER_SCOPED[name])
 
 
-def test_the_gate_sets_the_owner_for_the_transaction_only() -> None:
+def test_the_gate_is_one_call_of_the_setter_with_the_owner() -> None:
     sql = str(ACTING.compile(dialect=postgresql.dialect()))  # type: ignore[no-untyped-call]
-    assert sql.startswith("(SELECT set_config('todo.user_id', %(owner)s")
-    assert sql.endswith(", true) AS set_config_1) IS NOT NULL")
+    assert re.fullmatch(r"set_acting_user\(%\(owner\)s(::VARCHAR)?\)", sql), sql
+
+
+def test_the_setter_is_stable_and_sets_the_user_for_the_transaction_only() -> None:
+    """STABLE makes the call a pseudo-constant evaluated once before any row (VOLATILE would
+    be a per-row filter after the policy's own condition); `true`: transaction-local."""
+    migration = SOURCE / "migrations" / "versions" / "0014_cheaper_row_security.py"
+    body = " ".join(migration.read_text().split())
+    assert "CREATE FUNCTION set_acting_user(owner text) RETURNS boolean" in body
+    assert "LANGUAGE plpgsql STABLE PARALLEL UNSAFE" in body
+    assert "RETURN set_config('todo.user_id', owner, true) IS NOT NULL;" in body
 
 
 def test_a_gate_after_another_condition_is_caught() -> None:

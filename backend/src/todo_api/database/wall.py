@@ -4,15 +4,19 @@ The policies let a row through only when its `user_id` is the user the current t
 acts for: `current_setting('todo.user_id', true)`. Every statement run on behalf of one user
 sets that itself, at the top of its own WHERE, with `ACTING`:
 
-    (SELECT set_config('todo.user_id', :owner, true)) IS NOT NULL
+    set_acting_user(:owner)
 
-PostgreSQL plans the uncorrelated subquery as an InitPlan in a One-Time Filter above every
-scan, so it runs before any row is read, and `set_config(..., true)` is local to the
-transaction (for an autocommit statement: to the statement), so no user outlives it, also
-behind PgBouncer in transaction mode. No extra round trip. It must come FIRST in the WHERE:
-the One-Time Filter evaluates its conditions in the order written, and a quota count (another
-InitPlan) placed before it would count with no user set, that is nothing. A statement without
-it sees and changes nothing of those tables.
+a PL/pgSQL function of migration 0014 doing `set_config('todo.user_id', :owner, true)`. It is
+declared STABLE, so a call without a column among its arguments is a pseudo-constant:
+PostgreSQL evaluates it once, in the One-Time Filter of a Result above every scan, before any
+row is read; `set_config(..., true)` is local to the transaction (for an autocommit
+statement: to the statement), so no user outlives it, also behind PgBouncer in transaction
+mode. No extra round trip. It must come FIRST in the WHERE: the One-Time Filter evaluates its
+conditions in the order written, and a quota count (an InitPlan) placed before it would count
+with no user set, that is nothing. A statement without it sees and changes nothing of those
+tables. (Migration 0011's gate was the sub-select `(SELECT set_config(...)) IS NOT NULL`, an
+InitPlan: the same order, but parsed, planned and started on every statement, which cost
+about twice as much; performance.md, "Row-level security".)
 
 Work that spans users (the relay, the reminder scheduler, housekeeping, the live announcer,
 redeeming a stream ticket, which finds its user by the ticket's hash) runs as the role
@@ -25,10 +29,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Executable, Row, Text, bindparam, func, literal_column, select, text, true
+from sqlalchemy import Boolean, ColumnElement, Executable, Row, Text, bindparam, func, text
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql import operators
 
 from todo_api.database.runner import Database
 
@@ -40,10 +45,11 @@ WORKER_ROLE = "todo_worker"
 """The role whose policies let every row through (cross-user work only)."""
 
 OWNER = bindparam("owner", type_=Text)
-ACTING = (
-    select(func.set_config(literal_column(f"'{USER_SETTING}'"), OWNER, true()))
-    .scalar_subquery()
-    .is_not(None)
+# Grouped as in a WHERE (a boolean function there is wrapped once), so that a WHERE holds this
+# very object and tests/unit/test_wall.py can find it first.
+ACTING = cast(
+    ColumnElement[bool],
+    func.set_acting_user(OWNER, type_=Boolean).self_group(against=operators.and_),
 )
 """The gate: sets the acting user to `:owner` before the statement reads a row."""
 
