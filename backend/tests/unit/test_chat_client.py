@@ -77,3 +77,14 @@ async def test_streaming_is_sent_only_when_asked(stream: Any) -> None:
     body = request_body({**await _payload(), "stream": stream})
 
     assert body.get("stream") is (True if stream is True else None)
+
+
+def test_mappings_and_iterables_the_sdk_may_hand_over_are_encoded_as_json() -> None:
+    from types import MappingProxyType
+
+    from todo_api.chat.client import _default
+
+    assert orjson.loads(orjson.dumps({"m": MappingProxyType({"a": 1})}, default=_default)) == {
+        "m": {"a": 1}
+    }
+    assert orjson.loads(orjson.dumps({"i": iter([1, 2])}, default=_default)) == {"i": [1, 2]}

@@ -70,7 +70,7 @@ CONVERSATION_STATEMENTS: list[Callable[[UserConversations], ChatScoped]] = [
     lambda chats: chats.finish(1, 2, "hello", []),
     lambda chats: chats.keyed("key"),
     lambda chats: chats.answer_to(1),
-    lambda chats: chats.history(1, 10),
+    lambda chats: chats.history(1, 10, 5),
     lambda chats: chats.messages(1, 10, None),
     lambda chats: chats.messages(1, 10, 5),
 ]

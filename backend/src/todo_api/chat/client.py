@@ -14,6 +14,7 @@ transform would have produced.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from functools import cached_property
 from typing import Any
 
@@ -46,7 +47,9 @@ def _default(value: Any) -> Any:
     dump = getattr(value, "model_dump", None)
     if callable(dump):
         return dump(mode="json", exclude_unset=True)
-    if isinstance(value, set | frozenset) or hasattr(value, "__iter__"):
+    if isinstance(value, Mapping):
+        return dict(value)
+    if isinstance(value, Iterable) and not isinstance(value, str | bytes):
         return list(value)
     raise TypeError(f"cannot encode {type(value).__name__} as JSON")
 

@@ -24,7 +24,6 @@ from todo_api.errors import (
     ChatRateLimitError,
     ConversationBusyError,
     ConversationNotFoundError,
-    IdempotencyKeyBusyError,
     IdempotencyKeyReusedError,
 )
 from todo_api.models.conversation import TITLE_MAX
@@ -108,8 +107,10 @@ class UserConversations:
     def answer_to(self, message_id: int) -> ChatScoped:
         return self._scoped(statements.ANSWER_TO, message_id=message_id)
 
-    def history(self, conversation_id: int, limit: int) -> ChatScoped:
-        return self._scoped(statements.HISTORY, conversation_id=conversation_id, limit=limit)
+    def history(self, conversation_id: int, limit: int, upto: int) -> ChatScoped:
+        return self._scoped(
+            statements.HISTORY, conversation_id=conversation_id, limit=limit, upto=upto
+        )
 
     def messages(self, conversation_id: int, limit: int, after: int | None) -> ChatScoped:
         if after is None:
@@ -187,19 +188,16 @@ class Conversations:
         runs within `admitted`."""
         keyed = await admitted(lambda: self._rows(self._scope.keyed(key))) if key else ()
         if keyed:
-            found = keyed[0]
-            if found.content != message or conversation_id not in (None, found.conversation_id):
-                raise IdempotencyKeyReusedError
-            await self._claim(found.conversation_id, lease, patience, admitted)
-            return await self._retried(found, history, admitted)
-        created = conversation_id is None
+            return await self._replay(
+                keyed[0], conversation_id, message, lease, patience, history, admitted
+            )
+        asked = conversation_id
         if conversation_id is None:
             title = " ".join(message.split())[:TITLE_MAX]
             new = self._scope.new_turn(title, lease, message, key, per_minute)
             rows = await admitted(lambda: self._rows(new))
-            if not rows:
-                raise ChatRateLimitError(per_minute)
-            conversation_id = rows[0].conversation_id
+            if rows:
+                conversation_id = rows[0].conversation_id
             said = [row for row in rows if row.id is not None]
         else:
             await self._claim(conversation_id, lease, patience, admitted)
@@ -211,12 +209,42 @@ class Conversations:
                 await self.release(claimed)
                 raise
             said = [row for row in rows if row.fresh]
-        if not said:  # refused, or the same key sent at once by another request (it runs it)
-            await self.release(conversation_id)
-            if created or (key and await admitted(lambda: self._rows(self._scope.keyed(key)))):
-                raise IdempotencyKeyBusyError
+        if said:
+            assert conversation_id is not None
+            return Turn(conversation_id, said[0].id, None, rows)
+        # Refused, or the key was taken meanwhile by a request that runs (or ran) the turn.
+        if conversation_id is not None:
+            made = conversation_id if asked is None else None
+            await admitted(lambda: self._give_up(conversation_id, made))
+        taken = await admitted(lambda: self._rows(self._scope.keyed(key))) if key else ()
+        if not taken:
             raise ChatRateLimitError(per_minute)
-        return Turn(conversation_id, said[0].id, None, rows)
+        return await self._replay(taken[0], asked, message, lease, patience, history, admitted)
+
+    async def _give_up(self, conversation_id: int, made: int | None) -> None:
+        """Free a conversation this turn claimed and will not use (delete one it just made:
+        it holds nothing)."""
+        if made is not None:
+            await self._rows(self._scope.delete(made))
+        else:
+            await self.release(conversation_id)
+
+    async def _replay(
+        self,
+        found: Row[Any],
+        conversation_id: int | None,
+        message: str,
+        lease: timedelta,
+        patience: float,
+        history: int,
+        admitted: Admitted,
+    ) -> Turn:
+        """The turn of the message `found` stored under the same key: the same message (in the
+        same conversation, if one was named) or IdempotencyKeyReusedError."""
+        if found.content != message or conversation_id not in (None, found.conversation_id):
+            raise IdempotencyKeyReusedError
+        await self._claim(found.conversation_id, lease, patience, admitted)
+        return await self._retried(found, history, admitted)
 
     async def _retried(self, found: Row[Any], history: int, admitted: Admitted) -> Turn:
         """The turn of a message stored before under the same key (the conversation claimed,
@@ -249,7 +277,7 @@ class Conversations:
         if rows:
             answered = Answer(rows[0].id, rows[0].content, rows[0].tool_calls)
             return Turn(found.conversation_id, found.id, answered, ())
-        past = await self._rows(self._scope.history(found.conversation_id, history))
+        past = await self._rows(self._scope.history(found.conversation_id, history, found.id))
         return Turn(found.conversation_id, found.id, None, past)
 
     async def finish(self, turn: Turn, content: str, tool_calls: list[dict[str, Any]]) -> Answer:

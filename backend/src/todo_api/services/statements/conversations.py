@@ -24,6 +24,7 @@ from sqlalchemy import (
     Text,
     bindparam,
     delete,
+    exists,
     false,
     func,
     literal,
@@ -124,12 +125,17 @@ _MESSAGE_COLUMNS = (
 )
 _LATEST = (
     select(*_MESSAGE_COLUMNS)
-    .where(_OWN_MESSAGE, col(ChatMessage.conversation_id) == _CONVERSATION)
+    .where(
+        _OWN_MESSAGE,
+        col(ChatMessage.conversation_id) == _CONVERSATION,
+        col(ChatMessage.id) <= bindparam("upto", type_=BigInteger),
+    )
     .order_by(col(ChatMessage.id).desc())
     .limit(_LIMIT)
     .subquery()
 )
-# The last `limit` messages, oldest first: what a turn tells the model.
+# The last `limit` messages up to the message `upto`, oldest first: what a retried turn tells
+# the model (messages sent after it are not its history).
 HISTORY = select(_LATEST).where(ACTING).order_by(_LATEST.c.id)
 # Oldest first; `after`: the page after the message of that id.
 MESSAGES = (
@@ -147,12 +153,17 @@ _RECENT_TURNS: ColumnElement[list[datetime]] = literal_column(
 # The turn counted in the user's row (the start times of the last minute's turns), only while
 # fewer than `per_minute` are there: concurrent turns of a user queue on the row's lock, and
 # PostgreSQL checks the condition again on the row as the turn before left it, so exactly
-# `per_minute` pass in any minute. No row: refused (429).
+# `per_minute` pass in any minute. No row: refused (429), or the key is taken already (a
+# request with the same key ran first: this one is its replay, not a turn of its own).
+_KEY_TAKEN = exists().where(
+    _OWN_MESSAGE, col(ChatMessage.idempotency_key) == bindparam("key", type_=Text)
+)
 _COUNTED = (
     update(User)
     .where(
         ACTING,
         col(User.id) == _OWNER,
+        ~_KEY_TAKEN,
         func.cardinality(_RECENT_TURNS) < bindparam("per_minute", type_=Integer),
     )
     .values(chat_turns=func.array_append(_RECENT_TURNS, func.now()))

@@ -1,0 +1,134 @@
+"""Chat turns that race or come back: a retry of an older unanswered message answers that
+message, and two requests with one Idempotency-Key run one turn (the second is its replay,
+not a second counted turn, and leaves no empty conversation behind)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import psycopg
+import pytest
+from sqlalchemy.engine import URL
+
+from tests.chat_model import Step, stand_in_model
+from tests.support import make_settings, owner_client
+from todo_api.errors import IdempotencyKeyBusyError
+from todo_api.main import create_app
+from todo_api.services.conversations import Conversations
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def chat_settings(migrated_database: URL, clean_database: psycopg.Connection) -> Any:
+    def build(base: str, **overrides: Any) -> Any:
+        return make_settings(
+            migrated_database, chat_model_url=base, chat_model="stand-in", **overrides
+        )
+
+    return build
+
+
+def _echo(body: dict[str, Any]) -> Step:
+    said = [m["content"] for m in body["messages"] if m["role"] == "user"]
+    return Step(text=f"re: {said[-1]}")
+
+
+def _said(body: dict[str, Any]) -> list[str]:
+    return [m["content"] for m in body["messages"] if m["role"] in ("user", "assistant")]
+
+
+async def test_a_retry_of_an_older_unanswered_message_answers_that_message(
+    chat_settings: Any,
+) -> None:
+    failing = [False]
+
+    def script(body: dict[str, Any]) -> Step:
+        return Step(status=500) if failing[0] else _echo(body)
+
+    async with (
+        stand_in_model(script) as (model, base),
+        owner_client(create_app(chat_settings(base))) as http,
+    ):
+        first = await http.post("/api/alice/chat", json={"message": "one"})
+        ident = first.json()["conversation_id"]
+        keyed = {"Idempotency-Key": "k-two"}
+        two = {"message": "two", "conversation_id": ident}
+        failing[0] = True
+        failed = await http.post("/api/alice/chat", json=two, headers=keyed)
+        failing[0] = False
+        three = await http.post(
+            "/api/alice/chat", json={"message": "three", "conversation_id": ident}
+        )
+        retried = await http.post("/api/alice/chat", json=two, headers=keyed)
+
+    assert [failed.status_code, three.status_code, retried.status_code] == [502, 200, 200]
+    # the model must be asked to answer "two", on the history up to "two"
+    assert _said(model.requests[-1])[-1] == "two", _said(model.requests[-1])
+    assert retried.json()["response"] == "re: two"
+
+
+async def _race(
+    chat_settings: Any, clean_database: psycopg.Connection, existing: bool
+) -> tuple[Any, list[Any]]:
+    async with stand_in_model(_echo) as (_model, base):
+        app = create_app(chat_settings(base))
+        async with owner_client(app) as http:
+            start = await http.post("/api/alice/chat", json={"message": "start"})
+            ident = start.json()["conversation_id"] if existing else None
+            sent: dict[str, Any] = {"message": "hello"}
+            if existing:
+                sent["conversation_id"] = ident
+            keyed = {"Idempotency-Key": "k-race"}
+            steps: list[Any] = []
+
+            async def admitted(step: Any) -> Any:
+                result = await step()
+                steps.append(result)
+                if len(steps) == 1:  # B's key lookup found nothing; A's same request runs now
+                    a = await http.post("/api/alice/chat", json=sent, headers=keyed)
+                    assert a.status_code == 200, a.text
+                return result
+
+            outcome: Any
+            try:
+                outcome = await Conversations(app.state.database, "alice").begin(
+                    ident,
+                    "hello",
+                    "k-race",
+                    lease=timedelta(seconds=60),
+                    patience=2.0,
+                    history=20,
+                    per_minute=10,
+                    admitted=admitted,
+                )
+            except IdempotencyKeyBusyError as error:
+                outcome = error
+            listed = (await http.get("/api/alice/conversations")).json()
+    return outcome, listed
+
+
+def _counted_turns(database: psycopg.Connection) -> int:
+    row = database.execute("SELECT cardinality(chat_turns) FROM users WHERE id = 'alice'")
+    (count,) = row.fetchone() or (None,)
+    assert isinstance(count, int)
+    return count
+
+
+async def test_same_key_race_new_conversation_leaves_no_empty_conversation_nor_counted_turn(
+    chat_settings: Any, clean_database: psycopg.Connection
+) -> None:
+    outcome, listed = await _race(chat_settings, clean_database, existing=False)
+    turns = _counted_turns(clean_database)
+    assert len(listed) == 2, (outcome, listed)  # "start" and A's "hello": no empty third one
+    assert turns == 2, (outcome, turns)  # B ran no turn
+
+
+async def test_same_key_race_in_a_conversation_is_a_replay_once_the_answer_exists(
+    chat_settings: Any, clean_database: psycopg.Connection
+) -> None:
+    outcome, _listed = await _race(chat_settings, clean_database, existing=True)
+    turns = _counted_turns(clean_database)
+    assert turns == 2, (outcome, turns)  # B ran no turn: not counted
+    assert not isinstance(outcome, Exception), outcome  # A's answer exists: replay, not 409
