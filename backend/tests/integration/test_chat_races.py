@@ -4,6 +4,7 @@ not a second counted turn, and leaves no empty conversation behind)."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
@@ -132,3 +133,34 @@ async def test_same_key_race_in_a_conversation_is_a_replay_once_the_answer_exist
     turns = _counted_turns(clean_database)
     assert turns == 2, (outcome, turns)  # B ran no turn: not counted
     assert not isinstance(outcome, Exception), outcome  # A's answer exists: replay, not 409
+
+
+async def test_a_turn_that_outlived_its_lease_does_not_free_the_next_turns_lease(
+    chat_settings: Any, clean_database: psycopg.Connection
+) -> None:
+    async def run(step: Any) -> Any:
+        return await step()
+
+    lease = "SELECT turn_until FROM conversations WHERE id = %s"
+    async with stand_in_model(_echo) as (_model, base):
+        app = create_app(chat_settings(base))
+        async with owner_client(app) as http:
+            start = await http.post("/api/alice/chat", json={"message": "start"})
+            ident = start.json()["conversation_id"]
+            chats = Conversations(app.state.database, "alice")
+            turn: dict[str, Any] = {
+                "history": 20,
+                "per_minute": 100,
+                "admitted": run,
+                "patience": 2.0,
+            }
+            slow = await chats.begin(ident, "slow", None, lease=timedelta(milliseconds=1), **turn)
+            await asyncio.sleep(0.05)  # its lease runs out; the next turn takes one of its own
+            fast = await chats.begin(ident, "fast", None, lease=timedelta(minutes=1), **turn)
+            await chats.finish(slow, "late", [])
+            still = clean_database.execute(lease, (ident,)).fetchone()
+            await chats.finish(fast, "on time", [])
+            after = clean_database.execute(lease, (ident,)).fetchone()
+
+    assert still == (fast.held,)  # the late turn gave back nothing: the lease is the next one's
+    assert after == (None,)

@@ -13,7 +13,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.sql import ClauseElement
 
 from todo_api.models import TaskRead
-from todo_api.services.conversations import ChatScoped, UserConversations
+from todo_api.services.conversations import ChatScoped, Turn, UserConversations
 from todo_api.services.lists.query import TaskListQuery
 from todo_api.services.scope import Scoped, UserTasks
 from todo_api.services.statements.columns import TASK_FIELDS
@@ -63,11 +63,11 @@ CONVERSATION_STATEMENTS: list[Callable[[UserConversations], ChatScoped]] = [
     lambda chats: chats.user_turn(1, "hi", "key", 10, 20),
     lambda chats: chats.claim(1, timedelta(minutes=1)),
     lambda chats: chats.exists(1),
-    lambda chats: chats.release(1),
+    lambda chats: chats.release(1, datetime.now(UTC)),
     lambda chats: chats.delete(1),
     lambda chats: chats.page(10, None),
     lambda chats: chats.page(10, 5),
-    lambda chats: chats.finish(1, 2, "hello", []),
+    lambda chats: chats.finish(Turn(1, 2, None, (), datetime.now(UTC)), "hello", []),
     lambda chats: chats.keyed("key"),
     lambda chats: chats.answer_to(1),
     lambda chats: chats.history(1, 10, 5),

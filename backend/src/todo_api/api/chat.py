@@ -180,7 +180,7 @@ async def chat(
     try:
         text = await agent.run(call, turn.history)
     except BaseException:
-        await _in_turn(state, lambda: conversations.release(turn.conversation_id))
+        await _in_turn(state, lambda: conversations.release(turn.conversation_id, turn.held))
         raise
     await _in_turn(state, lambda: conversations.finish(turn, text, call.calls))
     return json_response(_reply(turn, text, call.calls))
@@ -217,11 +217,11 @@ async def _streamed_turn(
             else:
                 yield _event(kind, data)
     except ApiError as error:
-        await _in_turn(state, lambda: conversations.release(turn.conversation_id))
+        await _in_turn(state, lambda: conversations.release(turn.conversation_id, turn.held))
         yield _event("error", orjson.loads(error_response(error).body))
         return
     except BaseException:
-        await _in_turn(state, lambda: conversations.release(turn.conversation_id))
+        await _in_turn(state, lambda: conversations.release(turn.conversation_id, turn.held))
         raise
     await _in_turn(state, lambda: conversations.finish(turn, text, call.calls))
     yield _event("done", _reply(turn, text, call.calls))

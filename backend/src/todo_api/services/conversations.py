@@ -14,7 +14,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Executable, Row
@@ -79,8 +79,8 @@ class UserConversations:
     def exists(self, conversation_id: int) -> ChatScoped:
         return self._scoped(statements.EXISTS, conversation_id=conversation_id)
 
-    def release(self, conversation_id: int) -> ChatScoped:
-        return self._scoped(statements.RELEASE, conversation_id=conversation_id)
+    def release(self, conversation_id: int, held: datetime) -> ChatScoped:
+        return self._scoped(statements.RELEASE, conversation_id=conversation_id, held=held)
 
     def delete(self, conversation_id: int) -> ChatScoped:
         return self._scoped(statements.DELETE, conversation_id=conversation_id)
@@ -90,15 +90,14 @@ class UserConversations:
             return self._scoped(statements.CONVERSATIONS, limit=limit)
         return self._scoped(statements.CONVERSATIONS_BEFORE, limit=limit, before=before)
 
-    def finish(
-        self, conversation_id: int, reply_to: int, content: str, tool_calls: list[dict[str, Any]]
-    ) -> ChatScoped:
+    def finish(self, turn: Turn, content: str, tool_calls: list[dict[str, Any]]) -> ChatScoped:
         return self._scoped(
             statements.FINISH,
-            conversation_id=conversation_id,
-            reply_to=reply_to,
+            conversation_id=turn.conversation_id,
+            reply_to=turn.message_id,
             content=content,
             tool_calls=tool_calls,
+            held=turn.held,
         )
 
     def keyed(self, key: str) -> ChatScoped:
@@ -138,6 +137,8 @@ class Turn:
     message_id: int
     answered: Answer | None
     history: Sequence[Row[Any]]
+    held: datetime
+    """The lease this turn took (`turn_until`): it gives back only that one."""
 
 
 Admitted = Callable[[Callable[[], Awaitable[Any]]], Awaitable[Any]]
@@ -196,38 +197,41 @@ class Conversations:
             title = " ".join(message.split())[:TITLE_MAX]
             new = self._scope.new_turn(title, lease, message, key, per_minute)
             rows = await admitted(lambda: self._rows(new))
+            held = rows[0].held if rows else None
             if rows:
                 conversation_id = rows[0].conversation_id
             said = [row for row in rows if row.id is not None]
         else:
-            await self._claim(conversation_id, lease, patience, admitted)
+            held = await self._claim(conversation_id, lease, patience, admitted)
             claimed = conversation_id
             scoped = self._scope.user_turn(claimed, message, key, history, per_minute)
             try:
                 rows = await admitted(lambda: self._rows(scoped))
             except BaseException:
-                await self.release(claimed)
+                await self.release(claimed, held)
                 raise
             said = [row for row in rows if row.fresh]
         if said:
             assert conversation_id is not None
-            return Turn(conversation_id, said[0].id, None, rows)
+            assert held is not None
+            return Turn(conversation_id, said[0].id, None, rows, held)
         # Refused, or the key was taken meanwhile by a request that runs (or ran) the turn.
-        if conversation_id is not None:
-            made = conversation_id if asked is None else None
-            await admitted(lambda: self._give_up(conversation_id, made))
+        if conversation_id is not None and held is not None:
+            made = asked is None
+            taken_by_us, lease_held = conversation_id, held
+            await admitted(lambda: self._give_up(taken_by_us, lease_held, made=made))
         taken = await admitted(lambda: self._rows(self._scope.keyed(key))) if key else ()
         if not taken:
             raise ChatRateLimitError(per_minute)
         return await self._replay(taken[0], asked, message, lease, patience, history, admitted)
 
-    async def _give_up(self, conversation_id: int, made: int | None) -> None:
+    async def _give_up(self, conversation_id: int, held: datetime, *, made: bool) -> None:
         """Free a conversation this turn claimed and will not use (delete one it just made:
         it holds nothing)."""
-        if made is not None:
-            await self._rows(self._scope.delete(made))
+        if made:
+            await self._rows(self._scope.delete(conversation_id))
         else:
-            await self.release(conversation_id)
+            await self.release(conversation_id, held)
 
     async def _replay(
         self,
@@ -243,53 +247,59 @@ class Conversations:
         same conversation, if one was named) or IdempotencyKeyReusedError."""
         if found.content != message or conversation_id not in (None, found.conversation_id):
             raise IdempotencyKeyReusedError
-        await self._claim(found.conversation_id, lease, patience, admitted)
-        return await self._retried(found, history, admitted)
+        held = await self._claim(found.conversation_id, lease, patience, admitted)
+        return await self._retried(found, held, history, admitted)
 
-    async def _retried(self, found: Row[Any], history: int, admitted: Admitted) -> Turn:
+    async def _retried(
+        self, found: Row[Any], held: datetime, history: int, admitted: Admitted
+    ) -> Turn:
         """The turn of a message stored before under the same key (the conversation claimed,
         so a turn still answering it is waited for): its answer when it has one (and the
         conversation is free again at once), else the history to run it again."""
         try:
-            turn: Turn = await admitted(lambda: self._start_again(found, history))
+            turn: Turn = await admitted(lambda: self._start_again(found, held, history))
         except BaseException:
-            await self.release(found.conversation_id)
+            await self.release(found.conversation_id, held)
             raise
         if turn.answered is not None:
-            await admitted(lambda: self.release(found.conversation_id))
+            await admitted(lambda: self.release(found.conversation_id, held))
         return turn
 
     async def _claim(
         self, conversation_id: int, lease: timedelta, patience: float, admitted: Admitted
-    ) -> None:
+    ) -> datetime:
+        """The lease taken on the conversation (its `turn_until`), once no other turn holds it."""
         give_up = time.monotonic() + patience
         while True:
-            if await admitted(lambda: self._rows(self._scope.claim(conversation_id, lease))):
-                return
+            claimed = await admitted(lambda: self._rows(self._scope.claim(conversation_id, lease)))
+            if claimed:
+                held: datetime = claimed[0].held
+                return held
             if not await admitted(lambda: self._rows(self._scope.exists(conversation_id))):
                 raise ConversationNotFoundError(conversation_id)
             if time.monotonic() >= give_up:
                 raise ConversationBusyError
             await asyncio.sleep(CLAIM_POLL_SECONDS)
 
-    async def _start_again(self, found: Row[Any], history: int) -> Turn:
+    async def _start_again(self, found: Row[Any], held: datetime, history: int) -> Turn:
         rows = await self._rows(self._scope.answer_to(found.id))
         if rows:
             answered = Answer(rows[0].id, rows[0].content, rows[0].tool_calls)
-            return Turn(found.conversation_id, found.id, answered, ())
+            return Turn(found.conversation_id, found.id, answered, (), held)
         past = await self._rows(self._scope.history(found.conversation_id, history, found.id))
-        return Turn(found.conversation_id, found.id, None, past)
+        return Turn(found.conversation_id, found.id, None, past, held)
 
     async def finish(self, turn: Turn, content: str, tool_calls: list[dict[str, Any]]) -> Answer:
         """Store the answer of `turn` and give the conversation's lease back (one statement;
         when it fails, the lease is given back on its own)."""
-        scoped = self._scope.finish(turn.conversation_id, turn.message_id, content, tool_calls)
+        scoped = self._scope.finish(turn, content, tool_calls)
         try:
             ((message_id,),) = await self._rows(scoped)
         except BaseException:
-            await self.release(turn.conversation_id)
+            await self.release(turn.conversation_id, turn.held)
             raise
         return Answer(message_id, content, tool_calls)
 
-    async def release(self, conversation_id: int) -> None:
-        await self._rows(self._scope.release(conversation_id))
+    async def release(self, conversation_id: int, held: datetime) -> None:
+        """Give the conversation's lease back, if `held` (the lease a turn took) is still it."""
+        await self._rows(self._scope.release(conversation_id, held))

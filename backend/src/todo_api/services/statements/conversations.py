@@ -19,6 +19,8 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    DateTime,
+    Executable,
     Integer,
     Interval,
     Text,
@@ -51,7 +53,7 @@ _OWN_CONVERSATION = col(Conversation.user_id) == _OWNER
 _OWN_MESSAGE = col(ChatMessage.user_id) == _OWNER
 
 # The turn's lease, when no other turn holds it (or the one holding it outlived its lease).
-CLAIM = (
+CLAIM: Executable = (
     update(Conversation)
     .where(
         ACTING,
@@ -60,14 +62,21 @@ CLAIM = (
         or_(col(Conversation.turn_until).is_(None), col(Conversation.turn_until) < func.now()),
     )
     .values(turn_until=func.now() + _LEASE)
-    .returning(col(Conversation.id))
+    .returning(col(Conversation.id), col(Conversation.turn_until).label("held"))
 )
 EXISTS = select(col(Conversation.id)).where(
     ACTING, _OWN_CONVERSATION, col(Conversation.id) == _CONVERSATION
 )
+# The lease given back, if this turn still holds it (`held`: the lease it took): a turn that
+# outlived its lease must not free the one the next turn took meanwhile.
 RELEASE = (
     update(Conversation)
-    .where(ACTING, _OWN_CONVERSATION, col(Conversation.id) == _CONVERSATION)
+    .where(
+        ACTING,
+        _OWN_CONVERSATION,
+        col(Conversation.id) == _CONVERSATION,
+        col(Conversation.turn_until) == bindparam("held", type_=DateTime(timezone=True)),
+    )
     .values(turn_until=None, updated_at=func.now())
 )
 DELETE = (
@@ -178,7 +187,7 @@ _STARTED = (
         .select_from(_COUNTED)
         .where(ACTING),
     )
-    .returning(col(Conversation.id))
+    .returning(col(Conversation.id), col(Conversation.turn_until))
     .cte("started")
 )
 
@@ -214,7 +223,11 @@ _FIRST = _said(_STARTED.c.id, _STARTED).cte("said")
 # and the message's columns, all NULL when the key was taken meanwhile); no row when the
 # turn was refused. The message is the whole history.
 NEW_TURN = (
-    select(_STARTED.c.id.label("conversation_id"), *(_FIRST.c[name] for name in _TURN_COLUMNS))
+    select(
+        _STARTED.c.id.label("conversation_id"),
+        _STARTED.c.turn_until.label("held"),
+        *(_FIRST.c[name] for name in _TURN_COLUMNS),
+    )
     .select_from(_STARTED.outerjoin(_FIRST, true()))
     .where(ACTING)
 )
