@@ -5,6 +5,10 @@ not a second counted turn, and leaves no empty conversation behind)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
+import json
+from collections.abc import MutableMapping
 from datetime import timedelta
 from typing import Any
 
@@ -13,7 +17,7 @@ import pytest
 from sqlalchemy.engine import URL
 
 from tests.chat_model import Step, stand_in_model
-from tests.support import make_settings, owner_client
+from tests.support import make_settings, owner_client, sign
 from todo_api.errors import IdempotencyKeyBusyError
 from todo_api.main import create_app
 from todo_api.services.conversations import Conversations
@@ -164,3 +168,59 @@ async def test_a_turn_that_outlived_its_lease_does_not_free_the_next_turns_lease
 
     assert still == (fast.held,)  # the late turn gave back nothing: the lease is the next one's
     assert after == (None,)
+
+
+@pytest.mark.parametrize("spec", ["2.3", "2.4"])
+async def test_a_streamed_turn_whose_client_went_away_gives_its_lease_back(
+    chat_settings: Any, clean_database: psycopg.Connection, spec: str
+) -> None:
+    def slow(body: dict[str, Any]) -> Step:
+        return Step(text="late", delay=0.3)
+
+    async with stand_in_model(slow) as (_model, base):
+        app = create_app(chat_settings(base))
+        async with owner_client(app) as http:
+            start = await http.post("/api/alice/chat", json={"message": "start"})
+            ident = start.json()["conversation_id"]
+            body = json.dumps({"message": "again", "conversation_id": ident}).encode()
+            headers = [
+                (b"host", b"test"),
+                (b"content-type", b"application/json"),
+                (b"accept", b"text/event-stream"),
+                (b"authorization", f"Bearer {sign('alice')}".encode()),
+                (b"content-length", str(len(body)).encode()),
+            ]
+            scope = {
+                "type": "http",
+                "asgi": {"version": "3.0", "spec_version": spec},
+                "http_version": "1.1",
+                "method": "POST",
+                "scheme": "http",
+                "path": "/api/alice/chat",
+                "raw_path": b"/api/alice/chat",
+                "query_string": b"",
+                "root_path": "",
+                "headers": headers,
+                "client": ("127.0.0.1", 40000),
+                "server": ("test", 80),
+            }
+            requests = [{"type": "http.request", "body": body, "more_body": False}]
+
+            async def receive() -> dict[str, Any]:
+                if requests:
+                    return requests.pop(0)
+                return {"type": "http.disconnect"}  # the client went away at once
+
+            async def send(message: MutableMapping[str, Any]) -> None:
+                if message["type"] == "http.response.body" and spec == "2.4":
+                    raise OSError("the client went away")  # how a 2.4 server says so
+
+            with contextlib.suppress(Exception):  # the server's own business
+                await app(scope, receive, send)
+            gc.collect()
+            await asyncio.sleep(0.5)  # whatever the turn left running has had its chance
+            lease = clean_database.execute(
+                "SELECT turn_until FROM conversations WHERE id = %s", (ident,)
+            ).fetchone()
+
+    assert lease == (None,)  # free for the client's retry, not held until the lease runs out

@@ -8,16 +8,19 @@ the request is checked, and each later step (and each tool call) takes one of it
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import aclosing
 from datetime import datetime, timedelta
 from typing import Annotated, Any, TypeVar
 from urllib.parse import quote
 
+import anyio
 import orjson
 from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.datastructures import State
+from starlette.types import Receive, Scope, Send
 
 from todo_api.api.admission import end_turn
 from todo_api.api.deps import admitted
@@ -176,7 +179,8 @@ async def chat(
             return _stream(_replayed(reply))
         return json_response(reply, headers={"Idempotent-Replayed": "true"})
     if streamed:
-        return _stream(_streamed_turn(state, agent, conversations, turn, call))
+        ending = _Ending(state, conversations, turn)
+        return _TurnStream(_streamed_turn(state, agent, turn, call, ending), ending)
     try:
         text = await agent.run(call, turn.history)
     except BaseException:
@@ -206,24 +210,66 @@ async def _replayed(reply: dict[str, Any]) -> AsyncIterator[bytes]:
     yield _event("done", reply)
 
 
+class _Ending:
+    """How a streamed turn gives its conversation back: once, by its answer or by a release."""
+
+    def __init__(self, state: State, conversations: Conversations, turn: Turn) -> None:
+        self._state = state
+        self._conversations = conversations
+        self._turn = turn
+        self.done = False
+
+    async def finish(self, text: str, calls: list[dict[str, Any]]) -> None:
+        self.done = True
+        await _in_turn(self._state, lambda: self._conversations.finish(self._turn, text, calls))
+
+    async def release(self) -> None:
+        """Give the lease back, unless the turn was answered or released already."""
+        if self.done:
+            return
+        self.done = True
+        turn = self._turn
+        await _in_turn(
+            self._state, lambda: self._conversations.release(turn.conversation_id, turn.held)
+        )
+
+
+class _TurnStream(StreamingResponse):
+    """A streamed turn whose lease is given back however the response ends. A client that
+    goes away can stop the response before the turn's generator first runs (it then never
+    runs) or while it waits (a cancelled generator cannot await its own clean-up): the
+    release runs here, shielded from that cancellation."""
+
+    def __init__(self, events: AsyncGenerator[bytes], ending: _Ending) -> None:
+        super().__init__(events, media_type="text/event-stream", headers=STREAM_HEADERS)
+        self._events = events
+        self._ending = ending
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self._events.aclose()  # a turn nobody reads stops calling the model
+                await self._ending.release()
+
+
 async def _streamed_turn(
-    state: State, agent: ChatAgent, conversations: Conversations, turn: Turn, call: ChatCall
-) -> AsyncIterator[bytes]:
+    state: State, agent: ChatAgent, turn: Turn, call: ChatCall, ending: _Ending
+) -> AsyncGenerator[bytes]:
     text = ""
     try:
-        async for kind, data in agent.stream(call, turn.history):
-            if kind == "answer":
-                text = data["response"]
-            else:
-                yield _event(kind, data)
+        async with aclosing(agent.stream(call, turn.history)) as events:
+            async for kind, data in events:
+                if kind == "answer":
+                    text = data["response"]
+                else:
+                    yield _event(kind, data)
     except ApiError as error:
-        await _in_turn(state, lambda: conversations.release(turn.conversation_id, turn.held))
+        await ending.release()
         yield _event("error", orjson.loads(error_response(error).body))
         return
-    except BaseException:
-        await _in_turn(state, lambda: conversations.release(turn.conversation_id, turn.held))
-        raise
-    await _in_turn(state, lambda: conversations.finish(turn, text, call.calls))
+    await ending.finish(text, call.calls)
     yield _event("done", _reply(turn, text, call.calls))
 
 

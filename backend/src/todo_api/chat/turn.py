@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from typing import Any
 
 import openai
@@ -117,7 +117,7 @@ class ChatAgent:
 
     async def stream(
         self, call: ChatCall, history: Sequence[Row[Any]]
-    ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+    ) -> AsyncGenerator[tuple[str, dict[str, Any]]]:
         """The turn as it happens: ("text", {"delta"}) and ("tool_call", {"name",
         "arguments", "result"}) events; the last is ("answer", {"response"})."""
         await self._ready()
@@ -132,15 +132,19 @@ class ChatAgent:
                     max_turns=self._max_turns,
                     run_config=_RUN_CONFIG,
                 )
-                async for event in result.stream_events():
-                    if isinstance(event, RawResponsesStreamEvent):
-                        if event.data.type == "response.output_text.delta":
-                            text.append(event.data.delta)
-                            yield "text", {"delta": event.data.delta}
-                    elif isinstance(event, RunItemStreamEvent) and event.name == "tool_output":
-                        for shown in call.public_calls[sent:]:
-                            yield "tool_call", shown
-                        sent = len(call.calls)
+                try:
+                    async for event in result.stream_events():
+                        if isinstance(event, RawResponsesStreamEvent):
+                            if event.data.type == "response.output_text.delta":
+                                text.append(event.data.delta)
+                                yield "text", {"delta": event.data.delta}
+                        elif isinstance(event, RunItemStreamEvent) and event.name == "tool_output":
+                            for shown in call.public_calls[sent:]:
+                                yield "tool_call", shown
+                            sent = len(call.calls)
+                finally:
+                    if not result.is_complete:  # nobody reads on: no more model or tool calls
+                        result.cancel()
                 answer = str(result.final_output or "")
         except MaxTurnsExceeded:
             answer = stopped(call)
