@@ -39,6 +39,12 @@ def say(text: str) -> Step:
     return Step(text=text)
 
 
+def echo(body: dict[str, Any]) -> Step:
+    """A script that answers "re: <the last user message>"."""
+    said = [m["content"] for m in body["messages"] if m["role"] == "user"]
+    return say(f"re: {said[-1]}")
+
+
 def call(name: str, **arguments: Any) -> Step:
     return Step(calls=[(name, arguments)])
 

@@ -13,6 +13,7 @@ import os
 from collections.abc import AsyncIterator, Iterator
 from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
@@ -101,6 +102,18 @@ def clean_database(admin_connection: psycopg.Connection) -> psycopg.Connection:
 @pytest.fixture
 def settings(migrated_database: URL, clean_database: psycopg.Connection) -> Settings:
     return make_settings(migrated_database)
+
+
+@pytest.fixture
+def chat_settings(migrated_database: URL, clean_database: psycopg.Connection) -> Any:
+    """Settings of an app whose chat model is the stand-in at `base` (tests/chat_model.py)."""
+
+    def build(base: str, **overrides: Any) -> Settings:
+        return make_settings(
+            migrated_database, chat_model_url=base, chat_model="stand-in", **overrides
+        )
+
+    return build
 
 
 @pytest.fixture

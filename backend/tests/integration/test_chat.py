@@ -11,23 +11,12 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-from sqlalchemy.engine import URL
 
 from tests.chat_model import Step, call, plan, say, stand_in_model, turn_results
-from tests.support import make_settings, owner_client
+from tests.support import owner_client
 from todo_api.main import create_app
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def chat_settings(migrated_database: URL, clean_database: psycopg.Connection) -> Any:
-    def build(base: str, **overrides: Any) -> Any:
-        return make_settings(
-            migrated_database, chat_model_url=base, chat_model="stand-in", **overrides
-        )
-
-    return build
 
 
 async def test_without_a_model_the_endpoint_is_a_503_that_says_how_to_configure_it(

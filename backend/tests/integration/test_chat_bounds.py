@@ -11,29 +11,12 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-from sqlalchemy.engine import URL
 
-from tests.chat_model import Step, call, say, stand_in_model, turn_results
-from tests.support import make_settings, owner_client
+from tests.chat_model import Step, call, echo, say, stand_in_model, turn_results
+from tests.support import owner_client
 from todo_api.main import create_app
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def chat_settings(migrated_database: URL, clean_database: psycopg.Connection) -> Any:
-    def build(base: str, **overrides: Any) -> Any:
-        return make_settings(
-            migrated_database, chat_model_url=base, chat_model="stand-in", **overrides
-        )
-
-    return build
-
-
-def _echo(body: dict[str, Any]) -> Step:
-    """Answers "re: <the last user message>"."""
-    said = [m["content"] for m in body["messages"] if m["role"] == "user"]
-    return say(f"re: {said[-1]}")
 
 
 def _said(body: dict[str, Any]) -> list[str]:
@@ -61,7 +44,7 @@ async def test_a_turn_to_a_busy_conversation_waits_for_it_then_is_a_409(
     conversation, up to CHAT_TURN_SECONDS, then 409 (retry); it stores nothing meanwhile."""
     hold = "UPDATE conversations SET turn_until = now() + %s::interval WHERE id = %s"
     async with (
-        stand_in_model(_echo) as (model, base),
+        stand_in_model(echo) as (model, base),
         owner_client(create_app(chat_settings(base, chat_turn_seconds=0.6))) as http,
     ):
         ident = (await http.post("/api/alice/chat", json={"message": "start"})).json()[
@@ -128,7 +111,7 @@ async def test_a_turn_past_its_deadline_is_a_504_though_each_model_call_was_on_t
     def script(body: dict[str, Any]) -> Step:
         if slow_loop[0]:
             return Step(calls=[("list_tasks", {})], delay=0.15)
-        return _echo(body)
+        return echo(body)
 
     async with stand_in_model(script) as (model, base):
         settings = chat_settings(
@@ -186,7 +169,7 @@ async def test_conversations_and_messages_page_by_link_headers_without_gaps_or_r
     chat_settings: Any,
 ) -> None:
     async with (
-        stand_in_model(_echo) as (_model, base),
+        stand_in_model(echo) as (_model, base),
         owner_client(create_app(chat_settings(base, chat_turns_per_minute=100))) as http,
     ):
         made = []
@@ -267,7 +250,7 @@ async def test_a_bad_conversations_cursor_is_a_422(client: httpx.AsyncClient, qu
 )
 async def test_a_bad_messages_cursor_is_a_4xx(chat_settings: Any, path: str, status: int) -> None:
     async with (
-        stand_in_model(_echo) as (_model, base),
+        stand_in_model(echo) as (_model, base),
         owner_client(create_app(chat_settings(base))) as http,
     ):
         assert (await http.post("/api/alice/chat", json={"message": "hi"})).status_code == 200
@@ -291,7 +274,7 @@ async def test_only_the_last_chat_history_messages_reach_the_model(chat_settings
         said = [m["content"] for m in body["messages"] if m["role"] == "user"]
         steps = turns.get(said[-1])
         if steps is None:
-            return _echo(body)
+            return echo(body)
         return steps[min(len(turn_results(body)), len(steps) - 1)]
 
     async with (
@@ -363,7 +346,7 @@ async def test_a_refused_turn_in_a_conversation_stores_nothing_and_frees_it(
 ) -> None:
     keyed = {"Idempotency-Key": "k-two"}
     async with (
-        stand_in_model(_echo) as (_model, base),
+        stand_in_model(echo) as (_model, base),
         owner_client(create_app(chat_settings(base, chat_turns_per_minute=2))) as http,
     ):
         first = await http.post("/api/alice/chat", json={"message": "one"})

@@ -14,30 +14,14 @@ from typing import Any
 
 import psycopg
 import pytest
-from sqlalchemy.engine import URL
 
-from tests.chat_model import Step, stand_in_model
-from tests.support import make_settings, owner_client, sign
+from tests.chat_model import Step, echo, stand_in_model
+from tests.support import owner_client, sign
 from todo_api.errors import IdempotencyKeyBusyError
 from todo_api.main import create_app
 from todo_api.services.conversations import Conversations
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def chat_settings(migrated_database: URL, clean_database: psycopg.Connection) -> Any:
-    def build(base: str, **overrides: Any) -> Any:
-        return make_settings(
-            migrated_database, chat_model_url=base, chat_model="stand-in", **overrides
-        )
-
-    return build
-
-
-def _echo(body: dict[str, Any]) -> Step:
-    said = [m["content"] for m in body["messages"] if m["role"] == "user"]
-    return Step(text=f"re: {said[-1]}")
 
 
 def _said(body: dict[str, Any]) -> list[str]:
@@ -50,7 +34,7 @@ async def test_a_retry_of_an_older_unanswered_message_answers_that_message(
     failing = [False]
 
     def script(body: dict[str, Any]) -> Step:
-        return Step(status=500) if failing[0] else _echo(body)
+        return Step(status=500) if failing[0] else echo(body)
 
     async with (
         stand_in_model(script) as (model, base),
@@ -77,7 +61,7 @@ async def test_a_retry_of_an_older_unanswered_message_answers_that_message(
 async def _race(
     chat_settings: Any, clean_database: psycopg.Connection, existing: bool
 ) -> tuple[Any, list[Any]]:
-    async with stand_in_model(_echo) as (_model, base):
+    async with stand_in_model(echo) as (_model, base):
         app = create_app(chat_settings(base))
         async with owner_client(app) as http:
             start = await http.post("/api/alice/chat", json={"message": "start"})
@@ -146,7 +130,7 @@ async def test_a_turn_that_outlived_its_lease_does_not_free_the_next_turns_lease
         return await step()
 
     lease = "SELECT turn_until FROM conversations WHERE id = %s"
-    async with stand_in_model(_echo) as (_model, base):
+    async with stand_in_model(echo) as (_model, base):
         app = create_app(chat_settings(base))
         async with owner_client(app) as http:
             start = await http.post("/api/alice/chat", json={"message": "start"})
