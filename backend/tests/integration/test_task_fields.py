@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
+from psycopg.types.json import Jsonb
 
 from tests.integration.test_tasks_api import create
 from todo_api.models import TaskRead
@@ -178,10 +179,32 @@ def test_the_database_refuses_what_the_api_refuses(admin_connection: psycopg.Con
         ("tags", [None]),
         ("recurrence", "daily"),  # without a due date
         ("due_all_day", True),  # without a due date
+        ("reminders", Jsonb({"at": "2026-12-01T09:00:00Z"})),  # not an array
+        ("reminders", Jsonb([1])),
+        ("reminders", Jsonb([{"at": "2026-12-01T09:00:00Z", "before": "PT1H"}])),
+        ("reminders", Jsonb([{"at": 5}])),
+        ("reminders", Jsonb([{"at": "2026-12-01T09:00:00Z"}] * 6)),
+        ("reminders", Jsonb([{"before": "PT1H"}])),  # relative, without a due date
     ]:
         with pytest.raises(psycopg.errors.CheckViolation):
             admin_connection.execute(insert.format(column), (value,))
     admin_connection.execute(insert.format("tags"), (["x" * 50] * 20,))
+    admin_connection.execute(insert.format("reminders"), (Jsonb([{"at": "2026-12-01"}] * 5),))
+
+
+def test_the_checks_call_no_sql_function(admin_connection: psycopg.Connection) -> None:
+    """PostgreSQL prepares CHECK constraints afresh for every INSERT and UPDATE, and tries to
+    inline each `LANGUAGE sql` function they call, parsing its body, on every write (migration
+    0015): the functions `tasks`' constraints call are PL/pgSQL."""
+    rows = admin_connection.execute(
+        "SELECT DISTINCT p.proname, l.lanname FROM pg_constraint c"
+        " JOIN pg_depend d ON d.classid = 'pg_constraint'::regclass AND d.objid = c.oid"
+        " AND d.refclassid = 'pg_proc'::regclass"
+        " JOIN pg_proc p ON p.oid = d.refobjid JOIN pg_language l ON l.oid = p.prolang"
+        " WHERE c.conrelid = 'tasks'::regclass AND c.contype = 'c'"
+    ).fetchall()
+    assert {name for name, _ in rows} == {"task_tags_are_valid", "task_reminders_are_valid"}
+    assert {language for _, language in rows} == {"plpgsql"}
 
 
 # --- Recurrence -------------------------------------------------------------------------------
