@@ -57,6 +57,34 @@ def _tool_context(server: TaskTools, request: Request, arguments: dict[str, Any]
     return Context(request_context=request_context, mcp_server=server)
 
 
+# What a schema says for validators and form generators, not for a model: a title repeats
+# the property's name, and the patterns (a title's or tag's blank and invisible characters,
+# the ISO 8601 durations) are long character classes of \u escapes. The server checks all
+# of them anyway; a call that breaks one gets the REST detail back as text.
+_NOT_FOR_THE_MODEL = frozenset({"title", "pattern"})
+
+
+def for_the_model(schema: Any) -> Any:
+    """A tool's JSON schema as the model is sent it: the same properties, types, limits,
+    enums, descriptions and examples, without titles and patterns (about half the bytes, and
+    the tokens, of each model call's tool list)."""
+    if isinstance(schema, list):
+        return [for_the_model(each) for each in schema]
+    if not isinstance(schema, dict):
+        return schema
+    kept: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key in _NOT_FOR_THE_MODEL and not isinstance(value, dict):
+            continue
+        if key in ("properties", "$defs", "definitions") and isinstance(value, dict):
+            kept[key] = {name: for_the_model(each) for name, each in value.items()}
+        elif key in ("examples", "default", "enum", "const", "required"):
+            kept[key] = value  # values, not schemas
+        else:
+            kept[key] = for_the_model(value)
+    return kept
+
+
 def _text(result: Any) -> str:
     if not isinstance(result, CallToolResult):
         return CRASHED
@@ -79,7 +107,7 @@ class ChatTools:
                 FunctionTool(
                     name=tool.name,
                     description=tool.description or "",
-                    params_json_schema=dict(tool.input_schema),
+                    params_json_schema=for_the_model(dict(tool.input_schema)),
                     on_invoke_tool=self._invoker(tool.name),
                     strict_json_schema=False,
                 )
