@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import statistics
 import subprocess
 import sys
 import threading
@@ -236,13 +237,21 @@ def test_organizing_fields_are_added_without_rewriting_or_blocking_a_large_table
             elapsed = time.perf_counter() - started
             done.set()
             writer.join()
-        print(f"0002+0003 on 100,000 tasks: {elapsed:.2f} s, longest stall {max(stalls):.3f} s")
+        usual = statistics.median(stalls)
+        print(
+            f"0002+0003 on 100,000 tasks: {elapsed:.2f} s, longest stall {max(stalls):.3f} s,"
+            f" usual insert {1000 * usual:.1f} ms"
+        )
 
         assert (
             admin_connection.execute("SELECT pg_relation_filenode('tasks')").fetchone() == storage
         )
         assert errors == []
-        assert max(stalls) < 0.25  # validating the constraints in the transaction: 0.37 s
+        # Validating the constraints while holding the table's lock stalled the writer 0.37 s
+        # on a quiet machine, where the longest stall is now about 0.13 s and an insert 1-2 ms.
+        # A busy machine stretches both (a CI run once: 0.27 s), so the bound grows with the
+        # usual insert's time, never below 0.25 s.
+        assert max(stalls) < max(0.25, 75 * usual)
         assert len(stalls) > 10  # the writer kept writing during the upgrade
         assert admin_connection.execute(
             "SELECT DISTINCT priority, due_at, due_all_day, tags, recurrence FROM tasks"
