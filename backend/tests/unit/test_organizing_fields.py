@@ -168,10 +168,10 @@ def test_the_costliest_rules_validate_and_advance_in_a_few_milliseconds_whatever
 ) -> None:
     """The first rule took ~200 ms of CPU per completion, forever: dateutil searched up to
     the year 9999 (its search was bounded in period rebuilds, not days) and re-scanned each
-    year once per BYSETPOS value. The bound is generous (the costliest takes about 7 ms) and
-    counts this thread's CPU alone, with no garbage collection inside it: in a whole suite the
-    process's CPU time includes the threads of other tests' servers, and a collection of a
-    large heap can take tens of milliseconds by itself (a CI run once measured 50 ms)."""
+    year once per BYSETPOS value. The bound counts this thread's CPU alone, with no garbage
+    collection inside it (the process's CPU time includes other tests' server threads), and
+    leaves room for coverage's tracing: the costliest takes about 7 ms alone and 55 ms in a
+    whole suite under coverage on a slow machine; the bug took 200 ms without coverage."""
     assert len(rule) <= 200
     gc.collect()
     gc.disable()
@@ -186,7 +186,7 @@ def test_the_costliest_rules_validate_and_advance_in_a_few_milliseconds_whatever
             normalized = normalize_recurrence(rule)
             recurrence_problem(due, normalized)
             next_due(due, normalized)
-            assert time.thread_time() - started < 0.05, (rule, due)
+            assert time.thread_time() - started < 0.15, (rule, due)
     finally:
         gc.enable()
 
