@@ -1,0 +1,189 @@
+"""The model client's plain calls (chat/client.py): posted with aiohttp instead of the client's
+HTTP stack, they must send what the client sends and read what it reads, and fail with its
+errors (turn.py maps those to 502 and 504), against a real HTTP server on a local port."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx2
+import openai
+import orjson
+import pytest
+from fastapi import FastAPI, Request, Response
+from openai import AsyncOpenAI
+
+from tests.support import free_port, serving
+from todo_api.chat.client import ModelClient, request_body
+
+pytestmark = pytest.mark.anyio
+
+ANSWER = {
+    "id": "chatcmpl-1",
+    "object": "chat.completion",
+    "created": 1,
+    "model": "a-model",
+    "choices": [
+        {
+            "index": 0,
+            "finish_reason": "tool_calls",
+            "message": {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {
+                        "id": "call_1",
+                        "type": "function",
+                        "function": {"name": "add_task", "arguments": '{"title": "Pay rent"}'},
+                    }
+                ],
+            },
+        }
+    ],
+    "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
+}
+# What a lax OpenAI-compatible server may answer: fields missing, others of its own.
+LAX_ANSWER = {
+    "id": "x",
+    "model": "a-model",
+    "choices": [{"message": {"role": "assistant", "content": "Done."}, "finish_reason": "stop"}],
+    "system_fingerprint": None,
+    "x_server_timing": {"total_ms": 12},
+}
+PARAMS: dict[str, Any] = {
+    "model": "a-model",
+    "messages": [{"role": "user", "content": "Remind me to pay rent \u00e9"}],
+    "tools": [{"type": "function", "function": {"name": "add_task", "parameters": {}}}],
+    "extra_headers": {"User-Agent": "Agents/Python"},
+}
+
+
+class Server:
+    """Answers each POST with `answer` (bytes as they are, else JSON) and `status`, after
+    `delay` seconds; keeps each request's headers and body."""
+
+    def __init__(self) -> None:
+        self.answer: Any = ANSWER
+        self.status = 200
+        self.delay = 0.0
+        self.seen: list[tuple[dict[str, str], bytes]] = []
+        self.app = FastAPI()
+        self.app.post("/v1/chat/completions")(self._answer)
+
+    async def _answer(self, request: Request) -> Response:
+        self.seen.append((dict(request.headers), await request.body()))
+        await asyncio.sleep(self.delay)
+        answer = self.answer
+        content = answer if isinstance(answer, bytes) else orjson.dumps(answer)
+        return Response(content, status_code=self.status, media_type="application/json")
+
+
+@asynccontextmanager
+async def model_server() -> AsyncIterator[tuple[Server, str]]:
+    server = Server()
+    async with serving(server.app) as base:
+        yield server, f"{base}/v1"
+
+
+async def _both(url: str, **options: Any) -> tuple[ModelClient, AsyncOpenAI]:
+    ours = ModelClient(base_url=url, api_key="the-key", max_retries=0, **options)
+    stock = AsyncOpenAI(base_url=url, api_key="the-key", max_retries=0, **options)
+    return ours, stock
+
+
+async def test_a_plain_call_sends_and_reads_what_the_client_does() -> None:
+    async with model_server() as (server, url):
+        ours, stock = await _both(url)
+        try:
+            for answer in (ANSWER, LAX_ANSWER):
+                server.answer = answer
+                server.seen.clear()
+                mine = await ours.chat.completions.create(**PARAMS)
+                theirs = await stock.chat.completions.create(**PARAMS)
+
+                assert mine.model_dump() == theirs.model_dump()
+                (my_headers, my_body), (their_headers, their_body) = server.seen
+                assert orjson.loads(my_body) == orjson.loads(their_body) == request_body(PARAMS)
+                for name in ("authorization", "content-type", "accept", "user-agent"):
+                    assert my_headers[name] == their_headers[name], name
+                assert my_headers["authorization"] == "Bearer the-key"
+        finally:
+            await ours.close()
+            await stock.close()
+
+    assert mine.choices[0].message.content == "Done."  # the lax answer, read
+    assert theirs.choices[0].finish_reason == "stop"
+
+
+@pytest.mark.parametrize("status", [400, 429, 500, 503])
+async def test_an_error_status_is_the_clients_status_error(status: int) -> None:
+    async with model_server() as (server, url):
+        server.status = status
+        server.answer = {"error": {"message": "no", "type": "server_error"}}
+        ours, _ = await _both(url)
+        try:
+            with pytest.raises(openai.APIStatusError) as raised:
+                await ours.chat.completions.create(**PARAMS)
+        finally:
+            await ours.close()
+
+    assert raised.value.status_code == status
+    assert raised.value.body == {"error": {"message": "no", "type": "server_error"}}
+
+
+@pytest.mark.parametrize("answer", [b"<html>busy</html>", b"[1, 2]", b""])
+async def test_an_answer_that_is_not_a_completion_is_an_api_error(answer: bytes) -> None:
+    async with model_server() as (server, url):
+        server.answer = answer
+        ours, _ = await _both(url)
+        try:
+            with pytest.raises(openai.APIError):
+                await ours.chat.completions.create(**PARAMS)
+        finally:
+            await ours.close()
+
+
+async def test_a_slow_answer_is_the_clients_timeout_and_a_closed_port_a_connection_error() -> None:
+    async with model_server() as (server, url):
+        server.delay = 1.0
+        ours, _ = await _both(url, timeout=0.2)
+        try:
+            with pytest.raises(openai.APITimeoutError):
+                await ours.chat.completions.create(**PARAMS)
+        finally:
+            await ours.close()
+
+    nobody = ModelClient(base_url=f"http://127.0.0.1:{free_port()}/v1", api_key="k", max_retries=0)
+    try:
+        with pytest.raises(openai.APIConnectionError) as raised:
+            await nobody.chat.completions.create(**PARAMS)
+    finally:
+        await nobody.close()
+    assert not isinstance(raised.value, openai.APITimeoutError)
+
+
+async def test_copies_share_the_session_and_close_ends_it() -> None:
+    async with model_server() as (_, url):
+        ours, _ = await _both(url)
+        copy = ours.with_options(timeout=5.0)
+        await ours.chat.completions.create(**PARAMS)
+        await copy.chat.completions.create(**PARAMS)
+
+        assert copy.plain_calls is ours.plain_calls
+        session = ours.plain_calls.session()
+        await ours.close()
+
+    assert session.closed
+
+
+def test_the_deadline_is_the_clients() -> None:
+    given = ModelClient(base_url="http://127.0.0.1:9/v1", api_key="k", timeout=7.5)
+    split = ModelClient(
+        base_url="http://127.0.0.1:9/v1", api_key="k", timeout=httpx2.Timeout(3.0, connect=1.0)
+    )
+
+    assert given.timeout_seconds == 7.5
+    assert split.timeout_seconds == 3.0
