@@ -1,6 +1,7 @@
 """The model client's plain calls (chat/client.py): posted with aiohttp instead of the client's
 HTTP stack, they must send what the client sends and read what it reads, and fail with its
-errors (turn.py maps those to 502 and 504), against a real HTTP server on a local port."""
+errors (turn.py maps those to 502 and 504); and the agent's model (chat/completions.py) must
+send what the SDK's sends. Against a real HTTP server on a local port."""
 
 from __future__ import annotations
 
@@ -13,11 +14,14 @@ import httpx2
 import openai
 import orjson
 import pytest
+from agents import ModelSettings, ModelTracing, OpenAIChatCompletionsModel
 from fastapi import FastAPI, Request, Response
 from openai import AsyncOpenAI
 
 from tests.support import free_port, serving
 from todo_api.chat.client import ModelClient, request_body
+from todo_api.chat.completions import ChatModel
+from todo_api.chat.tools import ChatTools
 
 pytestmark = pytest.mark.anyio
 
@@ -187,3 +191,79 @@ def test_the_deadline_is_the_clients() -> None:
 
     assert given.timeout_seconds == 7.5
     assert split.timeout_seconds == 3.0
+
+
+HISTORY: list[Any] = [
+    {"role": "user", "content": "Remind me to pay rent \u00e9 \U0001f600"},
+    {"type": "function_call", "call_id": "c1", "name": "add_task", "arguments": '{"title": "x"}'},
+    {"type": "function_call_output", "call_id": "c1", "output": '{"id": 1}'},
+    {"role": "assistant", "content": "Added."},
+    {"role": "user", "content": "And list them"},
+]
+
+
+async def _call(model: OpenAIChatCompletionsModel, tools: list[Any], settings: Any) -> Any:
+    return await model.get_response(
+        "You manage the to-do list.",
+        HISTORY,
+        settings,
+        tools,
+        None,
+        [],
+        ModelTracing.DISABLED,
+    )
+
+
+@pytest.mark.parametrize(
+    ("settings", "plain"),
+    [
+        (ModelSettings(), True),
+        (ModelSettings(extra_args={"prompt_cache_key": "k"}, extra_body={"seed": 7}), True),
+        (ModelSettings(temperature=0.2), False),  # not a plain call: the SDK's path
+        (ModelSettings(extra_args={"store": False}), False),
+    ],
+)
+async def test_the_agents_model_sends_and_reads_what_the_sdks_does(
+    settings: Any, plain: bool
+) -> None:
+    tools = await ChatTools().function_tools()
+    async with model_server() as (server, url):
+        client = ModelClient(base_url=url, api_key="k", max_retries=0)
+        ours = ChatModel(model="a-model", openai_client=client)
+        stock = OpenAIChatCompletionsModel(model="a-model", openai_client=client)
+        try:
+            mine = await _call(ours, tools, settings)
+            theirs = await _call(stock, tools, settings)
+        finally:
+            await client.close()
+
+    (_, my_body), (_, their_body) = server.seen
+    assert orjson.loads(my_body) == orjson.loads(their_body)
+    sent = orjson.loads(my_body)
+    assert [m["role"] for m in sent["messages"]] == [
+        "system", "user", "assistant", "tool", "assistant", "user"
+    ]  # fmt: skip
+    assert len(sent["tools"]) == 6
+    assert bool(ours._converted[1]) is plain  # the path taken
+    assert mine.output == theirs.output
+    assert mine.usage == theirs.usage
+
+
+async def test_the_tools_are_converted_again_only_for_other_tool_objects() -> None:
+    first = await ChatTools().function_tools()
+    other = await ChatTools().function_tools()
+    async with model_server() as (_, url):
+        client = ModelClient(base_url=url, api_key="k", max_retries=0)
+        model = ChatModel(model="a-model", openai_client=client)
+        try:
+            await _call(model, first, ModelSettings())
+            converted = model._converted[1]
+            await _call(model, list(first), ModelSettings())
+            kept = model._converted[1]
+            await _call(model, other, ModelSettings())
+        finally:
+            await client.close()
+
+    assert kept is converted
+    assert model._converted[1] is not converted
+    assert model._converted[0] == tuple(other)

@@ -1,6 +1,7 @@
-"""The model client: the Agents SDK's Chat Completions model on an `AsyncOpenAI` client at
-CHAT_MODEL_URL, with a deadline per call and no retries (a retry would double the wait the
-user sees; the client may retry the turn itself, with the same Idempotency-Key).
+"""The model client: the Agents SDK's Chat Completions model (chat/completions.py) on an
+`AsyncOpenAI` client at CHAT_MODEL_URL, with a deadline per call and no retries (a retry would
+double the wait the user sees; the client may retry the turn itself, with the same
+Idempotency-Key).
 
 The SDK's tracing is turned off here, process-wide: its default exporter would send every
 turn to the OpenAI platform, whatever CHAT_MODEL_URL says.
@@ -11,13 +12,13 @@ from __future__ import annotations
 from agents import (
     Agent,
     ModelSettings,
-    OpenAIChatCompletionsModel,
     set_trace_processors,
     set_tracing_disabled,
 )
 from openai import AsyncOpenAI
 
 from todo_api.chat.client import ModelClient
+from todo_api.chat.completions import ChatModel
 from todo_api.chat.tools import ChatCall, ChatTools
 from todo_api.config import Settings
 
@@ -47,7 +48,7 @@ def chat_agent(settings: Settings, tools: ChatTools) -> tuple[Agent[ChatCall], A
         timeout=settings.chat_model_timeout_seconds,
         max_retries=0,
     )
-    model = OpenAIChatCompletionsModel(model=settings.chat_model, openai_client=client)
+    model = ChatModel(model=settings.chat_model, openai_client=client)
     agent: Agent[ChatCall] = Agent(
         name="Todo assistant",
         instructions=INSTRUCTIONS,
