@@ -2,7 +2,7 @@
 outbox's foreign key) against 0013's (the sequence in `event_sequences`, no foreign key), in
 one run, with one live stream open.
 
-Usage: python bench/events_versions.py [--smoke] [--rounds N] [--seconds S]
+Usage: python bench/events_versions.py [--smoke] [--rounds N] [--seconds S] [--sides 0013,off]
 
 performance.md's run 12 (runs 7-10 came from this script's earlier forms, which compared
 0007/0008 and 0008/0009: see its history). A before/after of two trees needs one run on this
@@ -13,7 +13,10 @@ holds the announcer's turn), and for create, update (PUT) and toggle (PATCH) alt
 sides, switching the database functions (and 0011's column and foreign key) by SQL between
 runs (no traffic then): 0011, 0013 as landed, and the trigger off. Each run is
 bench/events.py's measurement (wrk after a 1 s warm-up; the server's and PostgreSQL's CPU per
-request). It prints each side's median req/s and its cost against off.
+request). It prints each side's median req/s and its cost against off. The writes take turns
+at going first from round to round (a create leaves work behind, such as autovacuum of the
+rows it added, that lands on whatever runs next), and `--sides` leaves sides out (more rounds
+in the same time).
 """
 
 from __future__ import annotations
@@ -124,12 +127,13 @@ def main() -> int:
     parser.add_argument("--smoke", action="store_true", help="tiny dataset")
     parser.add_argument("--rounds", type=int, default=6, help="alternations of the sides")
     parser.add_argument("--seconds", type=int, default=4, help="measured seconds per run")
+    parser.add_argument("--sides", default="0011,0013,off", help="sides to compare (off: kept)")
     args = parser.parse_args()
     stop_on_signals()
     ensure_wrk()
     profile = dataclasses.replace(SMOKE if args.smoke else DEFAULT, event_seconds=args.seconds)
     sides = _sides()
-    names = list(sides)
+    names = [name for name in sides if name in {*args.sides.split(","), "off"}]
     secret = secrets.token_urlsafe(48)
     settings = Settings(
         _env_file=None, database_url="postgresql://unused/x", better_auth_secret=secret
@@ -145,7 +149,8 @@ def main() -> int:
                 listener = Streams(base)
                 listener.open([(LISTENER, issue_token(settings, LISTENER, ttl_seconds=7200))])
                 for round_ in range(args.rounds):
-                    for _, op in events.COST_OPS:
+                    turn = round_ % len(events.COST_OPS)
+                    for _, op in events.COST_OPS[turn:] + events.COST_OPS[:turn]:
                         for side in names if round_ % 2 == 0 else names[::-1]:
                             _switch(url, sides[side])
                             stats = events._measured(base, process, data, op, profile)
