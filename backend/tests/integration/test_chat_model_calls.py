@@ -19,7 +19,7 @@ from fastapi import FastAPI, Request, Response
 from openai import AsyncOpenAI
 
 from tests.support import free_port, serving
-from todo_api.chat.client import ModelClient, request_body
+from todo_api.chat.client import ModelClient, PlainCalls, request_body
 from todo_api.chat.completions import ChatModel
 from todo_api.chat.tools import ChatTools
 
@@ -114,28 +114,93 @@ async def test_a_plain_call_sends_and_reads_what_the_client_does() -> None:
                 for name in ("authorization", "content-type", "accept", "user-agent"):
                     assert my_headers[name] == their_headers[name], name
                 assert my_headers["authorization"] == "Bearer the-key"
+            taken = ours.plain_calls._session  # the aiohttp path was taken
         finally:
             await ours.close()
             await stock.close()
+
+    assert taken is not None
 
     assert mine.choices[0].message.content == "Done."  # the lax answer, read
     assert theirs.choices[0].finish_reason == "stop"
 
 
-@pytest.mark.parametrize("status", [400, 429, 500, 503])
-async def test_an_error_status_is_the_clients_status_error(status: int) -> None:
+@pytest.mark.parametrize(
+    ("status", "answer"),
+    [
+        (400, {"error": {"message": "bad tools", "type": "invalid_request_error", "code": "x"}}),
+        (429, {"error": {"message": "slow down", "type": "rate_limit"}}),
+        (500, b"<html>oops</html>"),
+        (503, {"detail": "loading the model"}),
+    ],
+)
+async def test_an_error_status_is_the_clients_own_error(status: int, answer: Any) -> None:
     async with model_server() as (server, url):
         server.status = status
-        server.answer = {"error": {"message": "no", "type": "server_error"}}
-        ours, _ = await _both(url)
+        server.answer = answer
+        ours, stock = await _both(url)
         try:
-            with pytest.raises(openai.APIStatusError) as raised:
+            with pytest.raises(openai.APIStatusError) as mine:
                 await ours.chat.completions.create(**PARAMS)
+            with pytest.raises(openai.APIStatusError) as theirs:
+                await stock.chat.completions.create(**PARAMS)
         finally:
             await ours.close()
+            await stock.close()
 
-    assert raised.value.status_code == status
-    assert raised.value.body == {"error": {"message": "no", "type": "server_error"}}
+    assert type(mine.value) is type(theirs.value)
+    assert mine.value.status_code == theirs.value.status_code == status
+    assert (mine.value.body, mine.value.code, mine.value.type, mine.value.message) == (
+        theirs.value.body,
+        theirs.value.code,
+        theirs.value.type,
+        theirs.value.message,
+    )
+
+
+async def test_headers_merge_as_the_clients_and_a_default_query_takes_its_path() -> None:
+    async with model_server() as (server, url):
+        options = {"default_headers": {"authorization": "Basic gateway", "X-Team": "a"}}
+        ours, stock = await _both(url, **options)
+        queried = ModelClient(
+            base_url=url, api_key="k", max_retries=0, default_query={"api-version": "1"}
+        )
+        try:
+            await ours.chat.completions.create(**PARAMS)
+            await stock.chat.completions.create(**PARAMS)
+            await queried.chat.completions.create(**PARAMS)
+        finally:
+            await ours.close()
+            await stock.close()
+            await queried.close()
+
+    (mine, _), (theirs, _), _ = server.seen
+    assert mine["authorization"] == theirs["authorization"] == "Basic gateway"
+    assert mine["x-team"] == theirs["x-team"] == "a"
+    assert ours.plain_path
+    assert not queried.plain_path  # the client's own path adds the query
+    assert queried.plain_calls._session is None
+
+
+def test_a_session_belongs_to_its_event_loop() -> None:
+    calls = PlainCalls()
+
+    async def first() -> Any:
+        return calls.session()  # left open, as by an app whose shutdown did not close it
+
+    async def second(earlier: Any) -> tuple[Any, Any]:
+        made = calls.session()
+        again = calls.session()
+        await earlier.close()  # nothing is connected yet: it closes from any loop
+        await calls.close()
+        return made, again
+
+    earlier = asyncio.run(first())
+    made, again = asyncio.run(second(earlier))
+
+    assert made is not earlier
+    assert again is made
+    assert made.closed
 
 
 @pytest.mark.parametrize("answer", [b"<html>busy</html>", b"[1, 2]", b""])
@@ -174,10 +239,12 @@ async def test_copies_share_the_session_and_close_ends_it() -> None:
         ours, _ = await _both(url)
         copy = ours.with_options(timeout=5.0)
         await ours.chat.completions.create(**PARAMS)
+        session = ours.plain_calls._session
         await copy.chat.completions.create(**PARAMS)
 
+        assert session is not None
         assert copy.plain_calls is ours.plain_calls
-        session = ours.plain_calls.session()
+        assert copy.plain_calls._session is session
         await ours.close()
 
     assert session.closed

@@ -15,17 +15,20 @@ A plain (not streamed) call also skips the client's HTTP stack: HTTPX2, under th
 spent about 1.1 ms of CPU on each local POST and the client's wrapping 0.4 ms more, where
 aiohttp (the transport of the client's own `aiohttp` extra) spends 0.3 (performance.md,
 "Chat"), and a turn makes three calls. So `create` posts a plain call's body with one aiohttp
-session of its own, with the client's headers and deadline, and reads the `ChatCompletion`
-from it (validated, or where that fails as leniently as the client reads every answer, so an
-OpenAI-compatible server's extra or missing fields pass as before); what fails is raised as
-the client's errors (`APITimeoutError`, `APIConnectionError`, `APIStatusError`), which turn.py
-maps to 504 and 502 as before. Streamed calls still go through the client (their Server-Sent
-Events are the client's to parse). tests/integration/test_chat_model_calls.py holds the two
-paths side by side against a real server.
+session of its own, with the client's headers (merged as it merges them), proxy settings and
+deadline, and reads the `ChatCompletion` from it (validated, or where that fails as leniently
+as the client reads every answer, so an OpenAI-compatible server's extra or missing fields
+pass as before); what fails is raised as the client's own errors (`APITimeoutError`,
+`APIConnectionError`, its status errors, built by it), which turn.py maps to 504 and 502 as
+before. A client that adds a query to every request or gets its key from a provider keeps its
+own path, and so do streamed calls (their Server-Sent Events are the client's to parse).
+tests/integration/test_chat_model_calls.py holds the two paths side by side against a real
+server.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Mapping
 from functools import cached_property
 from typing import Any, Self
@@ -42,7 +45,7 @@ from openai import (
     NotGiven,
     Omit,
 )
-from openai._base_client import make_request_options
+from openai._base_client import _merge_headers, make_request_options
 from openai.resources.chat import AsyncChat
 from openai.resources.chat.completions import AsyncCompletions
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
@@ -79,33 +82,26 @@ def _default(value: Any) -> Any:
 
 
 class PlainCalls:
-    """The aiohttp session of an app's plain model calls: made in the event loop of the first
-    call, closed with the client (a later lifespan of the same app makes a new one)."""
+    """The aiohttp session of an app's plain model calls: made in the event loop of a call,
+    closed with the client. A session belongs to its event loop: a call in another loop (the
+    same app started again) gets a new one."""
 
     def __init__(self) -> None:
         self._session: aiohttp.ClientSession | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def session(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession()
+        loop = asyncio.get_running_loop()
+        if self._session is None or self._session.closed or self._loop is not loop:
+            # trust_env: the proxy settings of the environment, as the client honours them
+            self._session = aiohttp.ClientSession(trust_env=True)
+            self._loop = loop
         return self._session
 
     async def close(self) -> None:
         session, self._session = self._session, None
-        if session is not None:
+        if session is not None and self._loop is asyncio.get_running_loop():
             await session.close()
-
-
-def _failed(url: str, status: int, content: bytes) -> APIStatusError:
-    """The client's error for an answer that is not a 2xx (as `APIStatusError`, whose
-    subclasses only name the status)."""
-    request = httpx2.Request("POST", url)
-    response = httpx2.Response(status, request=request, content=content)
-    try:
-        body: Any = orjson.loads(content)
-    except orjson.JSONDecodeError:
-        body = content.decode(errors="replace")[:1000]
-    return APIStatusError(f"Error code: {status} - {body}", response=response, body=body)
 
 
 class _Completions(AsyncCompletions):
@@ -116,7 +112,7 @@ class _Completions(AsyncCompletions):
         timeout = params.get("timeout")
         headers = {**_JSON, **(params.get("extra_headers") or {})}
         content = orjson.dumps(body, default=_default)
-        if not body.get("stream") and not params.get("extra_query"):
+        if not body.get("stream") and not params.get("extra_query") and self._client.plain_path:
             given = timeout if isinstance(timeout, int | float) else None
             return await self._plain(content, headers, given or self._client.timeout_seconds)
         options = make_request_options(
@@ -134,44 +130,45 @@ class _Completions(AsyncCompletions):
             stream_cls=AsyncStream[ChatCompletionChunk],
         )
 
-    async def _plain(
-        self, content: bytes, headers: dict[str, str], seconds: float
-    ) -> ChatCompletion:
+    async def _plain(self, content: bytes, headers: Any, seconds: float) -> ChatCompletion:
         client = self._client
         url = client.completions_url
         try:
             async with client.plain_calls.session().post(
                 url,
                 data=content,
-                headers={**client.plain_headers, **headers},
+                headers=_merge_headers(client.plain_headers, headers),
                 timeout=aiohttp.ClientTimeout(total=seconds),
             ) as response:
                 answer = await response.read()
                 status = response.status
+                request_id = response.headers.get("x-request-id")
         except TimeoutError as error:
             raise APITimeoutError(request=httpx2.Request("POST", url)) from error
         except aiohttp.ClientError as error:
             raise APIConnectionError(request=httpx2.Request("POST", url)) from error
         if not 200 <= status < 300:
-            raise _failed(url, status, answer)
-        return _completion(url, answer)
+            raise client.status_error(url, status, answer, request_id)
+        completion = _completion(answer)
+        if completion is None:  # not a completion at all: the server failed
+            raise client.status_error(url, 502, answer, request_id)
+        completion._request_id = request_id
+        return completion
 
 
-def _completion(url: str, answer: bytes) -> ChatCompletion:
+def _completion(answer: bytes) -> ChatCompletion | None:
     """The answer as the client reads it: validated (10 us), or else built leniently as the
     client builds every answer (`construct`: 120 us, and an OpenAI-compatible server's
-    missing or extra fields pass)."""
+    missing or extra fields pass); None when it is not a JSON object."""
     try:
         return ChatCompletion.model_validate_json(answer)
     except ValidationError:
         pass
     try:
         data = orjson.loads(answer)
-    except orjson.JSONDecodeError as error:
-        raise _failed(url, 502, answer) from error
-    if not isinstance(data, dict):
-        raise _failed(url, 502, answer)
-    return ChatCompletion.construct(**data)
+    except orjson.JSONDecodeError:
+        return None
+    return ChatCompletion.construct(**data) if isinstance(data, dict) else None
 
 
 class _Chat(AsyncChat):
@@ -199,11 +196,33 @@ class ModelClient(AsyncOpenAI):
         return str(self.base_url).rstrip("/") + _PATH
 
     @cached_property
+    def plain_path(self) -> bool:
+        """Whether a plain call can skip the client's HTTP stack: not when the client adds a
+        query to every request or gets its key from a provider, a workload identity or a
+        cloud runtime (it fetches and refreshes those on its own path)."""
+        return (
+            not self.default_query
+            and self._api_key_provider is None
+            and self._provider_runtime is None
+            and bool(self.auth_headers)
+        )
+
+    @cached_property
     def plain_headers(self) -> dict[str, str]:
-        """The client's own headers (its key, user agent, organization, project) as it
-        would send them."""
-        headers = {**self.default_headers, **self.auth_headers}
-        return {key: value for key, value in headers.items() if isinstance(value, str)}
+        """The client's own headers (its key, user agent, organization, project, custom
+        headers), merged as it merges them: case-insensitively, a later one winning."""
+        return _merge_headers(self.auth_headers, self.default_headers)
+
+    def status_error(
+        self, url: str, status: int, content: bytes, request_id: str | None
+    ) -> APIStatusError:
+        """The client's own error for an answer that is not a completion (`RateLimitError`
+        for a 429 and so on, with its body, code and request id)."""
+        headers = {"x-request-id": request_id} if request_id else {}
+        response = httpx2.Response(
+            status, headers=headers, content=content, request=httpx2.Request("POST", url)
+        )
+        return self._make_status_error_from_response(response)
 
     @property
     def timeout_seconds(self) -> float:

@@ -36,7 +36,9 @@ _EXTRAS = frozenset({"extra_args", "extra_headers", "extra_body", "extra_query"}
 _SETTINGS = tuple(field.name for field in dataclasses.fields(ModelSettings))
 # What the shorter path sets itself; an extra argument of the same name takes the SDK's path
 # (which refuses it).
-_SENT = frozenset({"model", "messages", "tools", "store"})
+_SENT = frozenset(
+    {"model", "messages", "tools", "store", "extra_headers", "extra_query", "extra_body"}
+)
 
 
 def _plain_settings(settings: ModelSettings) -> bool:
