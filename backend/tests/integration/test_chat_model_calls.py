@@ -92,7 +92,7 @@ async def model_server() -> AsyncIterator[tuple[Server, str]]:
         yield server, f"{base}/v1"
 
 
-async def _both(url: str, **options: Any) -> tuple[ModelClient, AsyncOpenAI]:
+def _both(url: str, **options: Any) -> tuple[ModelClient, AsyncOpenAI]:
     ours = ModelClient(base_url=url, api_key="the-key", max_retries=0, **options)
     stock = AsyncOpenAI(base_url=url, api_key="the-key", max_retries=0, **options)
     return ours, stock
@@ -100,7 +100,7 @@ async def _both(url: str, **options: Any) -> tuple[ModelClient, AsyncOpenAI]:
 
 async def test_a_plain_call_sends_and_reads_what_the_client_does() -> None:
     async with model_server() as (server, url):
-        ours, stock = await _both(url)
+        ours, stock = _both(url)
         try:
             for answer in (ANSWER, LAX_ANSWER):
                 server.answer = answer
@@ -138,7 +138,7 @@ async def test_an_error_status_is_the_clients_own_error(status: int, answer: Any
     async with model_server() as (server, url):
         server.status = status
         server.answer = answer
-        ours, stock = await _both(url)
+        ours, stock = _both(url)
         try:
             with pytest.raises(openai.APIStatusError) as mine:
                 await ours.chat.completions.create(**PARAMS)
@@ -161,7 +161,7 @@ async def test_an_error_status_is_the_clients_own_error(status: int, answer: Any
 async def test_headers_merge_as_the_clients_and_a_default_query_takes_its_path() -> None:
     async with model_server() as (server, url):
         options = {"default_headers": {"authorization": "Basic gateway", "X-Team": "a"}}
-        ours, stock = await _both(url, **options)
+        ours, stock = _both(url, **options)
         queried = ModelClient(
             base_url=url, api_key="k", max_retries=0, default_query={"api-version": "1"}
         )
@@ -207,7 +207,7 @@ def test_a_session_belongs_to_its_event_loop() -> None:
 async def test_an_answer_that_is_not_a_completion_is_an_api_error(answer: bytes) -> None:
     async with model_server() as (server, url):
         server.answer = answer
-        ours, _ = await _both(url)
+        ours, _ = _both(url)
         try:
             with pytest.raises(openai.APIError):
                 await ours.chat.completions.create(**PARAMS)
@@ -218,7 +218,7 @@ async def test_an_answer_that_is_not_a_completion_is_an_api_error(answer: bytes)
 async def test_a_slow_answer_is_the_clients_timeout_and_a_closed_port_a_connection_error() -> None:
     async with model_server() as (server, url):
         server.delay = 1.0
-        ours, _ = await _both(url, timeout=0.2)
+        ours, _ = _both(url, timeout=0.2)
         try:
             with pytest.raises(openai.APITimeoutError):
                 await ours.chat.completions.create(**PARAMS)
@@ -236,7 +236,7 @@ async def test_a_slow_answer_is_the_clients_timeout_and_a_closed_port_a_connecti
 
 async def test_copies_share_the_session_and_close_ends_it() -> None:
     async with model_server() as (_, url):
-        ours, _ = await _both(url)
+        ours, _ = _both(url)
         copy = ours.with_options(timeout=5.0)
         await ours.chat.completions.create(**PARAMS)
         session = ours.plain_calls._session

@@ -31,12 +31,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable, Mapping
 from functools import cached_property
-from typing import Any, Self
+from typing import Any, Self, cast
 
 import aiohttp
 import httpx2
 import orjson
 from openai import (
+    DEFAULT_TIMEOUT,
     APIConnectionError,
     APIStatusError,
     APITimeoutError,
@@ -54,7 +55,6 @@ from pydantic import ValidationError
 _PATH = "/chat/completions"
 _JSON = {"Content-Type": "application/json"}
 _REQUEST_KEYS = ("extra_headers", "extra_query", "extra_body", "timeout")
-_DEFAULT_SECONDS = 600.0  # the client's own default
 
 
 def request_body(params: dict[str, Any]) -> dict[str, Any]:
@@ -230,9 +230,9 @@ class ModelClient(AsyncOpenAI):
         timeout = self.timeout
         if isinstance(timeout, int | float):
             return float(timeout)
-        if isinstance(timeout, httpx2.Timeout) and timeout.read is not None:
-            return timeout.read
-        return _DEFAULT_SECONDS
+        read = timeout.read if isinstance(timeout, httpx2.Timeout) else None
+        # none given: the client's default deadline, never none at all
+        return read if read is not None else cast(float, DEFAULT_TIMEOUT.read)
 
     def copy(self, *args: Any, **kwargs: Any) -> Self:
         """A copy (`with_options`) shares the session rather than opening one of its own."""
