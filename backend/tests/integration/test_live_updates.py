@@ -306,6 +306,31 @@ async def test_when_the_announcers_connection_dies_another_hub_announces_within_
             assert await _announcer_pid(admin_connection) != announcer
 
 
+async def test_a_worker_lets_go_of_listen_and_the_turn_once_its_streams_are_gone(
+    settings: Settings, admin_connection: psycopg.Connection
+) -> None:
+    """An idle hub would keep its LISTEN connection, and as announcer look 20 times a second
+    for ever: `LIVE_RELEASE_SECONDS` after its last stream it closes both; its next stream
+    opens them again and still hears of a change at once (polling a minute apart)."""
+    quick_release = settings.model_copy(
+        update={"live_poll_seconds": 60, "live_release_seconds": 0.3, "live_heartbeat_seconds": 0.2}
+    )
+    async with serving(create_app(quick_release)) as base, httpx.AsyncClient(base_url=base) as http:
+        for round_ in range(2):
+            async with open_stream(http, "/api/alice/events", auth("alice")) as stream:
+                announcer = await _announcer_pid(admin_connection)
+                task = await _create(http, "alice", f"Heard in round {round_}")
+                assert (await stream.events(1, within=3))[0].data == task
+            deadline = time.monotonic() + 5
+            while admin_connection.execute(_BACKENDS, [announcer]).fetchone() != (0,):
+                assert time.monotonic() < deadline, "the idle worker kept its LISTEN connection"
+                await asyncio.sleep(0.05)
+            assert admin_connection.execute(_ANNOUNCERS, [ANNOUNCER_LOCK_KEY]).fetchone() == (0,)
+
+
+_BACKENDS = "SELECT count(*) FROM pg_stat_activity WHERE pid = %s"
+
+
 async def _announcer_pid(admin_connection: psycopg.Connection) -> int:
     deadline = time.monotonic() + 5
     while True:

@@ -199,6 +199,13 @@ class Settings(ChatSettings):
         description="How often the one announcing worker per database looks for new events "
         "and NOTIFYs the others (writers send no NOTIFY: it would serialize their commits).",
     )
+    live_release_seconds: float = Field(
+        default=30.0,
+        ge=0.1,
+        le=3600,
+        description="How long a worker keeps its LISTEN connection (and the announcer's turn) "
+        "after its last stream closed; the next stream opens it again.",
+    )
     live_heartbeat_seconds: float = Field(
         default=15.0, gt=0, le=300, description="A comment line on an idle stream this often."
     )

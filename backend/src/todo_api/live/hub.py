@@ -64,6 +64,7 @@ class LiveHub:
         listen_url: str | None,
         poll_seconds: float,
         announce_seconds: float,
+        release_seconds: float,
         max_streams: int,
         max_streams_per_user: int,
     ) -> None:
@@ -71,6 +72,7 @@ class LiveHub:
         self._listen_url = listen_url
         self._poll_seconds = poll_seconds
         self._announce_seconds = announce_seconds
+        self._release_seconds = release_seconds
         self._max_streams = max_streams
         self._max_per_user = max_streams_per_user
         self._by_user: dict[str, set[Subscriber]] = {}
@@ -80,7 +82,8 @@ class LiveHub:
         self.listening = False
         self.announcing = False
         # The LISTEN connection opens with the first stream: a worker that never serves one
-        # (or a short-lived app) holds no extra connection and opens none.
+        # (or a short-lived app) holds no extra connection and opens none. It closes again
+        # `release_seconds` after the last stream (see `_hear`), and reopens with the next.
         self._first_stream = asyncio.Event()
         self._closed = asyncio.Event()
 
@@ -141,8 +144,11 @@ class LiveHub:
                 task.cancel()
 
     async def _listen(self, url: str) -> None:
-        await self._first_stream.wait()  # returns at close too (see close)
         while not self.closing:
+            await self._first_stream.wait()  # returns at close too (see close)
+            if self.closing:
+                return
+            released = False
             try:
                 async with await psycopg.AsyncConnection.connect(
                     make_conninfo(url, **_KEEPALIVES),
@@ -154,23 +160,37 @@ class LiveHub:
                         await connection.execute(f"LISTEN {CHANNEL}")
                     self.listening = True
                     self.wake(list(self._by_user))  # anything missed while not listening
-                    await self._hear(connection)
+                    released = await self._hear(connection)
             except (psycopg.Error, OSError, TimeoutError) as error:
                 logger.warning("live updates: LISTEN failed, polling only: %s", describe(error))
             finally:
                 self.listening = self.announcing = False
+            if released:
+                if self._count == 0:  # no stream opened since: wait for the next one
+                    self._first_stream.clear()
+                continue
             await self._pause(_RECONNECT_SECONDS)
 
-    async def _hear(self, connection: psycopg.AsyncConnection) -> None:
+    async def _hear(self, connection: psycopg.AsyncConnection) -> bool:
         """Wake streams on announcements; take the announcer's turn when it is free (tried
         every second) and then announce every `announce_seconds` (announcer.py). Returns
-        between statements once the hub closes: a statement cut short by the shutdown would
-        leave the connection for the server to clean up."""
+        between statements once the hub closes (a statement cut short by the shutdown would
+        leave the connection for the server to clean up), or, True, once the worker has had
+        no open stream for `release_seconds`: an announcer that nobody here listens to
+        would look 20 times a second for ever (the turn passes to a hub with streams within
+        a second, see `_TURN_SECONDS`, and its first look covers the handover)."""
         loop = asyncio.get_running_loop()
         own_pid = connection.info.backend_pid
         announcer: Announcer | None = None
         next_try = loop.time()
+        idle_since: float | None = None
         while not self.closing:
+            if self._count:
+                idle_since = None
+            elif idle_since is None:
+                idle_since = loop.time()
+            elif loop.time() - idle_since >= self._release_seconds:
+                return True
             if announcer is None and loop.time() >= next_try:
                 async with asyncio.timeout(_STATEMENT_SECONDS):
                     announcer = await take_turn(connection)
@@ -186,6 +206,7 @@ class LiveHub:
             async for notice in connection.notifies(timeout=wait):
                 if notice.pid != own_pid:  # its own announcement woke its streams already
                     self.wake(announced_users(notice.payload))
+        return False
 
     async def _pause(self, seconds: float) -> None:
         """Sleep, or less when the hub closes."""
@@ -244,6 +265,7 @@ def live_hub(database: Database, settings: Settings, url: URL) -> LiveHub:
         listen_url=listen_url,
         poll_seconds=settings.live_poll_seconds,
         announce_seconds=settings.live_announce_seconds,
+        release_seconds=settings.live_release_seconds,
         max_streams=settings.live_max_streams,
         max_streams_per_user=settings.live_max_streams_per_user,
     )
