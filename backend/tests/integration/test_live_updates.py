@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +17,7 @@ from fastapi import FastAPI
 from sqlalchemy.engine import URL
 
 from tests.live_support import open_stream
-from tests.support import bearer, running_server, serving, sign
+from tests.support import bearer, free_port, running_server, serving, sign
 from todo_api.config import Settings
 from todo_api.live.announcer import ANNOUNCER_LOCK_KEY
 from todo_api.main import create_app
@@ -180,6 +182,33 @@ async def test_a_user_has_at_most_the_configured_streams_open(http: httpx.AsyncC
         pass  # closed streams give their room back
 
 
+async def test_a_client_that_leaves_before_the_first_byte_gives_its_stream_back(
+    app: FastAPI, base: str
+) -> None:
+    """Clients that send their request and hang up at once: each stream is given back (the
+    response is cut short as it starts, api/live.py `_LiveStream`), so none counts against
+    the limits for ever (3 per user here: a fourth would get 429)."""
+    host, port = base.removeprefix("http://").split(":")
+    request = (
+        f"GET /api/alice/events HTTP/1.1\r\nHost: {host}\r\n"
+        f"Authorization: {auth('alice')['Authorization']}\r\n\r\n"
+    ).encode()
+    hub = app.state.live_hub
+    for _ in range(5):
+        _, writer = await asyncio.open_connection(host, int(port))
+        writer.write(request)
+        await writer.drain()
+        writer.close()
+        await writer.wait_closed()
+    deadline = time.monotonic() + 5
+    while hub.open_streams:
+        assert time.monotonic() < deadline, f"{hub.open_streams} streams of gone clients held"
+        await asyncio.sleep(0.05)
+    async with httpx.AsyncClient(base_url=base) as http, AsyncExitStack() as streams:
+        for _ in range(3):  # the user's whole allowance is free again
+            await streams.enter_async_context(open_stream(http, "/api/alice/events", auth("alice")))
+
+
 async def test_shutdown_ends_streams_with_a_retry_hint(app: FastAPI, base: str) -> None:
     async with (
         httpx.AsyncClient(base_url=base) as http,
@@ -326,6 +355,35 @@ async def test_a_worker_lets_go_of_listen_and_the_turn_once_its_streams_are_gone
                 assert time.monotonic() < deadline, "the idle worker kept its LISTEN connection"
                 await asyncio.sleep(0.05)
             assert admin_connection.execute(_ANNOUNCERS, [ANNOUNCER_LOCK_KEY]).fetchone() == (0,)
+
+
+async def test_a_worker_without_streams_stops_retrying_a_listen_that_fails(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """LISTEN on a port where nothing answers: while a stream is open the worker retries
+    (every 2 s, a warning each time); once its last stream has closed it stops, instead of
+    retrying for ever."""
+    unreachable = settings.model_copy(
+        update={
+            "live_listen_url": f"postgresql://todo@127.0.0.1:{free_port()}/todo",
+            "live_heartbeat_seconds": 0.2,
+        }
+    )
+    failures = "live updates: LISTEN failed"
+    with caplog.at_level(logging.WARNING, logger="todo_api.live.hub"):
+        async with (
+            serving(create_app(unreachable)) as base,
+            httpx.AsyncClient(base_url=base) as http,
+        ):
+            async with open_stream(http, "/api/alice/events", auth("alice")):
+                deadline = time.monotonic() + 5
+                while caplog.text.count(failures) < 2:  # retried while the stream is open
+                    assert time.monotonic() < deadline, "the worker did not retry LISTEN"
+                    await asyncio.sleep(0.05)
+            await asyncio.sleep(2.5)  # the stream's end noticed, the retry pause passed
+            settled = caplog.text.count(failures)
+            await asyncio.sleep(4.5)  # two more retries if it went on
+            assert caplog.text.count(failures) == settled
 
 
 _BACKENDS = "SELECT count(*) FROM pg_stat_activity WHERE pid = %s"

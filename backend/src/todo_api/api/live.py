@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
+from starlette.types import Receive, Scope, Send
 
 from todo_api.api.auth import authorized, bearer_scheme
 from todo_api.api.deps import admitted
@@ -18,7 +20,7 @@ from todo_api.api.responses import json_response
 from todo_api.database.timeouts import end_request_deadline
 from todo_api.errors import InvalidInputError, InvalidTicketError, StreamLimitError
 from todo_api.live import tickets
-from todo_api.live.hub import LiveHub
+from todo_api.live.hub import LiveHub, Subscriber
 from todo_api.live.stream import events, start_position
 
 _PARAMETERS = QueryParameters(("ticket", "last_event_id"))
@@ -128,7 +130,29 @@ async def stream_events(
         expires_at=expires_at,
         heartbeat=state.settings.live_heartbeat_seconds,
     )
-    return StreamingResponse(body, media_type="text/event-stream", headers=STREAM_HEADERS)
+    return _LiveStream(body, hub, subscriber)
+
+
+class _LiveStream(StreamingResponse):
+    """A live stream whose place in the hub is given back however the response ends. The
+    generator unsubscribes in its own `finally`, but only if it ever ran: a response stopped
+    before its first step (a client that left before the first byte, when the server's
+    `receive` or `send` suspends first) never starts it, and a generator that never started
+    runs no `finally`. With today's uvicorn and anyio nothing suspends before it starts (the
+    test's clients that hang up at once are given back by the generator), so this only keeps
+    the limits and `LIVE_RELEASE_SECONDS` from depending on that. Unsubscribing twice is a
+    no-op."""
+
+    def __init__(self, body: AsyncIterator[bytes], hub: LiveHub, subscriber: Subscriber) -> None:
+        super().__init__(body, media_type="text/event-stream", headers=STREAM_HEADERS)
+        self._hub = hub
+        self._subscriber = subscriber
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._hub.unsubscribe(self._subscriber)
 
 
 def _last_event_id(raw: str | None) -> int | None:

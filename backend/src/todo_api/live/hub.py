@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Iterable
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -77,6 +78,7 @@ class LiveHub:
         self._max_per_user = max_streams_per_user
         self._by_user: dict[str, set[Subscriber]] = {}
         self._count = 0
+        self._idle_since = time.monotonic()  # when the last stream closed (with _count 0)
         self._seen: dict[str, int] = {}
         self.closing = False
         self.listening = False
@@ -113,6 +115,8 @@ class LiveHub:
         if streams is not None and subscriber in streams:
             streams.discard(subscriber)
             self._count -= 1
+            if not self._count:
+                self._idle_since = time.monotonic()
             if not streams:
                 del self._by_user[subscriber.user_id]
                 self._seen.pop(subscriber.user_id, None)
@@ -165,31 +169,25 @@ class LiveHub:
                 logger.warning("live updates: LISTEN failed, polling only: %s", describe(error))
             finally:
                 self.listening = self.announcing = False
-            if released:
-                if self._count == 0:  # no stream opened since: wait for the next one
-                    self._first_stream.clear()
-                continue
-            await self._pause(_RECONNECT_SECONDS)
+            if not self._count:  # no stream open: reconnect only for the next one
+                self._first_stream.clear()
+            if not released:
+                await self._pause(_RECONNECT_SECONDS)
 
     async def _hear(self, connection: psycopg.AsyncConnection) -> bool:
         """Wake streams on announcements; take the announcer's turn when it is free (tried
         every second) and then announce every `announce_seconds` (announcer.py). Returns
         between statements once the hub closes (a statement cut short by the shutdown would
         leave the connection for the server to clean up), or, True, once the worker has had
-        no open stream for `release_seconds`: an announcer that nobody here listens to
-        would look 20 times a second for ever (the turn passes to a hub with streams within
-        a second, see `_TURN_SECONDS`, and its first look covers the handover)."""
+        no open stream for `release_seconds`: an announcer nobody here listens to would look
+        every `announce_seconds` for ever (the turn passes to a hub with streams within a
+        second, see `_TURN_SECONDS`, and its first look covers the handover)."""
         loop = asyncio.get_running_loop()
         own_pid = connection.info.backend_pid
         announcer: Announcer | None = None
         next_try = loop.time()
-        idle_since: float | None = None
         while not self.closing:
-            if self._count:
-                idle_since = None
-            elif idle_since is None:
-                idle_since = loop.time()
-            elif loop.time() - idle_since >= self._release_seconds:
+            if not self._count and time.monotonic() - self._idle_since >= self._release_seconds:
                 return True
             if announcer is None and loop.time() >= next_try:
                 async with asyncio.timeout(_STATEMENT_SECONDS):
