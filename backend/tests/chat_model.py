@@ -28,6 +28,8 @@ class Step:
     text: str | None = None
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     delay: float = 0.0
+    gap: float = 0.0
+    """Streamed: the pause before each chunk (a model that trickles its answer)."""
     status: int = 200
     """Not 200: the API fails (an error document instead of an answer)."""
 
@@ -99,7 +101,7 @@ class StandInModel:
         finish = "tool_calls" if calls else "stop"
         if body.get("stream"):
             return StreamingResponse(
-                self._chunks(body["model"], step.text, calls, finish),
+                self._chunks(body["model"], step.text, calls, finish, step.gap),
                 media_type="text/event-stream",
             )
         message: dict[str, Any] = {"role": "assistant", "content": step.text}
@@ -117,7 +119,12 @@ class StandInModel:
         )
 
     async def _chunks(
-        self, model: str, text: str | None, calls: list[dict[str, Any]], finish: str
+        self,
+        model: str,
+        text: str | None,
+        calls: list[dict[str, Any]],
+        finish: str,
+        gap: float,
     ) -> AsyncIterator[bytes]:
         ident = f"chatcmpl-{next(self._ids)}"
 
@@ -134,6 +141,7 @@ class StandInModel:
         yield chunk({"role": "assistant", "content": ""})
         if text:
             for start in range(0, len(text), 5):  # a few characters at a time, as models do
+                await asyncio.sleep(gap)
                 yield chunk({"content": text[start : start + 5]})
         for index, made in enumerate(calls):
             yield chunk({"tool_calls": [{"index": index, **made}]})

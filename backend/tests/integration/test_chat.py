@@ -13,7 +13,8 @@ import psycopg
 import pytest
 
 from tests.chat_model import Step, call, plan, say, stand_in_model, turn_results
-from tests.support import owner_client
+from tests.live_support import open_stream
+from tests.support import bearer, owner_client, serving, sign
 from todo_api.main import create_app
 
 pytestmark = pytest.mark.anyio
@@ -92,6 +93,58 @@ async def test_create_list_complete_and_delete_through_chat(
     said = [m["content"] for m in last if m["role"] == "user"]
     assert said == ["remind me to pay rent", "what's left?", "I paid it", "remove it"]
     assert any(m["role"] == "assistant" and m.get("content") == "Done." for m in last)
+
+
+async def test_changes_through_chat_carry_the_same_etags_events_and_live_updates_as_rest(
+    chat_settings: Any, clean_database: psycopg.Connection
+) -> None:
+    """The tools write through the same services as REST: each change made in chat moves
+    the task's ETag (a stale If-Match is a 412), is recorded in the outbox, and reaches an
+    open live stream as the task REST renders."""
+    turns = {
+        "add": plan(call("add_task", title="Call mum"), say("Added.")),
+        "done": plan(call("complete_task", task_id=1, completed=True), say("Done.")),
+    }
+
+    def script(body: dict[str, Any]) -> Step:
+        said = [m["content"] for m in body["messages"] if m["role"] == "user"]
+        return turns[said[-1]](body)
+
+    async with (
+        stand_in_model(script) as (_model, base),
+        serving(create_app(chat_settings(base))) as url,
+        httpx.AsyncClient(base_url=url, headers=bearer(sign("alice"))) as http,
+        open_stream(http, "/api/alice/events") as stream,
+    ):
+        added = await http.post("/api/alice/chat", json={"message": "add"})
+        assert added.status_code == 200, added.text
+        created = await stream.next(within=5)
+        task = await http.get("/api/alice/tasks/1")
+        assert (created.event, created.data) == ("task.created", task.json())
+        etag = task.headers["etag"]
+        unchanged = await http.get("/api/alice/tasks/1", headers={"If-None-Match": etag})
+        assert unchanged.status_code == 304
+
+        sent = {"message": "done", "conversation_id": added.json()["conversation_id"]}
+        done = await http.post("/api/alice/chat", json=sent)
+        assert done.status_code == 200, done.text
+        completed = await stream.next(within=5)
+        task = await http.get("/api/alice/tasks/1")
+        assert (completed.event, completed.data) == ("task.completed", task.json())
+        assert task.json()["completed"] is True
+        assert task.headers["etag"] != etag
+        assert (
+            await http.get("/api/alice/tasks/1", headers={"If-None-Match": etag})
+        ).status_code == 200
+        stale = await http.put(
+            "/api/alice/tasks/1", json={"title": "x"}, headers={"If-Match": etag}
+        )
+        assert stale.status_code == 412
+
+    recorded = clean_database.execute(
+        "SELECT type, task_id FROM task_events WHERE user_id = 'alice' ORDER BY seq"
+    ).fetchall()
+    assert recorded == [("created", 1), ("completed", 1)]
 
 
 async def test_another_users_task_id_is_not_found_for_the_model(
@@ -279,6 +332,30 @@ async def test_a_streamed_turn_sends_text_tool_calls_and_the_ids(chat_settings: 
     assert text == "Added your task." == done["response"]
     assert kinds.count("text") > 1  # streamed as it was produced
     assert [m["content"] for m in stored.json()] == ["water the plants", "Added your task."]
+
+
+async def test_a_streamed_model_call_has_one_deadline_however_steadily_it_trickles(
+    chat_settings: Any,
+) -> None:
+    """Each chunk comes 0.15 s after the last, under the client's read timeout (0.5 s), but
+    the whole answer would take 1.5 s: the call's deadline ends it (504 as an error event),
+    as it would a plain call, long before the turn's own deadline."""
+    script = plan(Step(text="x" * 50, gap=0.15))
+    async with (
+        stand_in_model(script) as (_model, base),
+        owner_client(create_app(chat_settings(base, chat_model_timeout_seconds=0.5))) as http,
+    ):
+        started = asyncio.get_running_loop().time()
+        streamed = await http.post(
+            "/api/alice/chat", json={"message": "hi"}, headers={"Accept": "text/event-stream"}
+        )
+        took = asyncio.get_running_loop().time() - started
+
+    blocks = streamed.text.strip().split("\n\n")
+    assert blocks[0].startswith("event: text\n")  # it was streaming
+    assert blocks[-1].startswith("event: error\n")
+    assert json.loads(blocks[-1].split("\n")[1][len("data: ") :])["status"] == 504
+    assert took < 1.4
 
 
 async def test_bounds_message_length_and_turns_per_minute(chat_settings: Any) -> None:

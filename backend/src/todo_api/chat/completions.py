@@ -13,23 +13,31 @@ tools only, no handoffs, no output schema, no prompt or server-side conversation
 settings but the SDK's extras, tracing without data. It sends the request the SDK would
 (tests/integration/test_chat_model_calls.py holds the two side by side); the response is
 read by the SDK's own `get_response` as before. Anything else takes the SDK's path.
+
+A streamed call gets one deadline for the whole call (`stream_response`): the client's own
+timeout bounds each read, so a model that trickles its answer would hold the turn until its
+own deadline (`CHAT_TURN_SECONDS`) instead of the call's (`CHAT_MODEL_TIMEOUT_SECONDS`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+from collections.abc import AsyncIterator
 from typing import Any
 
 from agents import FunctionTool, ModelSettings, ModelTracing, Tool
 from agents.agent_output import AgentOutputSchemaBase
 from agents.handoffs import Handoff
-from agents.items import TResponseInputItem
+from agents.items import TResponseInputItem, TResponseStreamEvent
 from agents.models.chatcmpl_converter import Converter
 from agents.models.chatcmpl_helpers import ChatCmplHelpers
 from agents.models.openai_chatcompletions import OpenAIChatCompletionsModel
 from agents.tracing.span_data import GenerationSpanData
 from agents.tracing.spans import Span
 from openai.types.responses.response_prompt_param import ResponsePromptParam
+
+from todo_api.chat.client import ModelClient
 
 # The model settings a plain call may carry: the SDK's pass-through extras.
 _EXTRAS = frozenset({"extra_args", "extra_headers", "extra_body", "extra_query"})
@@ -60,6 +68,47 @@ class ChatModel(OpenAIChatCompletionsModel):
             converted = [Converter.tool_to_openai(tool) for tool in tools]
             self._converted = (tuple(tools), converted)
         return converted
+
+    async def stream_response(
+        self,
+        system_instructions: str | None,
+        input: str | list[TResponseInputItem],
+        model_settings: ModelSettings,
+        tools: list[Tool],
+        output_schema: AgentOutputSchemaBase | None,
+        handoffs: list[Handoff],
+        tracing: ModelTracing,
+        previous_response_id: str | None = None,
+        conversation_id: str | None = None,
+        prompt: ResponsePromptParam | None = None,
+    ) -> AsyncIterator[TResponseStreamEvent]:
+        """The SDK's streamed call, ended with TimeoutError (504) once our client's deadline
+        for a call has passed since it began, however steadily the model sends."""
+        client = self._get_client()
+        seconds = client.timeout_seconds if isinstance(client, ModelClient) else None
+        events = super().stream_response(
+            system_instructions,
+            input,
+            model_settings,
+            tools,
+            output_schema,
+            handoffs,
+            tracing,
+            previous_response_id=previous_response_id,
+            conversation_id=conversation_id,
+            prompt=prompt,
+        )
+        deadline = None if seconds is None else asyncio.get_running_loop().time() + seconds
+        try:
+            while True:
+                try:
+                    async with asyncio.timeout_at(deadline):
+                        event = await anext(events)
+                except StopAsyncIteration:
+                    return
+                yield event
+        finally:
+            await events.aclose()  # type: ignore[attr-defined]
 
     async def _fetch_response(
         self,
