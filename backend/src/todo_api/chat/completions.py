@@ -56,7 +56,8 @@ def _plain_settings(settings: ModelSettings) -> bool:
 
 
 class ChatModel(OpenAIChatCompletionsModel):
-    """`OpenAIChatCompletionsModel` with the shorter request path for plain calls."""
+    """`OpenAIChatCompletionsModel` with the shorter request path for plain calls and one
+    deadline for a whole streamed call."""
 
     _converted: tuple[tuple[Tool, ...], list[Any]] = ((), [])
 
@@ -83,8 +84,12 @@ class ChatModel(OpenAIChatCompletionsModel):
         prompt: ResponsePromptParam | None = None,
     ) -> AsyncIterator[TResponseStreamEvent]:
         """The SDK's streamed call, ended with TimeoutError (504) once our client's deadline
-        for a call has passed since it began, however steadily the model sends."""
-        client = self._get_client()
+        for a call has passed since it began, however steadily the model sends. Once the
+        answer is complete the deadline no longer applies: the SDK then only closes the
+        HTTP stream, and a finished answer must not become a 504. (The SDK's own
+        `ModelSettings.timeout` would raise its `ModelTimeoutError`, run the stream in a task
+        of its own, and take every call off the shorter path above.)"""
+        client = self._client
         seconds = client.timeout_seconds if isinstance(client, ModelClient) else None
         events = super().stream_response(
             system_instructions,
@@ -106,6 +111,8 @@ class ChatModel(OpenAIChatCompletionsModel):
                         event = await anext(events)
                 except StopAsyncIteration:
                     return
+                if event.type == "response.completed":
+                    deadline = None
                 yield event
         finally:
             await events.aclose()  # type: ignore[attr-defined]

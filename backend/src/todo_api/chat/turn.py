@@ -24,6 +24,7 @@ from agents import (
     Runner,
     TResponseInputItem,
 )
+from agents import ModelTimeoutError as SdkModelTimeoutError  # the SDK's, if ever configured
 from sqlalchemy import Row
 
 from todo_api.chat.model import chat_agent
@@ -70,7 +71,7 @@ def history_items(rows: Sequence[Row[Any]]) -> list[TResponseInputItem]:
 
 def model_error(error: BaseException) -> ApiError | None:
     """The catalogue's failure for what the model (or its client) raised, if it is one."""
-    if isinstance(error, TimeoutError | openai.APITimeoutError):
+    if isinstance(error, TimeoutError | openai.APITimeoutError | SdkModelTimeoutError):
         return ModelTimeoutError()
     if isinstance(error, openai.APIError | AgentsException):
         return ModelFailedError()
