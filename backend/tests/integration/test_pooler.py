@@ -4,7 +4,9 @@ With server-side prepared statements (psycopg's default after 5 executions), PgB
 ran one client's parameters against another client's statement: GETs answered 500, and
 tasks that had been created (201) and never deleted vanished, deleted by someone else's
 prepared DELETE. The default now prepares nothing; this test drives every operation from
-several clients at once through a real PgBouncer and checks each acknowledged write.
+several clients at once through a real PgBouncer and checks each acknowledged write and that
+no answer holds another user's task. Another takes the app's user filter away and checks that
+row-level security alone keeps concurrent users apart through the same pooler.
 """
 
 from __future__ import annotations
@@ -17,13 +19,19 @@ import httpx
 import psycopg
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import func, select, update
 from sqlalchemy.engine import URL
+from sqlmodel import col
 
 from tests.pgbouncer import running_pgbouncer
 from tests.support import libpq_url, make_settings, owner_client
 from todo_api.database.app_login import APP_LOGIN
+from todo_api.database.engine import create_engine
+from todo_api.database.runner import Database
+from todo_api.database.wall import ACTING
 from todo_api.live.announcer import ANNOUNCER_LOCK_KEY, take_turn
 from todo_api.main import create_app
+from todo_api.models import Task
 
 pytestmark = pytest.mark.anyio
 
@@ -74,8 +82,11 @@ async def test_no_acknowledged_write_is_lost_behind_a_transaction_pooler(
             ):
                 if response.status_code != 200:
                     failures.append(f"{response.request.method} {response.status_code}")
-                elif "id" in response.text and f'"user_id":"{user}"' not in response.text:
-                    failures.append(f"{user} was answered with another user's data")
+                    continue
+                body = response.json()
+                owners = {task["user_id"] for task in (body if isinstance(body, list) else [body])}
+                if owners - {user}:
+                    failures.append(f"{user} was answered with the tasks of {owners - {user}}")
             victim = mine.pop(0)
             deleted = await pooled_client.delete(f"{tasks}/{victim}")
             if deleted.status_code != 204:
@@ -91,6 +102,50 @@ async def test_no_acknowledged_write_is_lost_behind_a_transaction_pooler(
     assert lost == set(), f"{len(lost)} of {len(kept)} acknowledged tasks vanished"
     assert {task_id: rows[task_id] for task_id in kept} == kept
     assert len(kept) == CLIENTS * ROUNDS
+
+
+async def test_without_the_user_filter_concurrent_users_through_the_pooler_reach_only_their_rows(
+    pooler_url: URL, clean_database: psycopg.Connection
+) -> None:
+    """The second wall alone, behind PgBouncer in transaction mode, many users at once:
+    statements that leave out the app's user filter (only the gate names a user), from the
+    app's own Database over the pooler, their transactions interleaved on shared server
+    connections. Each read holds only its user's rows, each update changes only them, and a
+    statement with no user sees nothing: an acting user carried from one transaction (or
+    client) to the next would show here."""
+    users = [f"user{n}" for n in range(CLIENTS)]
+    clean_database.execute("INSERT INTO users (id) SELECT unnest(%s::text[])", [users])
+    clean_database.execute(
+        "INSERT INTO tasks (user_id, title) SELECT u, u || ' ' || g"
+        " FROM unnest(%s::text[]) AS u, generate_series(1, 3) AS g",
+        [users],
+    )
+    engine = create_engine(make_settings(pooler_url), pooler_url)
+    database = Database(engine, 10.0)
+    failures: list[str] = []
+
+    async def client(user: str) -> None:
+        for round_ in range(ROUNDS):
+            read = await database.rows(select(col(Task.user_id)).where(ACTING), {"owner": user})
+            if sorted(row[0] for row in read) != [user] * 3:
+                failures.append(f"{user} read {sorted(row[0] for row in read)}")
+            renamed = update(Task).where(ACTING).values(title=f"{user} {round_}")
+            changed = await database.rows(renamed.returning(col(Task.user_id)), {"owner": user})
+            if sorted(row[0] for row in changed) != [user] * 3:
+                failures.append(f"{user} changed {sorted(row[0] for row in changed)}")
+            nobody = await database.rows(select(func.count()).select_from(Task))
+            if nobody[0][0] != 0:
+                failures.append(f"a statement without a user saw {nobody[0][0]} tasks")
+
+    try:
+        await asyncio.gather(*(client(user) for user in users))
+    finally:
+        await engine.dispose()
+    assert failures == []
+    titles = clean_database.execute(
+        "SELECT user_id, array_agg(DISTINCT title) FROM tasks GROUP BY user_id"
+    ).fetchall()
+    assert dict(titles) == {user: [f"{user} {ROUNDS - 1}"] for user in users}
 
 
 async def test_the_announcers_turn_is_declined_through_a_pooler(
