@@ -28,15 +28,14 @@ import secrets
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-import psycopg
 from sqlalchemy.engine import URL
 
 import events
 from dataset import DEFAULT, SMOKE, lua_data, prime, seed_profile
 from events_versions import _migration
+from events_versions import _switch as _switch_side
 from harness import ROOT, app_login_url, database, ensure_wrk, rate, server, stop_on_signals
 from seed import migrate_fresh
 from todo_api.config import Settings
@@ -63,14 +62,7 @@ def _sides(tables: list[str]) -> dict[str, str]:
 def _switch(url: URL, sql: str, side: str) -> None:
     """Set a side up, and check it is that side: the login, acting for nobody, sees no task
     behind the wall and all of them without it."""
-    for attempt in range(5):
-        try:  # a request finishing as wrk stops, or a background loop, can hold a table
-            events._sql(url, sql)
-            break
-        except psycopg.errors.DeadlockDetected:
-            if attempt == 4:
-                raise
-            time.sleep(0.5)
+    _switch_side(url, sql)  # retried on a deadlock with a request still finishing
     seen = events._sql(app_login_url(url), "SELECT count(*) > 0 FROM tasks")[0]
     if seen != (side == "off"):
         raise RuntimeError(f"side {side}: the login acting for nobody sees tasks: {seen}")
