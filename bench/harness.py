@@ -30,7 +30,7 @@ import psutil
 import psycopg
 from sqlalchemy.engine import URL
 
-from todo_api.database.app_login import ensure_app_login
+from todo_api.database.app_login import ensure_app_login, ensure_worker_login
 from todo_api.database.embedded import (
     release_embedded_server,
     start_embedded_server,
@@ -155,6 +155,17 @@ def app_login_url(url: URL) -> URL:
     return ensure_app_login(url)
 
 
+def login_settings(url: URL) -> dict[str, str]:
+    """`DATABASE_URL` and, behind the wall, `WORKER_DATABASE_URL` (the worker's own login,
+    created if missing; a tree from before it ignores the setting) for the database of `url`."""
+    app = app_login_url(url)
+    settings = {"DATABASE_URL": app.render_as_string(hide_password=False)}
+    if app != url:
+        worker = ensure_worker_login(url)
+        settings["WORKER_DATABASE_URL"] = worker.render_as_string(hide_password=False)
+    return settings
+
+
 @contextmanager
 def server(
     url: URL,
@@ -172,8 +183,8 @@ def server(
     environment = {
         **os.environ,
         "ENVIRONMENT": "production",
-        # As deployed: the login role, not the owner (when the database has the wall).
-        "DATABASE_URL": app_login_url(url).render_as_string(hide_password=False),
+        # As deployed: the login roles, not the owner (when the database has the wall).
+        **login_settings(url),
         "BETTER_AUTH_SECRET": secret,
         "DB_POOL_SIZE": str(pool_size),
         **(env or {}),

@@ -25,7 +25,7 @@ from sqlalchemy.engine import URL
 from tests.pgbouncer import running_pgbouncer
 from tests.support import PathUserAuth, alembic_config, libpq_url, make_settings, running_server
 from todo_api.config import Settings
-from todo_api.database.app_login import APP_LOGIN, ensure_app_login
+from todo_api.database.app_login import APP_LOGIN, ensure_app_login, ensure_worker_login
 from todo_api.database.embedded import start_embedded_server
 from todo_api.database.url import normalize_database_url
 from todo_api.main import create_app
@@ -74,8 +74,10 @@ def owner_database(database_url: URL) -> URL:
 @pytest.fixture(scope="session")
 def migrated_database(owner_database: URL, server_url: URL) -> URL:
     """The migrated test database as the app reaches it: as its login role (a member of
-    todo_app and todo_worker_access, database/app_login.py), behind row-level security."""
+    todo_app only, database/app_login.py), behind row-level security. Its cross-user work
+    connects as the worker's login beside it (tests/support.py `worker_login_url`)."""
     ensure_app_login(server_url)
+    ensure_worker_login(server_url)
     return owner_database.set(username=APP_LOGIN, password=None)
 
 

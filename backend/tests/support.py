@@ -23,6 +23,7 @@ from fastapi import FastAPI
 from sqlalchemy.engine import URL
 
 from todo_api.config import Settings
+from todo_api.database.app_login import APP_LOGIN, WORKER_LOGIN
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -83,6 +84,12 @@ def libpq_url(url: URL) -> str:
     return url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
+def worker_login_url(url: URL) -> URL | None:
+    """The worker's login beside the app's (database/app_login.py): the URL for
+    `WORKER_DATABASE_URL` when `url` is the app's login, else None (a superuser needs none)."""
+    return url.set(username=WORKER_LOGIN) if url.username == APP_LOGIN else None
+
+
 def make_settings(url: URL, **overrides: Any) -> Settings:
     # Any: each setting has its own type, and Settings validates them all at run time.
     values: dict[str, Any] = {
@@ -90,6 +97,9 @@ def make_settings(url: URL, **overrides: Any) -> Settings:
         "database_url": url.render_as_string(hide_password=False),
         "better_auth_secret": TEST_SECRET,
     }
+    worker = worker_login_url(url)
+    if worker is not None:
+        values["worker_database_url"] = worker.render_as_string(hide_password=False)
     values.update(overrides)
     return Settings(_env_file=None, **values)
 
@@ -115,6 +125,7 @@ def running_server(
     `env` adds settings. Yields the base URL once `/ready` answers, and the process.
     """
     port = free_port()
+    worker = worker_login_url(url)
     environment = {
         **os.environ,
         "ENVIRONMENT": "test",
@@ -122,6 +133,8 @@ def running_server(
         "BETTER_AUTH_SECRET": TEST_SECRET,
         **(env or {}),
     }
+    if worker is not None:
+        environment.setdefault("WORKER_DATABASE_URL", worker.render_as_string(hide_password=False))
     if serve:
         command = [sys.executable, "-m", "todo_api", "serve", "--port", str(port)]
         command += ["--workers", str(workers)]

@@ -30,11 +30,11 @@ from todo_api.api.request_log import RequestLogMiddleware
 from todo_api.chat.turn import ChatAgent
 from todo_api.config import Settings, get_settings
 from todo_api.database.embedded import release_embedded_server
-from todo_api.database.engine import create_engine
+from todo_api.database.engine import create_engine, create_worker_engine
 from todo_api.database.runner import Database
 from todo_api.database.server_keys import ServerKeys
 from todo_api.database.timeouts import client_deadline
-from todo_api.database.url import resolve_app_database_url
+from todo_api.database.url import resolve_app_database_url, resolve_worker_database_url
 from todo_api.database.wall import warn_if_bypassing
 from todo_api.events.outbox import pruning
 from todo_api.events.relay import relay_for
@@ -67,23 +67,32 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     url = resolve_app_database_url(settings)
     engine = create_engine(settings, url)
-    app.state.database = Database(engine, client_deadline(settings.db_statement_timeout))
-    # One warning when the role of DATABASE_URL is not held by row-level security. In the
-    # background, and never cut short at shutdown (a connection attempt cut midway crashes
-    # some poolers: it is waited for like the relay and scheduler below).
-    checking_role = asyncio.create_task(warn_if_bypassing(app.state.database))
+    deadline = client_deadline(settings.db_statement_timeout)
+    app.state.database = Database(engine, deadline)
+    # Cross-user background work on its own login (WORKER_DATABASE_URL), when it has one.
+    worker_url = resolve_worker_database_url(settings)
+    worker_engine = create_worker_engine(settings, worker_url) if worker_url != url else None
+    worker_database = Database(worker_engine, deadline) if worker_engine else app.state.database
+    app.state.worker_database = worker_database
+    # One warning when the role of DATABASE_URL is not held by row-level security (or the
+    # worker's login cannot take its role). In the background, and never cut short at
+    # shutdown (a connection attempt cut midway crashes some poolers: it is waited for like
+    # the relay and scheduler below).
+    checking_role = asyncio.create_task(
+        warn_if_bypassing(app.state.database, worker_database if worker_engine else None)
+    )
     app.state.live_hub = live_hub(app.state.database, settings, url)
     listening = asyncio.create_task(app.state.live_hub.run())
     housekeeping = asyncio.create_task(
         Housekeeping(
-            app.state.database,
+            worker_database,
             {"task events": pruning(settings), "stream tickets": expired_tickets()},
         ).run()
     )
     # With EVENTS_URL, every worker runs a relay; one at a time delivers (events/relay.py).
-    relay = relay_for(app.state.database, settings)
+    relay = relay_for(worker_database, settings)
     relaying = asyncio.create_task(relay.run()) if relay is not None else None
-    scheduler = Scheduler(app.state.database, settings) if settings.reminders_in_process else None
+    scheduler = Scheduler(worker_database, settings) if settings.reminders_in_process else None
     scheduling = asyncio.create_task(scheduler.run()) if scheduler is not None else None
     # One process answers its own scrapes (they sample first); several need each worker's
     # gauges kept current in the shared files.
@@ -126,6 +135,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             if app.state.chat is not None:
                 await app.state.chat.close()
             await engine.dispose()
+            if worker_engine is not None:
+                await worker_engine.dispose()
             if settings.database_url is None:
                 release_embedded_server(settings.embedded_data_dir)
 

@@ -301,6 +301,12 @@ async def test_an_email_held_by_another_user_is_not_taken(
     assert response.status_code == 200
     rows = clean_database.execute("SELECT id, email FROM users ORDER BY id").fetchall()
     assert rows == [("erin", shared), ("frank", None)]
+    # An email of frank's own, then erin's again: erin's stays hers, frank's row has none.
+    for email, stored in (("frank@example.com", "frank@example.com"), (shared, None)):
+        headers = bearer(sign("frank", email=email))
+        assert (await anonymous_client.get("/api/frank/tasks", headers=headers)).status_code == 200
+        rows = clean_database.execute("SELECT id, email FROM users ORDER BY id").fetchall()
+        assert rows == [("erin", shared), ("frank", stored)]
 
 
 @pytest.fixture

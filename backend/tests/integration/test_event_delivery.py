@@ -33,7 +33,14 @@ from tests.events_support import (
     undelivered,
 )
 from tests.integration.test_mcp import call, connect
-from tests.support import ROOT, PathUserAuth, metric_value, running_server, serving
+from tests.support import (
+    ROOT,
+    PathUserAuth,
+    metric_value,
+    running_server,
+    serving,
+    worker_login_url,
+)
 from todo_api.config import Settings
 from todo_api.main import create_app
 
@@ -187,12 +194,20 @@ SELECT 'user-' || (n % 20 + 1), 'Task ' || n FROM generate_series(1, {count}) AS
 """
 
 
+def _worker_url(app_url: URL) -> str:
+    worker = worker_login_url(app_url)
+    assert worker is not None
+    return worker.render_as_string(hide_password=False)
+
+
 def _relay_process(
     migrated_database: URL, nats_server: NatsServer, cwd: Path
 ) -> subprocess.Popen[bytes]:
     environment = {
         **os.environ,
         "DATABASE_URL": migrated_database.render_as_string(hide_password=False),
+        # As deployed with a login for the worker: the relay connects with it.
+        "WORKER_DATABASE_URL": _worker_url(migrated_database),
         "EVENTS_URL": nats_server.url,
         "EVENTS_BATCH_SIZE": "200",
     }

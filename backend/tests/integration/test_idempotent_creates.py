@@ -175,7 +175,7 @@ async def test_housekeeping_removes_expired_keys_and_tombstones_only(
         "WHERE task_id = 1"
     )
 
-    removed = await Housekeeping(running_app.state.database).run_once()
+    removed = await Housekeeping(running_app.state.worker_database).run_once()
 
     assert removed == {"idempotency keys": 2, "tombstones": 1}
     assert clean_database.execute("SELECT key FROM idempotency_keys").fetchall() == [("k2",)]

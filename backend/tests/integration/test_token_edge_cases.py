@@ -141,10 +141,10 @@ async def test_an_email_taken_by_a_concurrent_transaction_is_not_a_conflict(
     migrated_database: URL,
 ) -> None:
     """The race made deterministic: another user's row with the email is written but not yet
-    committed while these requests arrive, so their "is it taken?" check cannot see it, and
-    the unique index decides once it commits."""
+    committed while these requests arrive, and the unique index decides once it commits."""
     shared = "race@example.com"
     with psycopg.connect(libpq_url(migrated_database), prepare_threshold=None) as other:
+        other.execute("SELECT set_acting_user('first')")  # the app's login: behind the wall
         other.execute("INSERT INTO users (id, email) VALUES ('first', %s)", (shared,))
         requests = [
             asyncio.create_task(

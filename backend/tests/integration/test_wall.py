@@ -1,5 +1,6 @@
-"""The second wall holds alone: row-level security (migration 0011), through the API's own
-connection and role (the login `todo_api`, a member of todo_app and todo_worker_access).
+"""The second wall holds alone: row-level security (migrations 0011 and 0016), through the API's
+own connection and role (the login `todo_api`, a member of todo_app only; cross-user work has
+the login `todo_api_worker`, also a member of todo_worker_access).
 
 Each statement here leaves out the application's user filter on purpose; only the gate
 (database/wall.py `ACTING`) names a user. The rows of other users must stay out of reach.
@@ -7,19 +8,28 @@ Each statement here leaves out the application's user filter on purpose; only th
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 
 import psycopg
 import pytest
-from sqlalchemy import delete, func, insert, literal, select, update
+from psycopg import sql
+from sqlalchemy import column, delete, func, insert, literal, select, table, text, update
 from sqlalchemy.engine import URL
 from sqlmodel import col
 
-from tests.support import libpq_url, make_settings
+from tests.support import libpq_url, make_settings, worker_login_url
 from todo_api.database.engine import create_engine
 from todo_api.database.errors import DRIVER_ERRORS
 from todo_api.database.runner import Database
-from todo_api.database.wall import ACTING, OWNER, bypasses, worker_rows
+from todo_api.database.wall import (
+    ACTING,
+    OWNER,
+    bypasses,
+    can_become_worker,
+    warn_if_bypassing,
+    worker_rows,
+)
 from todo_api.models import IdempotencyKey, Task, TaskEvent
 
 pytestmark = pytest.mark.anyio
@@ -34,6 +44,16 @@ async def database(migrated_database: URL) -> AsyncIterator[Database]:
 
 
 @pytest.fixture
+async def worker_database(migrated_database: URL) -> AsyncIterator[Database]:
+    """The `Database` of cross-user work, on the worker's own login (WORKER_DATABASE_URL)."""
+    url = worker_login_url(migrated_database)
+    assert url is not None
+    engine = create_engine(make_settings(url), url)
+    yield Database(engine, 10.0)
+    await engine.dispose()
+
+
+@pytest.fixture
 def two_users(clean_database: psycopg.Connection) -> psycopg.Connection:
     """alice and bob, two tasks each, written as the superuser (outside the wall)."""
     clean_database.execute("INSERT INTO users (id) VALUES ('alice'), ('bob')")
@@ -42,6 +62,88 @@ def two_users(clean_database: psycopg.Connection) -> psycopg.Connection:
         " ('alice', 'a1'), ('alice', 'a2'), ('bob', 'b1'), ('bob', 'b2')"
     )
     return clean_database
+
+
+# Every table of user data (the catalogue test below finds a table missing here), with the
+# column naming its user.
+OWNER_COLUMNS = {
+    "users": "id",
+    "tasks": "user_id",
+    "task_tombstones": "user_id",
+    "idempotency_keys": "user_id",
+    "task_events": "user_id",
+    "task_reminders": "user_id",
+    "stream_tickets": "user_id",
+    "conversations": "user_id",
+    "chat_messages": "user_id",
+}
+
+
+@pytest.fixture
+def rows_everywhere(two_users: psycopg.Connection) -> psycopg.Connection:
+    """A row of alice and one of bob in every table of user data (the tasks' events come
+    from the recording trigger)."""
+    admin = two_users
+    for user, task in (("alice", 1), ("bob", 3)):
+        admin.execute(
+            "INSERT INTO task_tombstones (task_id, user_id) VALUES (%s + 100, %s)", (task, user)
+        )
+        admin.execute(
+            "INSERT INTO idempotency_keys (user_id, key, fingerprint, task_id)"
+            " VALUES (%s, 'k', %s, %s)",
+            (user, bytes(32), task),
+        )
+        admin.execute(
+            "INSERT INTO task_reminders (task_id, user_id, reminder, fire_at)"
+            " VALUES (%s, %s, '{}', now() + interval '1 day')",
+            (task, user),
+        )
+        admin.execute(
+            "INSERT INTO stream_tickets (ticket_hash, user_id, expires_at, token_expires_at)"
+            " VALUES (%s, %s, now() + interval '1 minute', now() + interval '1 hour')",
+            (user.encode().ljust(32, b"-"), user),
+        )
+        admin.execute(
+            "WITH c AS (INSERT INTO conversations (user_id, title) VALUES (%s, 't') RETURNING id)"
+            " INSERT INTO chat_messages (conversation_id, user_id, role, content)"
+            " SELECT id, %s, 'user', 'hi' FROM c",
+            (user, user),
+        )
+    return admin
+
+
+def _owners(admin: psycopg.Connection, name: str) -> list[str]:
+    owner = OWNER_COLUMNS[name]
+    query = sql.SQL("SELECT {} FROM {}").format(sql.Identifier(owner), sql.Identifier(name))
+    return sorted(row[0] for row in admin.execute(query))
+
+
+@pytest.mark.parametrize("name", sorted(OWNER_COLUMNS))
+async def test_every_table_without_the_user_filter_holds_other_users_rows(
+    database: Database, rows_everywhere: psycopg.Connection, name: str
+) -> None:
+    """Read, update and delete with no filter but the gate: only the acting user's rows;
+    with no acting user, none."""
+    admin = rows_everywhere
+    owner = OWNER_COLUMNS[name]
+    rows = table(name, column(owner))
+    before = _owners(admin, name)
+    assert {"alice", "bob"} <= set(before)
+    read = await database.rows(select(rows.c[owner]).where(ACTING), {"owner": "alice"})
+    assert read
+    assert {row[0] for row in read} == {"alice"}
+    assert await database.rows(select(rows.c[owner])) == []
+    touched = update(rows).where(ACTING).values({owner: rows.c[owner]}).returning(rows.c[owner])
+    assert await database.rows(touched, {"owner": "mallory"}) == []
+    changed = await database.rows(touched, {"owner": "alice"})
+    assert changed
+    assert {row[0] for row in changed} == {"alice"}
+    await database.rows(delete(rows).where(ACTING), {"owner": "mallory"})
+    assert await database.rows(delete(rows).returning(rows.c[owner])) == []
+    assert _owners(admin, name) == before
+    await database.rows(delete(rows).where(ACTING), {"owner": "bob"})
+    assert "bob" not in _owners(admin, name)
+    assert "alice" in _owners(admin, name)
 
 
 def _titles(admin: psycopg.Connection, user: str) -> list[str]:
@@ -148,13 +250,24 @@ async def test_the_gate_runs_before_a_count_that_follows_it_and_not_after_one_be
 
 
 async def test_the_worker_role_spans_users_only_when_taken(
+    worker_database: Database, two_users: psycopg.Connection
+) -> None:
+    rows = await worker_rows(worker_database, select(col(Task.user_id)))
+    assert sorted(row[0] for row in rows) == ["alice", "alice", "bob", "bob"]
+    # The worker's login has the worker's privileges only after SET ROLE (todo_worker_access
+    # is NOINHERIT): outside that transaction, it sees nothing again.
+    assert await worker_database.rows(select(col(Task.user_id))) == []
+
+
+async def test_the_apps_own_login_cannot_take_the_worker_role(
     database: Database, two_users: psycopg.Connection
 ) -> None:
-    rows = await worker_rows(database, select(col(Task.user_id)))
-    assert sorted(row[0] for row in rows) == ["alice", "alice", "bob", "bob"]
-    # The login has the worker's privileges only after SET ROLE (todo_worker_access is
-    # NOINHERIT): outside that transaction, it sees nothing again.
-    assert await database.rows(select(col(Task.user_id))) == []
+    """DATABASE_URL's login is a member of todo_app only: injected SQL on the API's
+    connection cannot `SET ROLE todo_worker` (cross-user work has a login of its own)."""
+    with pytest.raises(DRIVER_ERRORS, match="permission denied"):
+        await worker_rows(database, select(col(Task.user_id)))
+    with pytest.raises(DRIVER_ERRORS, match="permission denied"):
+        await database.rows(text("SET ROLE todo_worker"))
 
 
 def test_the_apps_login_cannot_leave_the_wall(
@@ -175,29 +288,12 @@ def test_the_apps_login_cannot_leave_the_wall(
             login.execute("RESET ROLE")
 
 
-def test_a_login_without_worker_access_cannot_become_the_worker(
-    server_url: URL, admin_connection: psycopg.Connection
-) -> None:
-    """A login that is a member of todo_app only (a deployment whose cross-user work runs
-    elsewhere): `SET ROLE todo_worker` is refused. Straight to the server (a pooler's user
-    list knows only the suite's two roles)."""
-    admin_connection.execute(
-        "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'todo_api_plain')"
-        " THEN CREATE ROLE todo_api_plain LOGIN IN ROLE todo_app; END IF; END $$"
-    )
-    database = admin_connection.info.dbname
-    plain = server_url.set(username="todo_api_plain", password=None, database=database)
-    with (
-        psycopg.connect(libpq_url(plain), autocommit=True) as login,
-        pytest.raises(psycopg.errors.InsufficientPrivilege),
-    ):
-        login.execute("SET ROLE todo_worker")
-
-
 async def test_the_startup_check_tells_a_role_that_bypasses_from_one_that_does_not(
     database: Database, owner_database: URL
 ) -> None:
     assert await bypasses(database) == []
+    assert await bypasses(database, worker_apart=True) == []
+    assert not await can_become_worker(database)
     engine = create_engine(make_settings(owner_database), owner_database)
     try:
         reasons = await bypasses(Database(engine, 10.0))
@@ -206,24 +302,48 @@ async def test_the_startup_check_tells_a_role_that_bypasses_from_one_that_does_n
     assert "is a superuser" in reasons
 
 
+async def test_the_startup_check_tells_a_login_that_may_take_the_worker_role(
+    worker_database: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The worker's login as DATABASE_URL beside a worker login of its own: a warning (the
+    API's login could take the worker role); as the worker's login itself: no warning."""
+    assert await can_become_worker(worker_database)
+    assert await bypasses(worker_database) == []
+    assert await bypasses(worker_database, worker_apart=True) == [
+        "may SET ROLE todo_worker, which WORKER_DATABASE_URL's login is for"
+    ]
+    with caplog.at_level(logging.WARNING, logger="todo_api.database.wall"):
+        await warn_if_bypassing(worker_database, worker_database)
+    assert "may SET ROLE todo_worker" in caplog.text
+    assert "WORKER_DATABASE_URL cannot" not in caplog.text
+
+
+async def test_the_startup_check_tells_a_worker_login_that_cannot_do_its_work(
+    database: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="todo_api.database.wall"):
+        await warn_if_bypassing(database, database)
+    assert "WORKER_DATABASE_URL cannot SET ROLE todo_worker" in caplog.text
+
+
 def test_every_table_of_user_rows_is_behind_the_wall(admin_connection: psycopg.Connection) -> None:
-    """Each table with a `user_id` column (but `users` itself, and `event_sequences`, the
-    users' event counters split out of `users` by migration 0013, which the live hubs poll
-    for many users at once) has row-level security enabled and forced, with both policies: a
-    table added later without them fails here."""
+    """`users` and each table with a `user_id` column (but `event_sequences`, the users'
+    event counters split out of `users` by migration 0013, which the live hubs poll for many
+    users at once) has row-level security enabled and forced, with both policies, and is in
+    OWNER_COLUMNS: a table added later without them fails here."""
     rows = admin_connection.execute(
         "SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity,"
         " array(SELECT polname::text FROM pg_policy p WHERE p.polrelid = c.oid ORDER BY 1)"
         " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
         " WHERE n.nspname = current_schema() AND c.relkind = 'r'"
-        " AND c.relname NOT IN ('users', 'event_sequences')"
-        " AND EXISTS (SELECT FROM pg_attribute a WHERE a.attrelid = c.oid"
-        " AND a.attname = 'user_id' AND NOT a.attisdropped)"
+        " AND c.relname <> 'event_sequences'"
+        " AND (c.relname = 'users' OR EXISTS (SELECT FROM pg_attribute a"
+        " WHERE a.attrelid = c.oid AND a.attname = 'user_id' AND NOT a.attisdropped))"
         " ORDER BY 1"
     ).fetchall()
-    assert {row[0] for row in rows} >= {"tasks", "conversations", "chat_messages"}
-    for table, enabled, forced, policies in rows:
-        assert (table, enabled, forced, policies) == (table, True, True, ["acting_user", "worker"])
+    assert {row[0] for row in rows} == set(OWNER_COLUMNS)
+    for name, enabled, forced, policies in rows:
+        assert (name, enabled, forced, policies) == (name, True, True, ["acting_user", "worker"])
 
 
 def test_the_gate_function_is_stable_parallel_unsafe_and_runs_as_its_caller(
@@ -236,3 +356,41 @@ def test_the_gate_function_is_stable_parallel_unsafe_and_runs_as_its_caller(
         " WHERE oid = 'set_acting_user(text)'::regprocedure"
     ).fetchone()
     assert row == ("s", "u", False)
+
+
+def test_functions_that_run_as_the_owner_fix_their_path_and_are_the_apps_alone(
+    admin_connection: psycopg.Connection,
+) -> None:
+    """SECURITY DEFINER functions pass the wall for whoever calls them: each has its search
+    path fixed (no caller's object can stand in for a table), and each that can be called
+    (all but trigger functions) is executable by todo_app, not by PUBLIC."""
+    rows = admin_connection.execute(
+        "SELECT p.oid::regprocedure::text, p.prorettype = 'trigger'::regtype,"
+        " EXISTS (SELECT FROM unnest(p.proconfig) AS c WHERE c LIKE 'search_path=%'),"
+        " EXISTS (SELECT FROM aclexplode(p.proacl) AS a WHERE a.grantee = 0),"
+        " has_function_privilege('todo_app', p.oid, 'EXECUTE')"
+        " FROM pg_proc p WHERE p.prosecdef AND p.pronamespace = current_schema()::regnamespace"
+        " ORDER BY 1"
+    ).fetchall()
+    callable_ones = {row[0] for row in rows if not row[1]}
+    assert callable_ones == {
+        "announced_events(bigint,integer,bigint[])",
+        "newest_event_id()",
+        "use_stream_ticket(bytea)",
+    }
+    for name, trigger, fixed_path, public, app in rows:
+        assert fixed_path, name
+        if not trigger:
+            assert (name, public, app) == (name, False, True)
+
+
+async def test_the_announcers_functions_tell_ids_and_users_only(
+    database: Database, two_users: psycopg.Connection
+) -> None:
+    """Through the API's login acting for nobody: the outbox ids and their users (what the
+    announcer wakes streams with), and nothing of an event's content."""
+    newest = await database.rows(text("SELECT newest_event_id()"))
+    assert newest[0][0] == 4
+    added = await database.rows(text("SELECT * FROM announced_events(1, 2, ARRAY[1]::bigint[])"))
+    assert [tuple(row) for row in added] == [(2, "alice"), (3, "bob"), (1, "alice")]
+    assert await database.rows(select(col(TaskEvent.id))) == []

@@ -105,11 +105,11 @@ WORKERS = {
     "events/relay.py",  # delivers everybody's events
     "reminders/scheduler.py",  # fires everybody's reminders
     "services/housekeeping.py",  # expired keys, tombstones, tickets, delivered events
-    "live/announcer.py",  # the ids and user ids of everybody's new events, on its session
-    "live/tickets.py",  # a ticket is found by its hash, before its user is known
 }
+# The announcer (which users have new events) and ticket redemption (a ticket is found by its
+# hash, before its user is known) span users through functions of migration 0016 instead.
 _WORKER_NAME = re.compile(r"\btodo_worker\b")
-_WORKER_HALF = {"worker_rows", "become_worker", "WORKER_SESSION", "WORKER_ROLE"}
+_WORKER_HALF = {"worker_rows", "become_worker", "WORKER_ROLE"}
 
 
 def _modules() -> dict[str, Path]:

@@ -21,7 +21,7 @@ from todo_api.database.embedded import release_embedded_server
 from todo_api.database.engine import create_engine
 from todo_api.database.runner import Database
 from todo_api.database.timeouts import client_deadline
-from todo_api.database.url import resolve_app_database_url
+from todo_api.database.url import resolve_worker_database_url
 from todo_api.events.outbox import pruning
 from todo_api.events.relay import relay_for
 from todo_api.reminders.scheduler import Scheduler
@@ -61,7 +61,8 @@ def _run(settings: ReminderSettings, work: Work) -> int:
 
 
 async def _until_stopped(settings: ReminderSettings, work: Work) -> None:
-    engine = create_engine(settings, resolve_app_database_url(settings))
+    # Cross-user work: the worker's login (WORKER_DATABASE_URL; unset: DATABASE_URL).
+    engine = create_engine(settings, resolve_worker_database_url(settings))
     database = Database(engine, client_deadline(settings.db_statement_timeout))
     running = asyncio.gather(*work(database, settings))
     loop = asyncio.get_running_loop()

@@ -31,6 +31,14 @@ class DatabaseSettings(BaseSettings):
         "and `alembic upgrade head`. Unset: DATABASE_URL (then that role owns the tables and "
         "row-level security does not hold it: operations.md).",
     )
+    worker_database_url: str | None = Field(
+        default=None,
+        description="PostgreSQL URL of the login that cross-user background work (event "
+        "relay, reminder scheduler, housekeeping) connects with: a member of todo_app and "
+        "todo_worker_access, so that DATABASE_URL's login needs only todo_app and cannot take "
+        "the worker role. Unset: DATABASE_URL (whose login then needs todo_worker_access: "
+        "operations.md).",
+    )
     embedded_data_dir: Path = Field(
         default=Path(".data/postgres"),
         description="Data folder of the embedded server used when DATABASE_URL is unset.",

@@ -1,11 +1,13 @@
-"""The application's login role on a server we run ourselves (embedded, tests, benchmark).
+"""The application's login roles on a server we run ourselves (embedded, tests, benchmark).
 
-Deployed, the API connects with `DATABASE_URL` as a login role that is a member of `todo_app`
-(and of `todo_worker_access` where the relay, scheduler and housekeeping run in-process), and
-migrations run as the owner (`MIGRATION_DATABASE_URL`; operations.md, deploy.md). On a server
-we start ourselves (the embedded development server, the test suite, the benchmark) the
-superuser migrates, then creates that login here, and the app connects as it: development and
-tests run behind the wall too. Those servers trust local connections: no password.
+Deployed, the API connects with `DATABASE_URL` as a login role that is a member of `todo_app`,
+cross-user background work (relay, scheduler, housekeeping) with `WORKER_DATABASE_URL` as a
+login that is also a member of `todo_worker_access`, and migrations run as the owner
+(`MIGRATION_DATABASE_URL`; operations.md, deploy.md). On a server we start ourselves (the
+embedded development server, the test suite, the benchmark) the superuser migrates, then
+creates both logins here, and the app connects as them: development and tests run behind the
+wall too, with the API's own login unable to take the worker role. Those servers trust local
+connections: no password.
 """
 
 from __future__ import annotations
@@ -14,8 +16,25 @@ import psycopg
 from sqlalchemy.engine import URL
 
 APP_LOGIN = "todo_api"
+WORKER_LOGIN = "todo_api_worker"
 
-_ENSURE_LOGIN = """
+# The API's login: todo_app only. A login of this name made before the worker had a login of
+# its own (with todo_worker_access) gives that membership back.
+_ENSURE_APP_LOGIN = """
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'todo_app') THEN
+        RAISE EXCEPTION 'no role todo_app: migrate first';
+    END IF;
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{name}') THEN
+        CREATE ROLE {name} LOGIN IN ROLE todo_app;
+    ELSIF pg_has_role('{name}', 'todo_worker_access', 'MEMBER') THEN
+        REVOKE todo_worker_access FROM {name};
+    END IF;
+END
+$$
+"""
+_ENSURE_WORKER_LOGIN = """
 DO $$
 BEGIN
     IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'todo_app') THEN
@@ -30,13 +49,22 @@ $$
 
 
 def ensure_app_login(owner_url: URL, name: str = APP_LOGIN) -> URL:
-    """Create the login role `name` (if missing) as the owner of `owner_url` (a superuser,
-    after migrating), and return the same URL for that login."""
+    """Create the API's login role `name` (if missing) as the owner of `owner_url` (a
+    superuser, after migrating), and return the same URL for that login."""
+    return _ensure(owner_url, name, _ENSURE_APP_LOGIN)
+
+
+def ensure_worker_login(owner_url: URL, name: str = WORKER_LOGIN) -> URL:
+    """The same for the login of cross-user background work (`WORKER_DATABASE_URL`)."""
+    return _ensure(owner_url, name, _ENSURE_WORKER_LOGIN)
+
+
+def _ensure(owner_url: URL, name: str, statement: str) -> URL:
     if not name.isidentifier() or name.lower() != name:
         raise ValueError(f"not a plain role name: {name!r}")
     libpq = owner_url.set(drivername="postgresql").render_as_string(hide_password=False)
     with psycopg.connect(libpq, autocommit=True, prepare_threshold=None) as connection:
-        connection.execute(_ENSURE_LOGIN.format(name=name).encode())
+        connection.execute(statement.format(name=name).encode())
     return owner_url.set(username=name, password=None)
 
 

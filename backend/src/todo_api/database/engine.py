@@ -80,3 +80,14 @@ def create_engine(settings: DatabaseSettings, url: URL) -> AsyncEngine:
     )
     event.listen(engine.sync_engine, "connect", _use_utc)
     return engine
+
+
+WORKER_POOL_SIZE = 3
+"""Connections of cross-user background work: one for each of its loops (relay, reminder
+scheduler, housekeeping), which run one statement or transaction at a time."""
+
+
+def create_worker_engine(settings: DatabaseSettings, url: URL) -> AsyncEngine:
+    """The engine of cross-user background work on its own login (`WORKER_DATABASE_URL`)."""
+    pool = {"db_pool_size": WORKER_POOL_SIZE, "db_max_overflow": 0}
+    return create_engine(settings.model_copy(update=pool), url)

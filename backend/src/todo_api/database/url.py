@@ -11,7 +11,7 @@ from todo_api.database.driver import DRIVER
 _POSTGRES_SCHEMES = {"postgres", "postgresql", "postgresql+psycopg"}
 
 
-def normalize_database_url(raw: str) -> URL:
+def normalize_database_url(raw: str, name: str = "DATABASE_URL") -> URL:
     """Return `raw` with the psycopg 3 driver, keeping every query parameter.
 
     Neon and most hosts give out `postgres://` or `postgresql://` URLs with `sslmode` and
@@ -21,10 +21,10 @@ def normalize_database_url(raw: str) -> URL:
     try:
         url = make_url(raw.strip())
     except ArgumentError as exc:
-        raise ValueError(f"DATABASE_URL is not a valid URL: {exc}") from None
+        raise ValueError(f"{name} is not a valid URL: {exc}") from None
     if url.drivername not in _POSTGRES_SCHEMES:
         raise ValueError(
-            f"DATABASE_URL must be a PostgreSQL URL (postgres:// or postgresql://), "
+            f"{name} must be a PostgreSQL URL (postgres:// or postgresql://), "
             f"got scheme {url.drivername!r}"
         )
     return url.set(drivername=DRIVER)
@@ -46,7 +46,7 @@ def resolve_migration_url(settings: DatabaseSettings) -> URL:
     """The URL migrations run with: `MIGRATION_DATABASE_URL` (the owner), else the same as
     the app's (`resolve_database_url`: the embedded server's superuser when both are unset)."""
     if settings.migration_database_url:
-        return normalize_database_url(settings.migration_database_url)
+        return normalize_database_url(settings.migration_database_url, "MIGRATION_DATABASE_URL")
     return resolve_database_url(settings)
 
 
@@ -62,5 +62,22 @@ def resolve_app_database_url(settings: DatabaseSettings) -> URL:
 
     try:
         return ensure_app_login(url)
+    except Exception:  # not migrated: no roles yet
+        return url
+
+
+def resolve_worker_database_url(settings: DatabaseSettings) -> URL:
+    """The URL cross-user background work connects with: `WORKER_DATABASE_URL`; else, on the
+    embedded server, its worker login `todo_api_worker` (database/app_login.py); else the
+    app's own (`resolve_app_database_url`, whose login then needs todo_worker_access)."""
+    if settings.worker_database_url:
+        return normalize_database_url(settings.worker_database_url, "WORKER_DATABASE_URL")
+    if settings.database_url:
+        return normalize_database_url(settings.database_url)
+    from todo_api.database.app_login import ensure_worker_login
+
+    url = resolve_database_url(settings)
+    try:
+        return ensure_worker_login(url)
     except Exception:  # not migrated: no roles yet
         return url

@@ -18,11 +18,14 @@ tables. (Migration 0011's gate was the sub-select `(SELECT set_config(...)) IS N
 InitPlan: the same order, but parsed, planned and started on every statement, which cost
 about twice as much; performance.md, "Row-level security".)
 
-Work that spans users (the relay, the reminder scheduler, housekeeping, the live announcer,
-redeeming a stream ticket, which finds its user by the ticket's hash) runs as the role
+Work that spans users (the relay, the reminder scheduler, housekeeping) runs as the role
 `todo_worker`, whose policies let every row through, with `SET LOCAL ROLE` as the first
-statement of its own transaction (`worker_rows`, `become_worker`). Only those modules import
-this module's worker half, and no other module names the role (tests/unit/test_wall.py).
+statement of its own transaction (`worker_rows`, `become_worker`), on the worker's own login
+(`WORKER_DATABASE_URL`: the API's login then cannot take that role at all). Only those modules
+import this module's worker half, and no other module names the role (tests/unit/test_wall.py).
+The two narrower cross-user reads of the API process, the live announcer's (which users have
+new events) and redeeming a stream ticket (whose user its hash names), are functions of
+migration 0016 that run as the schema's owner and return only that.
 """
 
 from __future__ import annotations
@@ -54,8 +57,6 @@ ACTING = cast(
 """The gate: sets the acting user to `:owner` before the statement reads a row."""
 
 _BECOME_WORKER = text(f"SET LOCAL ROLE {WORKER_ROLE}")
-WORKER_SESSION = f"SET ROLE {WORKER_ROLE}"
-"""For a direct session of its own that only does cross-user work (the live announcer)."""
 
 
 async def become_worker(connection: AsyncConnection) -> None:
@@ -82,22 +83,25 @@ async def worker_rows(
 
 
 # Why the connected role would not be held by the wall: each is a way around the policies.
+# `can_become` (MEMBER: may SET ROLE) and `inherits` (USAGE: has its privileges) the worker.
 _BYPASS = text(
     "SELECT r.rolsuper, r.rolbypassrls,"
     " EXISTS (SELECT FROM pg_class c WHERE c.relowner = r.oid AND c.relrowsecurity),"
-    " coalesce(pg_has_role(r.oid, (SELECT oid FROM pg_roles WHERE rolname = :worker),"
-    " 'USAGE'), false)"
-    " FROM pg_roles r WHERE r.rolname = current_user"
+    " coalesce(pg_has_role(r.oid, w.oid, 'USAGE'), false) AS inherits,"
+    " coalesce(pg_has_role(r.oid, w.oid, 'MEMBER'), false) AS can_become"
+    " FROM pg_roles r LEFT JOIN pg_roles w ON w.rolname = :worker"
+    " WHERE r.rolname = current_user"
 ).bindparams(worker=WORKER_ROLE)
 
 
-async def bypasses(database: Database) -> list[str]:
-    """How the application's own role could pass the wall (empty: it cannot)."""
+async def bypasses(database: Database, *, worker_apart: bool = False) -> list[str]:
+    """How the application's own role could pass the wall (empty: it cannot). With
+    `worker_apart` (cross-user work has a login of its own), taking the worker role is one."""
     rows = await database.rows(_BYPASS)
     if not rows:
         return []
     row: Any = rows[0]
-    superuser, bypass_rls, owner, worker = row
+    superuser, bypass_rls, owner, inherits, can_become = row
     reasons = []
     if superuser:
         reasons.append("is a superuser")
@@ -105,15 +109,25 @@ async def bypasses(database: Database) -> list[str]:
         reasons.append("has BYPASSRLS")
     if owner:
         reasons.append("owns a table under row-level security")
-    if worker:
+    if inherits:
         reasons.append(f"has the privileges of {WORKER_ROLE} without SET ROLE")
+    elif can_become and worker_apart:
+        reasons.append(f"may SET ROLE {WORKER_ROLE}, which WORKER_DATABASE_URL's login is for")
     return reasons
 
 
-async def warn_if_bypassing(database: Database) -> None:
-    """Log one warning when the application's role can pass the wall (startup)."""
+async def can_become_worker(database: Database) -> bool:
+    """Whether the connected role may take the worker role (cross-user work needs it)."""
+    rows: Any = await database.rows(_BYPASS)
+    return bool(rows) and bool(rows[0].can_become or rows[0].rolsuper)
+
+
+async def warn_if_bypassing(database: Database, worker: Database | None = None) -> None:
+    """Log one warning when the application's role can pass the wall, and one when the
+    worker's own login (`worker`, if it has one) cannot do its work (startup)."""
     try:
-        reasons = await bypasses(database)
+        reasons = await bypasses(database, worker_apart=worker is not None)
+        worker_ok = worker is None or await can_become_worker(worker)
     except Exception as error:  # the database is down: the app starts anyway
         logger.info("could not check the database role: %s", error)
         return
@@ -122,4 +136,11 @@ async def warn_if_bypassing(database: Database) -> None:
             "the database role of DATABASE_URL %s: row-level security does not hold it "
             "(connect as the application login role, see operations.md)",
             " and ".join(reasons),
+        )
+    if not worker_ok:
+        logger.warning(
+            "the database role of WORKER_DATABASE_URL cannot SET ROLE %s: the event relay, "
+            "reminder scheduler and housekeeping will fail (make it a member of "
+            "todo_worker_access, see operations.md)",
+            WORKER_ROLE,
         )

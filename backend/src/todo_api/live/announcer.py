@@ -33,8 +33,6 @@ from collections.abc import Iterable, Sequence
 import orjson
 import psycopg
 
-from todo_api.database.wall import WORKER_SESSION
-
 logger = logging.getLogger(__name__)
 
 CHANNEL = "todo_task_events"
@@ -49,12 +47,10 @@ PAYLOAD_BYTES = 7_000
 
 _TAKE_TURN = f"SELECT pg_try_advisory_lock({ANNOUNCER_LOCK_KEY}), pg_backend_pid()"
 _GIVE_BACK = f"SELECT pg_advisory_unlock({ANNOUNCER_LOCK_KEY})"
-_NEWEST = "SELECT coalesce(max(id), 0) FROM task_events"
-_ADDED = (
-    "(SELECT id, user_id FROM task_events WHERE id > %(last)s ORDER BY id LIMIT %(limit)s)"
-    " UNION ALL"
-    " (SELECT id, user_id FROM task_events WHERE id = ANY(%(gaps)s::bigint[]))"
-)
+# The outbox spans users and sits behind the wall: two functions of migration 0016 that run as
+# the schema's owner and return ids and user ids only (never an event's content).
+_NEWEST = "SELECT newest_event_id()"
+_ADDED = "SELECT id, user_id FROM announced_events(%(last)s, %(limit)s, %(gaps)s::bigint[])"
 _NOTIFY = "SELECT pg_notify(%(channel)s, payload) FROM unnest(%(payloads)s::text[]) AS payload"
 
 
@@ -116,8 +112,6 @@ async def take_turn(connection: psycopg.AsyncConnection) -> Announcer | None:
             " (or `off`): streams are woken by polling only"
         )
         return None
-    # Everybody's new events: this direct session does nothing else from now on.
-    await connection.execute(WORKER_SESSION)
     newest = await (await connection.execute(_NEWEST)).fetchone()
     return Announcer(max(0, (newest[0] if newest is not None else 0) - LOOKBACK))
 

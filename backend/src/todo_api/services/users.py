@@ -2,38 +2,48 @@
 
 Emails: `users.email` is unique, and the first user to present a verified email keeps it.
 A later user whose token carries the same email gets `email = NULL` (an `email_verified:
-false` claim never reaches this module: see `security/verifier.py`). Provisioning never fails a
-request: when a concurrent request of another user claims the same email first, the unique
-index decides, and this user's row is kept without an email.
+false` claim never reaches this module: see `security/verifier.py`). The unique index decides:
+`users` is behind the wall (migration 0016), so no statement of one user can look at another's
+email; a write that would take an email held by another user fails, and the row is written
+again without one. Provisioning never fails a request.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import case, exists, null
+from sqlalchemy import Text, bindparam, select
 from sqlalchemy.dialects.postgresql import Insert, insert
 from sqlmodel import col
 
 from todo_api.database.runner import Database
+from todo_api.database.wall import ACTING, OWNER
 from todo_api.errors import ConflictError
 from todo_api.models import User
 from todo_api.security.principal import Principal
 
 _MAX_REMEMBERED = 50_000
 
+# INSERT ... SELECT, so that the gate (database/wall.py) sets the acting user first.
 # Create the row if needed; never touch a stored email.
-_ENSURE_ROW = insert(User).on_conflict_do_nothing(index_elements=[col(User.id)])
+_ENSURE_ROW = (
+    insert(User)
+    .from_select(["id"], select(OWNER).where(ACTING))
+    .on_conflict_do_nothing(index_elements=[col(User.id)])
+)
 
 
-def _upsert_with_email(user_id: str, email: str) -> Insert:
-    """Create or update the row with `email`, unless another user already holds it."""
-    taken = exists().where(col(User.email) == email, col(User.id) != user_id)
-    statement = insert(User).values(id=user_id, email=case((taken, null()), else_=email))
+def _upserting_email() -> Insert:
+    """Create or update the row with `:email` (NULL: the email is another user's)."""
+    new = select(OWNER, bindparam("email", type_=Text)).where(ACTING)
+    statement = insert(User).from_select(["id", "email"], new)
     return statement.on_conflict_do_update(
         index_elements=[col(User.id)],
         set_={"email": statement.excluded.email},
         # Skips the write (and its dead tuple) when nothing changed.
         where=col(User.email).is_distinct_from(statement.excluded.email),
     )
+
+
+_UPSERT_EMAIL = _upserting_email()
 
 
 class UserProvisioner:
@@ -54,13 +64,13 @@ class UserProvisioner:
         if user_id in self._written and self._written[user_id] == email:
             return
         if email is None:
-            await database.rows(_ENSURE_ROW, {"id": user_id})
+            await database.rows(_ENSURE_ROW, {"owner": user_id})
         else:
             try:
-                await database.rows(_upsert_with_email(user_id, email))
+                await database.rows(_UPSERT_EMAIL, {"owner": user_id, "email": email})
             except ConflictError:
-                # Another user's concurrent first request took this email a moment ago.
-                await database.rows(_ENSURE_ROW, {"id": user_id})
+                # Another user holds this email (perhaps since a moment ago): none for this one.
+                await database.rows(_UPSERT_EMAIL, {"owner": user_id, "email": None})
         if len(self._written) >= self._max_remembered:
             self._written.pop(next(iter(self._written)))
         self._written[user_id] = email

@@ -39,7 +39,7 @@ def upcoming(after: bool) -> Any:
     return _UPCOMING_AFTER if after else _UPCOMING
 
 
-TIME_ZONE = select(col(User.time_zone)).where(col(User.id) == _OWNER)
+TIME_ZONE = select(col(User.time_zone)).where(ACTING, col(User.id) == _OWNER)
 # PostgreSQL computes the plan in the zone, so it must know it: an unknown one is refused
 # (SQLSTATE 22023) by this statement alone, before anything is written.
 ZONE_KNOWN = select(func.timezone(_ZONE, func.now()))
