@@ -33,6 +33,7 @@ pytestmark = pytest.mark.chart
 SECRET = "todo-api"  # secrets.existingSecret's default
 SECRET_SETTINGS = {
     "DATABASE_URL",
+    "WORKER_DATABASE_URL",
     "BETTER_AUTH_SECRET",
     "METRICS_TOKEN",
     "EVENTS_URL",
@@ -266,6 +267,22 @@ def test_behind_row_level_security_only_the_migration_connects_as_the_owner() ->
     for component in ("relay", "scheduler"):
         background = env(one(manifests, "Deployment", component))
         assert secret_key(background["DATABASE_URL"]) == "DATABASE_URL"
+
+
+def test_cross_user_work_connects_with_the_workers_login_where_it_runs() -> None:
+    """secrets.keys.workerDatabaseUrl reaches the API (housekeeping, and the relay and
+    scheduler when in-process), the relay and the scheduler, not the migration; unset, no
+    container gets WORKER_DATABASE_URL."""
+    manifests = render(production_values())
+    for component in ("api", "relay", "scheduler"):
+        pod = env(one(manifests, "Deployment", component))
+        assert secret_key(pod["WORKER_DATABASE_URL"]) == "WORKER_DATABASE_URL"
+    assert "WORKER_DATABASE_URL" not in env(one(manifests, "Job", "migrate"))
+    values = production_values()
+    values["secrets"]["keys"]["workerDatabaseUrl"] = ""
+    for template in pods(render(values)):
+        names = {entry["name"] for entry in template["spec"]["containers"][0]["env"]}
+        assert "WORKER_DATABASE_URL" not in names
 
 
 def test_the_autoscaler_owns_the_replica_count() -> None:

@@ -40,7 +40,7 @@ The checks every render passes before anything is written: the settings that are
 never come in as plain values, and the parts that need a secret have it.
 */}}
 {{- define "todo-api.checks" -}}
-{{- $secretNames := list "DATABASE_URL" "BETTER_AUTH_SECRET" "METRICS_TOKEN" "EVENTS_URL" "EVENTS_WEBHOOK_SECRET" "LIVE_LISTEN_URL" }}
+{{- $secretNames := list "DATABASE_URL" "WORKER_DATABASE_URL" "BETTER_AUTH_SECRET" "METRICS_TOKEN" "EVENTS_URL" "EVENTS_WEBHOOK_SECRET" "LIVE_LISTEN_URL" }}
 {{- range $name := $secretNames }}
 {{- if hasKey $.Values.env $name }}
 {{- fail (printf "env.%s: %s is a secret setting; put it in the Secret %q and name its key in secrets.keys" $name $name $.Values.secrets.existingSecret) }}
@@ -91,6 +91,9 @@ Deployments when those are enabled.
 {{ include "todo-api.secretEnv" (dict "root" $root "name" "DATABASE_URL" "key" (default (default $keys.databaseUrl $keys.directDatabaseUrl) $keys.migrationDatabaseUrl)) }}
 {{- else }}
 {{ include "todo-api.secretEnv" (dict "root" $root "name" "DATABASE_URL" "key" $keys.databaseUrl) }}
+{{- if $keys.workerDatabaseUrl }}
+{{ include "todo-api.secretEnv" (dict "root" $root "name" "WORKER_DATABASE_URL" "key" $keys.workerDatabaseUrl) }}
+{{- end }}
 {{- end }}
 {{- if eq $component "api" }}
 {{- if $keys.betterAuthSecret }}
