@@ -27,10 +27,9 @@ from typing import Any
 
 import httpx
 import psutil
-import psycopg
 from sqlalchemy.engine import URL
 
-from todo_api.database.app_login import ensure_app_login, ensure_worker_login
+from logins import login_settings
 from todo_api.database.embedded import (
     release_embedded_server,
     start_embedded_server,
@@ -139,31 +138,6 @@ def database(tmp: Path) -> Iterator[URL]:
         # list of users forever, and release then leaves the server running: stop it anyway.
         if (data_dir / "postmaster.pid").exists():
             stop_embedded_server(data_dir)
-
-
-def app_login_url(url: URL) -> URL:
-    """How the app reaches the database of `url` (its owner): as the login role behind
-    row-level security when that database has it (migration 0010: the login is created if
-    missing), else as `url` itself (a tree from before the wall, in bench/compare.py)."""
-    libpq = url.set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(libpq, autocommit=True) as connection:
-        row = connection.execute(
-            "SELECT relrowsecurity FROM pg_class WHERE oid = to_regclass('tasks')"
-        ).fetchone()
-    if row is None or not row[0]:
-        return url
-    return ensure_app_login(url)
-
-
-def login_settings(url: URL) -> dict[str, str]:
-    """`DATABASE_URL` and, behind the wall, `WORKER_DATABASE_URL` (the worker's own login,
-    created if missing; a tree from before it ignores the setting) for the database of `url`."""
-    app = app_login_url(url)
-    settings = {"DATABASE_URL": app.render_as_string(hide_password=False)}
-    if app != url:
-        worker = ensure_worker_login(url)
-        settings["WORKER_DATABASE_URL"] = worker.render_as_string(hide_password=False)
-    return settings
 
 
 @contextmanager

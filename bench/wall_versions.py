@@ -36,7 +36,8 @@ import events
 from dataset import DEFAULT, SMOKE, lua_data, prime, seed_profile
 from events_versions import _migration
 from events_versions import _switch as _switch_side
-from harness import ROOT, app_login_url, database, ensure_wrk, rate, server, stop_on_signals
+from harness import ROOT, database, ensure_wrk, rate, server, stop_on_signals
+from logins import app_login_url
 from seed import migrate_fresh
 from todo_api.config import Settings
 

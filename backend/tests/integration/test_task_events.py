@@ -210,7 +210,9 @@ async def test_housekeeping_prunes_delivered_events_and_undelivered_ones_only_wi
         "UPDATE task_events SET delivered_at = now() - interval '23 hours' WHERE seq = 2;"
         "UPDATE task_events SET occurred_at = now() - interval '8 days' WHERE seq = 3;"
     )
-    housekeeping = Housekeeping(running_app.state.worker_database, {"task events": pruning(settings)})
+    housekeeping = Housekeeping(
+        running_app.state.worker_database, {"task events": pruning(settings)}
+    )
 
     clean_database.execute("INSERT INTO event_relays VALUES ('relay', now() - interval '1 day')")
     removed = await housekeeping.run_once()  # a relay ran lately: it waits for its sink

@@ -19,6 +19,7 @@ from sqlalchemy.engine import URL
 from tests.support import TEST_SECRET, bearer, libpq_url, sign
 from todo_api.config import Settings
 from todo_api.main import create_app
+from todo_api.services.users import _GIVE_UP_EMAIL
 
 pytestmark = pytest.mark.anyio
 
@@ -158,6 +159,29 @@ async def test_an_email_taken_by_a_concurrent_transaction_is_not_a_conflict(
     assert [response.status_code for response in responses] == [200, 200]
     rows = clean_database.execute("SELECT id, email FROM users ORDER BY id").fetchall()
     assert rows == [("first", shared), ("second", None), ("third", None)]
+
+
+async def test_a_failed_email_write_keeps_the_users_own_email(
+    running_app: FastAPI, clean_database: psycopg.Connection
+) -> None:
+    """What provisioning writes after its email write failed: when the row already holds
+    that email (a concurrent first request of the same user wrote it, and this one's insert
+    hit the email's index), it keeps it; an older email of the user's goes."""
+    clean_database.execute("INSERT INTO users (id, email) VALUES ('hal', 'hal@x.test')")
+    database = running_app.state.database
+    await database.rows(_GIVE_UP_EMAIL, {"owner": "hal", "email": "hal@x.test"})
+    assert _email(clean_database, "hal") == "hal@x.test"
+    await database.rows(_GIVE_UP_EMAIL, {"owner": "hal", "email": "taken@x.test"})
+    assert _email(clean_database, "hal") is None
+    await database.rows(_GIVE_UP_EMAIL, {"owner": "ida", "email": "taken@x.test"})
+    assert _email(clean_database, "ida") is None
+
+
+def _email(admin: psycopg.Connection, user: str) -> str | None:
+    row = admin.execute("SELECT email FROM users WHERE id = %s", (user,)).fetchone()
+    assert row is not None
+    email: str | None = row[0]
+    return email
 
 
 @pytest.mark.parametrize(

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 
 import psycopg
 import pytest
+from fastapi import FastAPI
 from psycopg import sql
 from sqlalchemy import column, delete, func, insert, literal, select, table, text, update
 from sqlalchemy.engine import URL
@@ -324,6 +325,23 @@ async def test_the_startup_check_tells_a_worker_login_that_cannot_do_its_work(
     with caplog.at_level(logging.WARNING, logger="todo_api.database.wall"):
         await warn_if_bypassing(database, database)
     assert "WORKER_DATABASE_URL cannot SET ROLE todo_worker" in caplog.text
+    caplog.clear()
+    # One login for everything, and it cannot take the role: said as well.
+    with caplog.at_level(logging.WARNING, logger="todo_api.database.wall"):
+        await warn_if_bypassing(database)
+    assert "DATABASE_URL (WORKER_DATABASE_URL unset) cannot SET ROLE" in caplog.text
+
+
+async def test_the_apps_background_work_connects_as_the_workers_login(
+    running_app: FastAPI, clean_database: psycopg.Connection
+) -> None:
+    """Housekeeping, the relay and the scheduler get the worker's `Database` (the API's
+    login could not do their work)."""
+    state = running_app.state
+    rows = await state.worker_database.rows(text("SELECT current_user"))
+    assert rows[0][0] == "todo_api_worker"
+    rows = await state.database.rows(text("SELECT current_user"))
+    assert rows[0][0] == "todo_api"
 
 
 def test_every_table_of_user_rows_is_behind_the_wall(admin_connection: psycopg.Connection) -> None:
@@ -362,12 +380,15 @@ def test_functions_that_run_as_the_owner_fix_their_path_and_are_the_apps_alone(
     admin_connection: psycopg.Connection,
 ) -> None:
     """SECURITY DEFINER functions pass the wall for whoever calls them: each has its search
-    path fixed (no caller's object can stand in for a table), and each that can be called
-    (all but trigger functions) is executable by todo_app, not by PUBLIC."""
+    path fixed to the schema with pg_temp last (a session's temporary table cannot stand in
+    for one of the schema's), and each that can be called (all but trigger functions) is
+    executable by todo_app, not by PUBLIC."""
     rows = admin_connection.execute(
         "SELECT p.oid::regprocedure::text, p.prorettype = 'trigger'::regtype,"
-        " EXISTS (SELECT FROM unnest(p.proconfig) AS c WHERE c LIKE 'search_path=%'),"
-        " EXISTS (SELECT FROM aclexplode(p.proacl) AS a WHERE a.grantee = 0),"
+        " EXISTS (SELECT FROM unnest(p.proconfig) AS c"
+        "  WHERE c = format('search_path=%I, pg_temp', current_schema())),"
+        " EXISTS (SELECT FROM aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) AS a"
+        "  WHERE a.grantee = 0),"
         " has_function_privilege('todo_app', p.oid, 'EXECUTE')"
         " FROM pg_proc p WHERE p.prosecdef AND p.pronamespace = current_schema()::regnamespace"
         " ORDER BY 1"

@@ -22,6 +22,7 @@ from todo_api.database.engine import create_engine
 from todo_api.database.runner import Database
 from todo_api.database.timeouts import client_deadline
 from todo_api.database.url import resolve_worker_database_url
+from todo_api.database.wall import warn_unless_worker
 from todo_api.events.outbox import pruning
 from todo_api.events.relay import relay_for
 from todo_api.reminders.scheduler import Scheduler
@@ -64,6 +65,7 @@ async def _until_stopped(settings: ReminderSettings, work: Work) -> None:
     # Cross-user work: the worker's login (WORKER_DATABASE_URL; unset: DATABASE_URL).
     engine = create_engine(settings, resolve_worker_database_url(settings))
     database = Database(engine, client_deadline(settings.db_statement_timeout))
+    await warn_unless_worker(database, apart=settings.worker_database_url is not None)
     running = asyncio.gather(*work(database, settings))
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -123,11 +123,12 @@ async def can_become_worker(database: Database) -> bool:
 
 
 async def warn_if_bypassing(database: Database, worker: Database | None = None) -> None:
-    """Log one warning when the application's role can pass the wall, and one when the
-    worker's own login (`worker`, if it has one) cannot do its work (startup)."""
+    """Log one warning when the application's role can pass the wall, and one when the login
+    that does cross-user work (`worker`'s, or without one the application's own) cannot take
+    the worker role (startup)."""
     try:
         reasons = await bypasses(database, worker_apart=worker is not None)
-        worker_ok = worker is None or await can_become_worker(worker)
+        worker_ok = await can_become_worker(worker or database)
     except Exception as error:  # the database is down: the app starts anyway
         logger.info("could not check the database role: %s", error)
         return
@@ -138,9 +139,27 @@ async def warn_if_bypassing(database: Database, worker: Database | None = None) 
             " and ".join(reasons),
         )
     if not worker_ok:
-        logger.warning(
-            "the database role of WORKER_DATABASE_URL cannot SET ROLE %s: the event relay, "
-            "reminder scheduler and housekeeping will fail (make it a member of "
-            "todo_worker_access, see operations.md)",
-            WORKER_ROLE,
-        )
+        warn_worker_cannot(worker is not None)
+
+
+async def warn_unless_worker(database: Database, *, apart: bool) -> None:
+    """The warning of `warn_if_bypassing` about the worker's login alone (the relay and
+    scheduler processes: their login does nothing but cross-user work)."""
+    try:
+        worker_ok = await can_become_worker(database)
+    except Exception as error:  # the database is down: the loops retry anyway
+        logger.info("could not check the database role: %s", error)
+        return
+    if not worker_ok:
+        warn_worker_cannot(apart)
+
+
+def warn_worker_cannot(apart: bool) -> None:
+    setting = "WORKER_DATABASE_URL" if apart else "DATABASE_URL (WORKER_DATABASE_URL unset)"
+    logger.warning(
+        "the database role of %s cannot SET ROLE %s: the event relay, reminder scheduler "
+        "and housekeeping will fail (give cross-user work a login that is a member of "
+        "todo_worker_access, see operations.md)",
+        setting,
+        WORKER_ROLE,
+    )

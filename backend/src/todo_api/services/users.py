@@ -5,12 +5,13 @@ A later user whose token carries the same email gets `email = NULL` (an `email_v
 false` claim never reaches this module: see `security/verifier.py`). The unique index decides:
 `users` is behind the wall (migration 0016), so no statement of one user can look at another's
 email; a write that would take an email held by another user fails, and the row is written
-again without one. Provisioning never fails a request.
+again without one (unless it holds that very email: a concurrent first request of the same
+user can fail on the email's index too). Provisioning never fails a request.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import Text, bindparam, select
+from sqlalchemy import Text, and_, bindparam, null, select
 from sqlalchemy.dialects.postgresql import Insert, insert
 from sqlmodel import col
 
@@ -32,7 +33,7 @@ _ENSURE_ROW = (
 
 
 def _upserting_email() -> Insert:
-    """Create or update the row with `:email` (NULL: the email is another user's)."""
+    """Create or update the row with `:email`."""
     new = select(OWNER, bindparam("email", type_=Text)).where(ACTING)
     statement = insert(User).from_select(["id", "email"], new)
     return statement.on_conflict_do_update(
@@ -44,6 +45,23 @@ def _upserting_email() -> Insert:
 
 
 _UPSERT_EMAIL = _upserting_email()
+
+
+def _giving_up_email() -> Insert:
+    """After a write of `:email` failed: the row without an email, unless it holds `:email`
+    already (a concurrent first request of the same user wrote it: it is this user's)."""
+    statement = insert(User).from_select(["id"], select(OWNER).where(ACTING))
+    return statement.on_conflict_do_update(
+        index_elements=[col(User.id)],
+        set_={"email": null()},
+        where=and_(
+            col(User.email).is_not(None),
+            col(User.email).is_distinct_from(bindparam("email", type_=Text)),
+        ),
+    )
+
+
+_GIVE_UP_EMAIL = _giving_up_email()
 
 
 class UserProvisioner:
@@ -70,7 +88,7 @@ class UserProvisioner:
                 await database.rows(_UPSERT_EMAIL, {"owner": user_id, "email": email})
             except ConflictError:
                 # Another user holds this email (perhaps since a moment ago): none for this one.
-                await database.rows(_UPSERT_EMAIL, {"owner": user_id, "email": None})
+                await database.rows(_GIVE_UP_EMAIL, {"owner": user_id, "email": email})
         if len(self._written) >= self._max_remembered:
             self._written.pop(next(iter(self._written)))
         self._written[user_id] = email

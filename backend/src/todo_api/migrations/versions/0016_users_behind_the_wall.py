@@ -18,8 +18,11 @@ worker privilege (a separate login can hold it: `WORKER_DATABASE_URL`, operation
 - `newest_event_id()` and `announced_events(after, max_rows, gaps)`: outbox ids and their
   users, never an event's content.
 
-They run as the owner of the schema (a member of `todo_worker`, 0011), with the search path
-fixed, and only `todo_app` may call them.
+They run as the owner of the schema (a member of `todo_worker`, 0011), and only `todo_app` may
+call them. Their search path is the schema, then `pg_temp` named last: a path without it
+searches the session's temporary tables first, so a session could make its own temporary
+`stream_tickets` stand in for the real one inside a function that runs as the owner. 0013's
+`forget_user_events()` (run as the owner when a user is deleted) gets the same path.
 
 Revision ID: 0016
 Revises: 0015
@@ -40,7 +43,7 @@ ACTING_USER = "id = current_setting('todo.user_id', true)"
 USE_STREAM_TICKET = """
 CREATE FUNCTION use_stream_ticket(ticket_hash bytea)
 RETURNS TABLE (user_id text, token_expires_at timestamptz)
-LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path FROM CURRENT AS $$
+LANGUAGE sql VOLATILE SECURITY DEFINER AS $$
     DELETE FROM stream_tickets AS t
     WHERE t.ticket_hash = use_stream_ticket.ticket_hash AND t.expires_at > now()
     RETURNING t.user_id, t.token_expires_at
@@ -48,14 +51,14 @@ $$
 """
 NEWEST_EVENT_ID = """
 CREATE FUNCTION newest_event_id() RETURNS bigint
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path FROM CURRENT AS $$
+LANGUAGE sql STABLE SECURITY DEFINER AS $$
     SELECT coalesce(max(id), 0) FROM task_events
 $$
 """
 ANNOUNCED_EVENTS = """
 CREATE FUNCTION announced_events(after bigint, max_rows integer, gaps bigint[])
 RETURNS TABLE (id bigint, user_id text)
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path FROM CURRENT AS $$
+LANGUAGE sql STABLE SECURITY DEFINER AS $$
     (SELECT e.id, e.user_id FROM task_events AS e WHERE e.id > after ORDER BY e.id LIMIT max_rows)
     UNION ALL
     (SELECT e.id, e.user_id FROM task_events AS e WHERE e.id = ANY(gaps))
@@ -65,6 +68,13 @@ _FUNCTIONS = (
     "use_stream_ticket(bytea)",
     "newest_event_id()",
     "announced_events(bigint, integer, bigint[])",
+)
+
+
+# The schema the migration runs in, then pg_temp last (see above).
+_FIXED_PATH = (
+    "DO $$ BEGIN EXECUTE format("
+    "'ALTER FUNCTION {} SET search_path = %I, pg_temp', current_schema()); END $$"
 )
 
 
@@ -81,9 +91,12 @@ def upgrade() -> None:
         # Functions are executable by PUBLIC unless revoked: these are for the app alone.
         op.execute(f"REVOKE ALL ON FUNCTION {signature} FROM PUBLIC")
         op.execute(f"GRANT EXECUTE ON FUNCTION {signature} TO todo_app")
+    for signature in (*_FUNCTIONS, "forget_user_events()"):
+        op.execute(_FIXED_PATH.format(signature))
 
 
 def downgrade() -> None:
+    op.execute("ALTER FUNCTION forget_user_events() SET search_path FROM CURRENT")
     for signature in _FUNCTIONS:
         op.execute(f"DROP FUNCTION {signature}")
     op.execute("DROP POLICY worker ON users")
