@@ -17,7 +17,7 @@ from openai import NOT_GIVEN, omit
 from openai._utils import async_maybe_transform
 from openai.types.chat import completion_create_params
 
-from todo_api.chat.client import _REQUEST_KEYS, request_body
+from todo_api.chat.client import _REQUEST_KEYS, _environment_has_settings, request_body
 from todo_api.chat.tools import ChatTools
 
 pytestmark = pytest.mark.anyio
@@ -88,3 +88,31 @@ def test_mappings_and_iterables_the_sdk_may_hand_over_are_encoded_as_json() -> N
         "m": {"a": 1}
     }
     assert orjson.loads(orjson.dumps({"i": iter([1, 2])}, default=_default)) == {"i": [1, 2]}
+
+
+_PROXY_VARIABLES = ("http", "https", "ws", "wss", "all", "no")
+
+
+@pytest.mark.parametrize(
+    ("set_", "found"),
+    [
+        ({}, False),
+        ({"no_proxy": "localhost"}, False),  # nothing to bypass: no proxy either
+        ({"https_proxy": "http://proxy:3128"}, True),
+        ({"HTTP_PROXY": "http://proxy:3128"}, True),
+        ({"NETRC": "/nowhere/netrc"}, True),  # aiohttp then warns of it on each call
+    ],
+)
+def test_the_session_reads_the_environment_only_where_it_has_settings(
+    set_: dict[str, str], found: bool, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    for scheme in _PROXY_VARIABLES:
+        monkeypatch.delenv(f"{scheme}_proxy", raising=False)
+        monkeypatch.delenv(f"{scheme.upper()}_PROXY", raising=False)
+    monkeypatch.delenv("NETRC", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    for name, value in set_.items():
+        monkeypatch.setenv(name, value)
+    assert _environment_has_settings() is found
+    (tmp_path / ".netrc").write_text("machine model.example login a password b\n")
+    assert _environment_has_settings() is True

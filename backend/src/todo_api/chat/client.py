@@ -29,9 +29,12 @@ server.
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Iterable, Mapping
 from functools import cached_property
+from pathlib import Path
 from typing import Any, Self, cast
+from urllib.request import getproxies
 
 import aiohttp
 import httpx2
@@ -81,10 +84,27 @@ def _default(value: Any) -> Any:
     raise TypeError(f"cannot encode {type(value).__name__} as JSON")
 
 
+def _environment_has_settings() -> bool:
+    """Whether aiohttp's `trust_env` can find anything in this environment: an HTTP(S) or
+    WebSocket proxy variable, or a netrc file (NETRC, else ~/.netrc). It looks on every call,
+    twice, each time in a worker thread (10 % of a turn's server CPU in a profile); where
+    there is nothing to find, a session without it sends the very same requests."""
+    proxies = getproxies()
+    if any(proxies.get(scheme) for scheme in ("http", "https", "ws", "wss")):
+        return True
+    if "NETRC" in os.environ:
+        return True
+    try:
+        return (Path.home() / ".netrc").exists()
+    except RuntimeError:  # no home directory: aiohttp finds no netrc either
+        return False
+
+
 class PlainCalls:
     """The aiohttp session of an app's plain model calls: made in the event loop of a call,
     closed with the client. A session belongs to its event loop: a call in another loop (the
-    same app started again) gets a new one."""
+    same app started again) gets a new one, and reads the environment's proxy and netrc
+    settings again."""
 
     def __init__(self) -> None:
         self._session: aiohttp.ClientSession | None = None
@@ -94,7 +114,7 @@ class PlainCalls:
         loop = asyncio.get_running_loop()
         if self._session is None or self._session.closed or self._loop is not loop:
             # trust_env: the proxy settings of the environment, as the client honours them
-            self._session = aiohttp.ClientSession(trust_env=True)
+            self._session = aiohttp.ClientSession(trust_env=_environment_has_settings())
             self._loop = loop
         return self._session
 
