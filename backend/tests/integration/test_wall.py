@@ -77,6 +77,7 @@ OWNER_COLUMNS = {
     "stream_tickets": "user_id",
     "conversations": "user_id",
     "chat_messages": "user_id",
+    "event_sequences": "user_id",
 }
 
 
@@ -345,16 +346,14 @@ async def test_the_apps_background_work_connects_as_the_workers_login(
 
 
 def test_every_table_of_user_rows_is_behind_the_wall(admin_connection: psycopg.Connection) -> None:
-    """`users` and each table with a `user_id` column (but `event_sequences`, the users'
-    event counters split out of `users` by migration 0013, which the live hubs poll for many
-    users at once) has row-level security enabled and forced, with both policies, and is in
-    OWNER_COLUMNS: a table added later without them fails here."""
+    """`users` and each table with a `user_id` column has row-level security enabled and
+    forced, with both policies, and is in OWNER_COLUMNS: a table added later without them
+    fails here."""
     rows = admin_connection.execute(
         "SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity,"
         " array(SELECT polname::text FROM pg_policy p WHERE p.polrelid = c.oid ORDER BY 1)"
         " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
         " WHERE n.nspname = current_schema() AND c.relkind = 'r'"
-        " AND c.relname <> 'event_sequences'"
         " AND (c.relname = 'users' OR EXISTS (SELECT FROM pg_attribute a"
         " WHERE a.attrelid = c.oid AND a.attname = 'user_id' AND NOT a.attisdropped))"
         " ORDER BY 1"
@@ -396,6 +395,7 @@ def test_functions_that_run_as_the_owner_fix_their_path_and_are_the_apps_alone(
     callable_ones = {row[0] for row in rows if not row[1]}
     assert callable_ones == {
         "announced_events(bigint,integer,bigint[])",
+        "event_sequence_heads(text[])",
         "newest_event_id()",
         "use_stream_ticket(bytea)",
     }
@@ -405,13 +405,17 @@ def test_functions_that_run_as_the_owner_fix_their_path_and_are_the_apps_alone(
             assert (name, public, app) == (name, False, True)
 
 
-async def test_the_announcers_functions_tell_ids_and_users_only(
+async def test_the_live_functions_tell_ids_users_and_sequence_numbers_only(
     database: Database, two_users: psycopg.Connection
 ) -> None:
     """Through the API's login acting for nobody: the outbox ids and their users (what the
-    announcer wakes streams with), and nothing of an event's content."""
+    announcer wakes streams with), and nothing of an event's content; the hubs' poll."""
     newest = await database.rows(text("SELECT newest_event_id()"))
     assert newest[0][0] == 4
     added = await database.rows(text("SELECT * FROM announced_events(1, 2, ARRAY[1]::bigint[])"))
     assert [tuple(row) for row in added] == [(2, "alice"), (3, "bob"), (1, "alice")]
     assert await database.rows(select(col(TaskEvent.id))) == []
+    # What a hub polls: the last sequence number of each user asked about, and no other's.
+    heads = await database.rows(text("SELECT * FROM event_sequence_heads(ARRAY['alice'])"))
+    assert [tuple(row) for row in heads] == [("alice", 2)]
+    assert await database.rows(text("SELECT user_id FROM event_sequences")) == []

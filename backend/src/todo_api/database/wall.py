@@ -23,9 +23,10 @@ Work that spans users (the relay, the reminder scheduler, housekeeping) runs as 
 statement of its own transaction (`worker_rows`, `become_worker`), on the worker's own login
 (`WORKER_DATABASE_URL`: the API's login then cannot take that role at all). Only those modules
 import this module's worker half, and no other module names the role (tests/unit/test_wall.py).
-The two narrower cross-user reads of the API process, the live announcer's (which users have
-new events) and redeeming a stream ticket (whose user its hash names), are functions of
-migration 0016 that run as the schema's owner and return only that.
+The narrower cross-user reads of the API process, the live announcer's (which users have new
+events), the hubs' poll (the last sequence number of each of their users) and redeeming a
+stream ticket (whose user its hash names), are functions of migration 0016 that run as the
+schema's owner and return only that.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""users behind the wall; the live announcer and ticket redemption no longer take the worker role
+"""users and event sequences behind the wall; the API's cross-user reads as owner-run functions
 
 Issue 27 asks for row-level security on every table holding user data; `users` (emails, time
 zones, chat turn times) stayed outside it since 0011, because provisioning looked across users
@@ -7,7 +7,12 @@ provisioner falls back to no email on a conflict, as it did for a concurrent cla
 `users` gets the policies of the other tables, on `id`: a statement acting for one user sees
 and changes that user's row only; one acting for nobody sees none.
 
-Two pieces of cross-user work ran in the API process as `todo_worker` only because they had
+`event_sequences` (the last sequence number of each user's events, 0013) stayed outside
+because the live hubs read it for all the users they serve at once. It gets the same policies
+on `user_id`: the recording trigger, the reminder trigger and the time-zone lock run for the
+acting user (or as the worker), and the hubs read it through a function (below).
+
+Three pieces of cross-user work ran in the API process as `todo_worker` only because they had
 no narrower way: the live announcer (which users have new outbox rows) and redeeming a stream
 ticket (whose user the ticket's hash names). Each is now a SECURITY DEFINER function that
 returns exactly what it needs and nothing else, so the API's own login no longer needs the
@@ -17,6 +22,8 @@ worker privilege (a separate login can hold it: `WORKER_DATABASE_URL`, operation
   user and token expiry (one statement instead of a four-statement worker transaction).
 - `newest_event_id()` and `announced_events(after, max_rows, gaps)`: outbox ids and their
   users, never an event's content.
+- `event_sequence_heads(users)`: the last sequence number of each of those users (what a hub
+  polls to learn which of its streams have news).
 
 They run as the owner of the schema (a member of `todo_worker`, 0011), and only `todo_app` may
 call them. Their search path is the schema, then `pg_temp` named last: a path without it
@@ -64,11 +71,20 @@ LANGUAGE sql STABLE SECURITY DEFINER AS $$
     (SELECT e.id, e.user_id FROM task_events AS e WHERE e.id = ANY(gaps))
 $$
 """
+EVENT_SEQUENCE_HEADS = """
+CREATE FUNCTION event_sequence_heads(users text[])
+RETURNS TABLE (user_id text, last_seq bigint)
+LANGUAGE sql STABLE SECURITY DEFINER AS $$
+    SELECT s.user_id, s.last_seq FROM event_sequences AS s WHERE s.user_id = ANY(users)
+$$
+"""
 _FUNCTIONS = (
     "use_stream_ticket(bytea)",
     "newest_event_id()",
     "announced_events(bigint, integer, bigint[])",
+    "event_sequence_heads(text[])",
 )
+_SEQUENCES_ACTING = "user_id = current_setting('todo.user_id', true)"
 
 
 # The schema the migration runs in, then pg_temp last (see above).
@@ -85,7 +101,16 @@ def upgrade() -> None:
         f"CREATE POLICY acting_user ON users USING ({ACTING_USER}) WITH CHECK ({ACTING_USER})"
     )
     op.execute("CREATE POLICY worker ON users TO todo_worker USING (true) WITH CHECK (true)")
-    for function in (USE_STREAM_TICKET, NEWEST_EVENT_ID, ANNOUNCED_EVENTS):
+    op.execute("ALTER TABLE event_sequences ENABLE ROW LEVEL SECURITY")
+    op.execute("ALTER TABLE event_sequences FORCE ROW LEVEL SECURITY")
+    op.execute(
+        f"CREATE POLICY acting_user ON event_sequences USING ({_SEQUENCES_ACTING})"
+        f" WITH CHECK ({_SEQUENCES_ACTING})"
+    )
+    op.execute(
+        "CREATE POLICY worker ON event_sequences TO todo_worker USING (true) WITH CHECK (true)"
+    )
+    for function in (USE_STREAM_TICKET, NEWEST_EVENT_ID, ANNOUNCED_EVENTS, EVENT_SEQUENCE_HEADS):
         op.execute(function)
     for signature in _FUNCTIONS:
         # Functions are executable by PUBLIC unless revoked: these are for the app alone.
@@ -99,6 +124,10 @@ def downgrade() -> None:
     op.execute("ALTER FUNCTION forget_user_events() SET search_path FROM CURRENT")
     for signature in _FUNCTIONS:
         op.execute(f"DROP FUNCTION {signature}")
+    op.execute("DROP POLICY worker ON event_sequences")
+    op.execute("DROP POLICY acting_user ON event_sequences")
+    op.execute("ALTER TABLE event_sequences NO FORCE ROW LEVEL SECURITY")
+    op.execute("ALTER TABLE event_sequences DISABLE ROW LEVEL SECURITY")
     op.execute("DROP POLICY worker ON users")
     op.execute("DROP POLICY acting_user ON users")
     op.execute("ALTER TABLE users NO FORCE ROW LEVEL SECURITY")
