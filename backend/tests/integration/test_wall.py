@@ -307,10 +307,14 @@ async def test_the_startup_check_tells_a_role_that_bypasses_from_one_that_does_n
 async def test_the_startup_check_tells_a_login_that_may_take_the_worker_role(
     worker_database: Database, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """The worker's login as DATABASE_URL beside a worker login of its own: a warning (the
-    API's login could take the worker role); as the worker's login itself: no warning."""
+    """The worker's login as DATABASE_URL: a warning either way (beside a worker login of
+    its own, it should not have the role; as the one login for everything, it needs it, and
+    the API's statements could take it too); as the worker's own login: no warning."""
     assert await can_become_worker(worker_database)
-    assert await bypasses(worker_database) == []
+    assert await bypasses(worker_database) == [
+        "may SET ROLE todo_worker for the cross-user work it also does"
+        " (WORKER_DATABASE_URL unset: give that work a login of its own)"
+    ]
     assert await bypasses(worker_database, worker_apart=True) == [
         "may SET ROLE todo_worker, which WORKER_DATABASE_URL's login is for"
     ]
@@ -318,6 +322,29 @@ async def test_the_startup_check_tells_a_login_that_may_take_the_worker_role(
         await warn_if_bypassing(worker_database, worker_database)
     assert "may SET ROLE todo_worker" in caplog.text
     assert "WORKER_DATABASE_URL cannot" not in caplog.text
+
+
+async def test_the_startup_check_tells_a_login_that_may_take_a_role_that_bypasses(
+    server_url: URL, admin_connection: psycopg.Connection
+) -> None:
+    """A login that is a member of a role with BYPASSRLS (as Neon's Console makes them, in
+    neon_superuser): it does not bypass by itself (attributes are not inherited), but SET ROLE
+    does. Straight to the server (a pooler's user list knows only the suite's roles)."""
+    admin_connection.execute(
+        "DO $$ BEGIN"
+        " IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'todo_test_bypass') THEN"
+        "  CREATE ROLE todo_test_bypass NOLOGIN BYPASSRLS; END IF;"
+        " IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'todo_api_console') THEN"
+        "  CREATE ROLE todo_api_console LOGIN IN ROLE todo_app, todo_test_bypass; END IF;"
+        " END $$"
+    )
+    url = server_url.set(username="todo_api_console", database=admin_connection.info.dbname)
+    engine = create_engine(make_settings(url), url)
+    try:
+        reasons = await bypasses(Database(engine, 10.0), worker_apart=True)
+    finally:
+        await engine.dispose()
+    assert reasons == ["may SET ROLE todo_test_bypass, which bypasses it"]
 
 
 async def test_the_startup_check_tells_a_worker_login_that_cannot_do_its_work(

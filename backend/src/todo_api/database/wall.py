@@ -85,35 +85,47 @@ async def worker_rows(
 
 # Why the connected role would not be held by the wall: each is a way around the policies.
 # `can_become` (MEMBER: may SET ROLE) and `inherits` (USAGE: has its privileges) the worker.
+# `elevated`: roles it may SET ROLE to that bypass row-level security (attributes are never
+# inherited, but SET ROLE takes them: on Neon, roles made in the Console join neon_superuser).
 _BYPASS = text(
     "SELECT r.rolsuper, r.rolbypassrls,"
     " EXISTS (SELECT FROM pg_class c WHERE c.relowner = r.oid AND c.relrowsecurity),"
     " coalesce(pg_has_role(r.oid, w.oid, 'USAGE'), false) AS inherits,"
-    " coalesce(pg_has_role(r.oid, w.oid, 'MEMBER'), false) AS can_become"
+    " coalesce(pg_has_role(r.oid, w.oid, 'MEMBER'), false) AS can_become,"
+    " array(SELECT b.rolname::text FROM pg_roles b WHERE (b.rolsuper OR b.rolbypassrls)"
+    "  AND b.oid <> r.oid AND pg_has_role(r.oid, b.oid, 'MEMBER') ORDER BY 1) AS elevated"
     " FROM pg_roles r LEFT JOIN pg_roles w ON w.rolname = :worker"
     " WHERE r.rolname = current_user"
 ).bindparams(worker=WORKER_ROLE)
 
 
 async def bypasses(database: Database, *, worker_apart: bool = False) -> list[str]:
-    """How the application's own role could pass the wall (empty: it cannot). With
-    `worker_apart` (cross-user work has a login of its own), taking the worker role is one."""
+    """How the application's own role could pass the wall (empty: it cannot). Taking the
+    worker role is one: needed when it also does the cross-user work, a mistake when
+    `worker_apart` (that work has a login of its own)."""
     rows = await database.rows(_BYPASS)
     if not rows:
         return []
     row: Any = rows[0]
-    superuser, bypass_rls, owner, inherits, can_become = row
+    superuser, bypass_rls, owner, inherits, can_become, elevated = row
     reasons = []
     if superuser:
         reasons.append("is a superuser")
     if bypass_rls:
         reasons.append("has BYPASSRLS")
+    if elevated and not superuser:
+        reasons.append(f"may SET ROLE {', '.join(elevated)}, which bypasses it")
     if owner:
         reasons.append("owns a table under row-level security")
     if inherits:
         reasons.append(f"has the privileges of {WORKER_ROLE} without SET ROLE")
-    elif can_become and worker_apart:
+    elif can_become and worker_apart and not superuser:
         reasons.append(f"may SET ROLE {WORKER_ROLE}, which WORKER_DATABASE_URL's login is for")
+    elif can_become and not superuser:
+        reasons.append(
+            f"may SET ROLE {WORKER_ROLE} for the cross-user work it also does "
+            "(WORKER_DATABASE_URL unset: give that work a login of its own)"
+        )
     return reasons
 
 
