@@ -240,7 +240,9 @@ def test_every_setting_the_chart_sets_is_one_the_app_reads() -> None:
 
 
 def test_migrations_and_listen_use_the_direct_url_requests_the_pooled_one() -> None:
-    manifests = render(production_values())
+    values = production_values()
+    values["secrets"]["keys"]["migrationDatabaseUrl"] = ""  # the direct URL then migrates
+    manifests = render(values)
     api = env(one(manifests, "Deployment"))
     assert secret_key(api["DATABASE_URL"]) == "DATABASE_URL"
     assert secret_key(api["LIVE_LISTEN_URL"]) == "DIRECT_DATABASE_URL"
@@ -256,9 +258,8 @@ def test_migrations_and_listen_use_the_direct_url_requests_the_pooled_one() -> N
 
 
 def test_behind_row_level_security_only_the_migration_connects_as_the_owner() -> None:
-    values = production_values()
-    values["secrets"]["keys"]["migrationDatabaseUrl"] = "OWNER_DATABASE_URL"
-    manifests = render(values)
+    """The production example as it is: the owner's URL for the migration Job alone."""
+    manifests = render(production_values())
     job = env(one(manifests, "Job", "migrate"))
     assert secret_key(job["DATABASE_URL"]) == "OWNER_DATABASE_URL"
     api = env(one(manifests, "Deployment"))
