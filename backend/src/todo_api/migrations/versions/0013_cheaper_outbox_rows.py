@@ -103,11 +103,22 @@ $$
 """
 
 
-def upgrade() -> None:
+def recording_functions() -> tuple[str, str]:
+    """`record_task_event()` and `fire_due_reminders()` as this migration creates them: 0009's,
+    numbering from `event_sequences` (0017 and bench/events_versions.py start from them)."""
     previous = _revision("0009_announced_events.py")
     m8 = _revision("0008_cheaper_event_recording.py")
     record = previous._without(m8.RECORD_TASK_EVENT, previous._TASK_NOTIFY)
     fire = previous._without(m8.FIRE_DUE_REMINDERS, previous._REMINDER_NOTIFY)
+    fire = _replaced(fire, _REMINDER_LOCK, _REMINDER_SEQUENCES_LOCK)
+    return (
+        _replaced(record, _USERS_SEQ, _SEQUENCES_SEQ),
+        _replaced(fire, _REMINDER_SEQ, _REMINDER_SEQUENCES_SEQ),
+    )
+
+
+def upgrade() -> None:
+    record, fire = recording_functions()
     op.execute("LOCK TABLE tasks IN SHARE ROW EXCLUSIVE MODE")  # writers' lock order (0005)
     op.execute("LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE")
     op.create_table(
@@ -139,14 +150,8 @@ def upgrade() -> None:
         "FOR EACH ROW WHEN (OLD.time_zone IS DISTINCT FROM NEW.time_zone) "
         "EXECUTE FUNCTION hold_event_sequence()"
     )
-    op.execute(_replaced(record, _USERS_SEQ, _SEQUENCES_SEQ))
-    op.execute(
-        _replaced(
-            _replaced(fire, _REMINDER_LOCK, _REMINDER_SEQUENCES_LOCK),
-            _REMINDER_SEQ,
-            _REMINDER_SEQUENCES_SEQ,
-        )
-    )
+    op.execute(record)
+    op.execute(fire)
     op.drop_column("users", "event_seq")
     op.drop_constraint("fk_task_events_user_id_users", "task_events", type_="foreignkey")
 
