@@ -89,7 +89,8 @@ def event_data(row: Any) -> dict[str, Any]:
 
 
 def _task(snapshot: dict[str, Any]) -> dict[str, Any]:
-    """The task as the REST API renders it, from the trigger's JSON snapshot."""
+    """The task as the REST API renders it, from the trigger's JSON snapshot (the whole row
+    since migration 0017: only the API's fields are taken, by name)."""
     due_at = snapshot["due_at"]
     return task_dict(
         (
