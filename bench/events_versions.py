@@ -1,22 +1,23 @@
-"""What recording task events costs: migration 0011's writers (the sequence in `users`, the
-outbox's foreign key) against 0013's (the sequence in `event_sequences`, no foreign key), in
-one run, with one live stream open.
+"""What recording task events costs, version against version: 0011's writers (the sequence
+in `users`, the outbox's foreign key), 0013's (the sequence in `event_sequences`, no foreign
+key; as landed until 0016) and 0017's (a `json` snapshot, `event_sequences` spread over more
+pages), against the trigger off, in one run, with one live stream open.
 
-Usage: python bench/events_versions.py [--smoke] [--rounds N] [--seconds S] [--sides 0013,off]
+Usage: python bench/events_versions.py [--smoke] [--rounds N] [--seconds S]
+[--sides 0013,0017,off]
 
-performance.md's run 12 (runs 7-10 came from this script's earlier forms, which compared
+performance.md's runs 12-18 (runs 7-10 came from this script's earlier forms, which compared
 0007/0008 and 0008/0009: see its history). A before/after of two trees needs one run on this
 machine (its speed moves a lot between runs), and the events section of `make bench` compares
 only the trigger on and off. This seeds the default dataset, starts one production server with
 one live stream open for the whole run (a user nobody writes for: its worker's hub listens and
-holds the announcer's turn), and for create, update (PUT) and toggle (PATCH) alternates three
-sides, switching the database functions (and 0011's column and foreign key) by SQL between
-runs (no traffic then): 0011, 0013 as landed, and the trigger off. Each run is
-bench/events.py's measurement (wrk after a 1 s warm-up; the server's and PostgreSQL's CPU per
-request). It prints each side's median req/s and its cost against off. The writes take turns
-at going first from round to round (a create leaves work behind, such as autovacuum of the
-rows it added, that lands on whatever runs next), and `--sides` leaves sides out (more rounds
-in the same time).
+holds the announcer's turn), and for create, update (PUT) and toggle (PATCH) alternates the
+sides, switching the database functions and storage (and 0011's column and foreign key) by SQL
+between runs (no traffic then). Each run is bench/events.py's measurement (wrk after a 1 s
+warm-up; the server's and PostgreSQL's CPU per request). It prints each side's median req/s
+and its cost against off. The writes take turns at going first from round to round (a create
+leaves work behind, such as autovacuum of the rows it added, that lands on whatever runs
+next), and `--sides` leaves sides out (more rounds in the same time).
 """
 
 from __future__ import annotations
@@ -61,22 +62,29 @@ def _migration(file_name: str) -> ModuleType:
 def _sides() -> dict[str, str]:
     """Each side as the SQL that sets it up, taking the writers' lock order (tasks first).
 
-    The tree is at 0013; the "0011" side puts back what 0013 took away from the writers'
-    path: `users.event_seq` (filled from `event_sequences`, and copied back when leaving the
-    side, so the numbers carry on), the outbox's foreign key (NOT VALID: only new rows are
-    checked, as they were) and 0011's function."""
-    m8, m9, m13 = (
+    The tree is at 0017; "0013" puts back what 0017 changed (the `jsonb` snapshot, packed
+    `event_sequences` pages: each side rewrites the outbox or that table only when it is not
+    already as the side wants it, before the side's warm-up), and "0011" also what 0013 took
+    away from the writers' path: `users.event_seq` (filled from `event_sequences`, and copied
+    back when leaving the side, so the numbers carry on), the outbox's foreign key (NOT VALID:
+    only new rows are checked, as they were) and 0011's function."""
+    m8, m9, m13, m17 = (
         _migration(name)
         for name in (
             "0008_cheaper_event_recording.py",
             "0009_announced_events.py",
             "0013_cheaper_outbox_rows.py",
+            "0017_cheaper_snapshots_and_sequences.py",
         )
     )
-    lock = "LOCK TABLE tasks, users, event_sequences IN SHARE ROW EXCLUSIVE MODE"
+    lock = (
+        "LOCK TABLE tasks, users IN SHARE ROW EXCLUSIVE MODE;"
+        "LOCK TABLE event_sequences, task_events IN ACCESS EXCLUSIVE MODE"
+    )
     enable = "ALTER TABLE tasks ENABLE TRIGGER tasks_record_event"
     record_0011 = m9._without(m8.RECORD_TASK_EVENT, m9._TASK_NOTIFY)
-    record_0013 = m13._replaced(record_0011, m13._USERS_SEQ, m13._SEQUENCES_SEQ)
+    record_0013 = m13.recording_functions()[0]
+    record_0017 = m17.recording_functions()[0]
     leave_0011 = (
         "DO $$ BEGIN IF EXISTS (SELECT FROM pg_attribute WHERE attrelid = 'users'::regclass"
         " AND attname = 'event_seq' AND NOT attisdropped) THEN"
@@ -85,12 +93,28 @@ def _sides() -> dict[str, str]:
         " ALTER TABLE users DROP COLUMN event_seq; END IF; END $$"
     )
     fk = "fk_task_events_user_id_users"
+
+    def storage(snapshot: str, fillfactor: int) -> list[str]:
+        return [
+            f"DO $$ BEGIN IF (SELECT atttypid FROM pg_attribute WHERE attname = 'task'"  # noqa: S608 (constants)
+            f" AND attrelid = 'task_events'::regclass) <> '{snapshot}'::regtype THEN"
+            f" ALTER TABLE task_events ALTER COLUMN task TYPE {snapshot} USING task::{snapshot};"
+            f" END IF; IF coalesce((SELECT reloptions FROM pg_class"
+            f" WHERE oid = 'event_sequences'::regclass), '{{}}') <> '{{fillfactor={fillfactor}}}'"
+            f" THEN ALTER TABLE event_sequences SET (fillfactor = {fillfactor});"
+            f" CLUSTER event_sequences USING pk_event_sequences; ANALYZE event_sequences;"
+            f" END IF; END $$"
+        ]
+
     version_0013 = [
         lock,
         leave_0011,
         f"ALTER TABLE task_events DROP CONSTRAINT IF EXISTS {fk}",
+        m8.TASK_SNAPSHOT,
+        *storage("jsonb", 100),
         record_0013,
     ]
+    version_0017 = [*version_0013[:3], *storage("json", m17.SEQUENCE_FILLFACTOR), record_0017]
     sides = {
         "0011": [
             *version_0013,
@@ -103,7 +127,9 @@ def _sides() -> dict[str, str]:
             enable,
         ],
         "0013": [*version_0013, enable],
-        "off": [*version_0013, "ALTER TABLE tasks DISABLE TRIGGER tasks_record_event"],
+        "0017": [*version_0017, enable],
+        # Off leaves the storage as the side before it left it: writes do not touch it then.
+        "off": [*version_0013[:3], "ALTER TABLE tasks DISABLE TRIGGER tasks_record_event"],
     }
     return {name: ";\n".join(statements) for name, statements in sides.items()}
 
@@ -127,7 +153,7 @@ def main() -> int:
     parser.add_argument("--smoke", action="store_true", help="tiny dataset")
     parser.add_argument("--rounds", type=int, default=6, help="alternations of the sides")
     parser.add_argument("--seconds", type=int, default=4, help="measured seconds per run")
-    parser.add_argument("--sides", default="0011,0013,off", help="sides to compare (off: kept)")
+    parser.add_argument("--sides", default="0013,0017,off", help="sides to compare (off: kept)")
     args = parser.parse_args()
     stop_on_signals()
     ensure_wrk()
@@ -163,7 +189,7 @@ def main() -> int:
                                 flush=True,
                             )
         finally:
-            events._sql(url, sides["0013"])
+            events._sql(url, sides["0017"])
     for name, op in events.COST_OPS:
         off = runs[(op, "off")]
         off_rps = statistics.median(r for r, _ in off)
