@@ -55,11 +55,3 @@ def _ensure(owner_url: URL, statement: str, name: str) -> URL:
     with psycopg.connect(libpq, autocommit=True, prepare_threshold=None) as connection:
         connection.execute(statement.encode())
     return owner_url.set(username=name, password=None)
-
-
-def app_login_exists(owner_url: URL, name: str = APP_LOGIN) -> bool:
-    """Whether the server of `owner_url` has the login role (the database was migrated)."""
-    libpq = owner_url.set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(libpq, autocommit=True, prepare_threshold=None) as connection:
-        row = connection.execute("SELECT FROM pg_roles WHERE rolname = %s", (name,)).fetchone()
-    return row is not None

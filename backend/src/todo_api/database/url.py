@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -55,15 +57,11 @@ def resolve_app_database_url(settings: DatabaseSettings) -> URL:
     `todo_api` (created once the database is migrated, database/app_login.py), so that
     development runs behind the row-level security of migration 0011. An embedded database
     not migrated yet is reached as its superuser (the app warns at startup)."""
-    url = resolve_database_url(settings)
     if settings.database_url:
-        return url
+        return normalize_database_url(settings.database_url)
     from todo_api.database.app_login import ensure_app_login
 
-    try:
-        return ensure_app_login(url)
-    except Exception:  # not migrated: no roles yet
-        return url
+    return _embedded_login(settings, ensure_app_login)
 
 
 def resolve_worker_database_url(settings: DatabaseSettings) -> URL:
@@ -76,8 +74,14 @@ def resolve_worker_database_url(settings: DatabaseSettings) -> URL:
         return normalize_database_url(settings.database_url)
     from todo_api.database.app_login import ensure_worker_login
 
+    return _embedded_login(settings, ensure_worker_login)
+
+
+def _embedded_login(settings: DatabaseSettings, ensure: Callable[[URL], URL]) -> URL:
+    """The embedded server's URL for the login `ensure` creates if missing; its superuser's
+    while the database is not migrated (no roles yet)."""
     url = resolve_database_url(settings)
     try:
-        return ensure_worker_login(url)
+        return ensure(url)
     except Exception:  # not migrated: no roles yet
         return url
