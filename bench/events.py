@@ -40,6 +40,7 @@ from sqlalchemy.engine import URL
 
 from dataset import Profile, prime
 from harness import background, cpu_seconds, nats_server, rate, server, wrk
+from logins import login_settings
 from seed import Dataset, libpq
 
 COST_OPS = [("create", "create"), ("update (PUT)", "update"), ("toggle (PATCH)", "toggle")]
@@ -163,11 +164,8 @@ def relay_throughput(
     users = [user.id for user in dataset.small]
     _sql(url, _SEED, {"users": users, "count": count})
     print(f"  recorded {count:,} events in {time.monotonic() - seeding:.1f} s (one INSERT)")
-    environment = {
-        **os.environ,
-        "DATABASE_URL": url.render_as_string(hide_password=False),
-        "EVENTS_URL": nats_url,
-    }
+    # As deployed: the API's login and the worker's (the relay's), not the owner.
+    environment = {**os.environ, **login_settings(url), "EVENTS_URL": nats_url}
     deadline = 30 + count / 1000  # 1,000 events/s at least, or the run is broken
     started = time.time()
     command = [sys.executable, "-m", "todo_api", "relay"]

@@ -20,10 +20,10 @@ Decisions (measured in specs/001-backend-task-api/performance.md):
 - Results come in PostgreSQL's binary format: the server sends timestamps and arrays without
   formatting them as text and psycopg reads them without parsing text (see performance.md).
   The values are the same Python objects either way.
-- jsonb values (a task's reminders, the outbox's snapshots) are decoded by orjson, not the
-  standard library's json: decoding every row's reminders was about 7 % of a list's time.
-  Our jsonb holds only what the service wrote (strings, 64-bit integers), all of which
-  orjson reads as json does.
+- json and jsonb values (a task's reminders, the outbox's snapshots) are decoded by orjson,
+  not the standard library's json: decoding every row's reminders was about 7 % of a list's
+  time. They hold only what the service and the database wrote (strings, 64-bit integers),
+  all of which orjson reads as json does.
 """
 
 from __future__ import annotations

@@ -25,7 +25,12 @@ toggle. Not changed: the two statements (the sequence UPDATE, the outbox INSERT;
 into one with a CTE saved 4,000), the three outbox indexes, the UUID (9,000), row-level
 security on both tables (21,000 with it off; the functions as SECURITY DEFINER saved 8,500).
 
-Lock order as the writers': `tasks` first, then `event_sequences`, then `task_events`.
+Lock order as the writers': `tasks` first, then `event_sequences`, then `task_events` (a
+user deleted by hand meanwhile takes them the other way round: PostgreSQL cancels one of the
+two, and a cancelled migration is simply run again). The rewrite may take longer than the
+role's `statement_timeout` (migrations/env.py sets `DB_STATEMENT_TIMEOUT`, 5 s by default, and
+0017 takes about a second per 100,000 outbox rows): this migration lifts it, and waits for its
+locks at most 10 s instead (the writers queue behind a waiting LOCK).
 
 Revision ID: 0017
 Revises: 0016
@@ -60,8 +65,16 @@ def recording_functions() -> tuple[str, str]:
 
 
 def _lock() -> None:
+    op.execute("SET LOCAL statement_timeout = 0")  # a rewrite of the whole outbox
+    op.execute("SET LOCAL lock_timeout = '10s'")
     op.execute("LOCK TABLE tasks IN SHARE ROW EXCLUSIVE MODE")  # writers' lock order (0005)
     op.execute("LOCK TABLE event_sequences, task_events IN ACCESS EXCLUSIVE MODE")
+
+
+def _unlock_settings() -> None:
+    """The session's own timeouts again, for whatever runs next in the transaction."""
+    op.execute("SET LOCAL statement_timeout TO DEFAULT")
+    op.execute("SET LOCAL lock_timeout TO DEFAULT")
 
 
 def upgrade() -> None:
@@ -71,6 +84,7 @@ def upgrade() -> None:
         op.execute(function)
     op.execute("DROP FUNCTION task_snapshot(tasks)")
     _spread_sequences(SEQUENCE_FILLFACTOR)
+    _unlock_settings()
 
 
 def downgrade() -> None:
@@ -81,6 +95,7 @@ def downgrade() -> None:
     # The snapshots recorded since keep their two extra keys; nothing reads them.
     op.execute("ALTER TABLE task_events ALTER COLUMN task TYPE jsonb USING task::jsonb")
     _spread_sequences(None)
+    _unlock_settings()
 
 
 def _spread_sequences(fillfactor: int | None) -> None:
@@ -90,6 +105,7 @@ def _spread_sequences(fillfactor: int | None) -> None:
     else:
         op.execute(f"ALTER TABLE event_sequences SET (fillfactor = {fillfactor})")
     op.execute("CLUSTER event_sequences USING pk_event_sequences")
+    op.execute("ALTER TABLE event_sequences SET WITHOUT CLUSTER")  # a rewrite, not a mark
     op.execute("ANALYZE event_sequences")
 
 
