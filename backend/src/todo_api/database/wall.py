@@ -119,11 +119,11 @@ async def bypasses(database: Database, *, worker_apart: bool = False) -> list[st
         reasons.append("owns a table under row-level security")
     if inherits:
         reasons.append(f"has the privileges of {WORKER_ROLE} without SET ROLE")
-    elif can_become and worker_apart and not superuser:
-        reasons.append(f"may SET ROLE {WORKER_ROLE}, which WORKER_DATABASE_URL's login is for")
     elif can_become and not superuser:
         reasons.append(
-            f"may SET ROLE {WORKER_ROLE} for the cross-user work it also does "
+            f"may SET ROLE {WORKER_ROLE}, which WORKER_DATABASE_URL's login is for"
+            if worker_apart
+            else f"may SET ROLE {WORKER_ROLE} for the cross-user work it also does "
             "(WORKER_DATABASE_URL unset: give that work a login of its own)"
         )
     return reasons
